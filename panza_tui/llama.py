@@ -1,0 +1,94 @@
+"""llama.cpp (``llama-cpp-python``) behind two small functions: load a GGUF, stream a completion.
+
+``OMP_WAIT_POLICY=PASSIVE`` is set before llama_cpp is first imported: with OpenMP's default
+busy-waiting, an idle generation thread spins on a core that another process (the TUI, a
+second job) needs, and generation stalls.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from panza_tui import threads
+from panza_tui.errors import CheckpointError
+
+
+def import_llama_cpp() -> Any:
+    """Import llama_cpp with the environment it needs; quiet its logging."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    import llama_cpp
+
+    return llama_cpp
+
+
+def load(
+    model_path: Path, lora_path: Path | None = None, n_ctx: int = 2048, n_threads: int = 0,
+    seed: int = 0, logits_all: bool = False,
+) -> Any:  # fmt: skip
+    """A ``llama_cpp.Llama`` for a GGUF file, optionally with a GGUF LoRA adapter applied.
+
+    Raises ``CheckpointError`` naming the file if llama.cpp cannot load it (missing,
+    truncated or not a GGUF).
+    """
+    llama_cpp = import_llama_cpp()
+    for path in (model_path, lora_path):
+        if path is not None and not Path(path).is_file():
+            raise CheckpointError(f"{path}: no such model file")
+    count = threads.pick(n_threads)
+    try:
+        return llama_cpp.Llama(
+            model_path=str(model_path),
+            lora_path=str(lora_path) if lora_path else None,
+            n_ctx=n_ctx,
+            n_threads=count,
+            n_threads_batch=count,
+            seed=seed,
+            logits_all=logits_all,
+            verbose=False,
+        )
+    except (ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"llama.cpp could not load {model_path}: {exc}") from exc
+
+
+@dataclass
+class Generation:
+    """A finished completion. Times in seconds; ``tokens`` counts streamed tokens."""
+
+    text: str
+    tokens: int
+    ttft_s: float
+    total_s: float
+
+    @property
+    def tokens_per_s(self) -> float:
+        """Decode speed after the first token (the prompt's cost is in ``ttft_s``)."""
+        decode = self.total_s - self.ttft_s
+        return (self.tokens - 1) / decode if self.tokens > 1 and decode > 0 else 0.0
+
+
+def stream(
+    llm: Any, prompt: str, *, max_tokens: int = 256, temperature: float = 0.7,
+    top_p: float = 0.9, seed: int = 0, stop: Sequence[str] = (),
+    on_token: Callable[[str], None] | None = None,
+) -> Generation:  # fmt: skip
+    """Complete ``prompt`` (raw text, already templated), calling ``on_token`` per piece."""
+    pieces: list[str] = []
+    start = time.perf_counter()
+    first: float | None = None
+    for chunk in llm.create_completion(
+        prompt, max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed,
+        stop=list(stop), stream=True,
+    ):  # fmt: skip
+        piece = chunk["choices"][0]["text"]
+        if first is None:
+            first = time.perf_counter()
+        pieces.append(piece)
+        if on_token and piece:
+            on_token(piece)
+    end = time.perf_counter()
+    return Generation("".join(pieces), len(pieces), (first or end) - start, end - start)

@@ -1,0 +1,66 @@
+"""The one prompt format, shared byte for byte by training and drafting.
+
+A prompt is the model's own chat template applied to two messages: a system preamble and a
+user message holding the optional user preamble, the retrieved past emails (RAG) and the
+instruction. Training appends the real email plus the end-of-turn marker; drafting lets the
+model write it. Rendering uses a sandboxed Jinja environment configured as transformers does
+(``trim_blocks``, ``lstrip_blocks``), so the same template gives the same text in both places.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Sequence
+
+RAG_HEADER = "Here are some emails I wrote in the past, to show my style:"
+
+
+def user_message(instruction: str, retrieved: Sequence[str] = (), preamble: str = "") -> str:
+    """The user turn: preamble, then numbered past emails, then the instruction."""
+    parts = []
+    if preamble.strip():
+        parts.append(preamble.strip())
+    if retrieved:
+        examples = "\n\n".join(f"EMAIL {i}:\n{text.strip()}" for i, text in enumerate(retrieved, 1))
+        parts.append(f"{RAG_HEADER}\n\n{examples}")
+    parts.append(f"Instruction: {instruction.strip()}")
+    return "\n\n".join(parts)
+
+
+@functools.lru_cache(maxsize=16)
+def _compile(template: str):  # type: ignore[no-untyped-def]
+    from jinja2.exceptions import TemplateError
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    def raise_exception(message: str) -> None:
+        raise TemplateError(message)
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    env.globals["raise_exception"] = raise_exception
+    return env.from_string(template)
+
+
+def render(template: str, system: str, user: str) -> str:
+    """Apply a chat template to [system, user] with the generation prompt appended.
+
+    BOS is left to the tokenizer (llama.cpp and transformers both add it when the model
+    asks for it), so ``bos_token`` renders empty.
+    """
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    return _compile(template).render(
+        messages=messages, add_generation_prompt=True, bos_token="", eos_token=""
+    )
+
+
+def build(
+    template: str, system: str, instruction: str, retrieved: Sequence[str] = (),
+    preamble: str = "",
+) -> str:  # fmt: skip
+    """The full prompt text for one email: what the model sees before the email body."""
+    return render(template, system, user_message(instruction, retrieved, preamble))
+
+
+def fingerprint(*parts: object) -> str:
+    """Short SHA-256 (16 hex chars) of anything that shapes a prompt; a cache key."""
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]

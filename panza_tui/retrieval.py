@@ -1,0 +1,126 @@
+"""Retrieval of the user's past emails for a prompt (RAG).
+
+Sentence embeddings (all-MiniLM-L6-v2 by default, 384 dimensions, L2-normalised) in a
+``usearch`` cosine index per account, saved next to the store. The index is keyed by the
+store's message row ids and updated incrementally: only messages not yet in it are embedded.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from panza_tui import threads
+from panza_tui.store import Message, Store
+
+
+def email_text(message: Message) -> str:
+    """What is embedded for a stored email: subject line, blank line, body."""
+    return f"{message.subject}\n\n{message.text}" if message.subject else message.text
+
+
+class Embedder:
+    """A sentence-transformers model loaded from a local folder, offline, on the CPU.
+
+    ``encode`` returns float32 arrays of shape (n, dim), each row L2-normalised.
+    """
+
+    def __init__(self, path: Path, n_threads: int = 0) -> None:
+        self.path = path
+        self.n_threads = n_threads
+        self._model: Any = None
+
+    def _load(self) -> Any:
+        if self._model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder; never ask a hub
+            import torch
+            from sentence_transformers import SentenceTransformer
+
+            torch.set_num_threads(threads.pick(self.n_threads))
+            self._model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        model = self._load()
+        getter = getattr(model, "get_embedding_dimension", None) or getattr(
+            model, "get_sentence_embedding_dimension"
+        )
+        return int(getter())
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> Any:
+        import numpy as np
+
+        vectors = self._load().encode(
+            list(texts), batch_size=batch_size, normalize_embeddings=True,
+            convert_to_numpy=True, show_progress_bar=False,
+        )  # fmt: skip
+        return np.asarray(vectors, dtype=np.float32)
+
+
+@dataclass
+class Hit:
+    """A retrieved email: store row ``id`` and cosine similarity ``score`` in [-1, 1]."""
+
+    id: int
+    score: float
+
+
+class EmailIndex:
+    """The usearch index of one account's emails, persisted at ``path``."""
+
+    def __init__(self, path: Path, dim: int) -> None:
+        from usearch.index import Index
+
+        self.path = path
+        self.index = Index(ndim=dim, metric="cos", dtype="f32")
+        if path.exists():
+            try:
+                self.index.load(str(path))
+            except Exception:
+                # A corrupt index is only a cache of the store: rebuild it from scratch.
+                self.index = Index(ndim=dim, metric="cos", dtype="f32")
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __contains__(self, key: int) -> bool:
+        return bool(self.index.contains(key))
+
+    def add(self, keys: Sequence[int], vectors: Any) -> None:
+        import numpy as np
+
+        if len(keys):
+            self.index.add(np.asarray(keys, dtype=np.uint64), vectors)
+
+    def save(self) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        self.index.save(str(tmp))
+        tmp.replace(self.path)  # atomic: a crash mid-save keeps the old index
+
+    def search(self, vector: Any, k: int, exclude: Iterable[int] = ()) -> list[Hit]:
+        """Up to ``k`` nearest emails, best first, never one of ``exclude``."""
+        banned = set(exclude)
+        if len(self.index) == 0 or k <= 0:
+            return []
+        matches = self.index.search(vector, min(len(self.index), k + len(banned)))
+        hits = [
+            Hit(int(key), 1.0 - float(dist))
+            for key, dist in zip(matches.keys, matches.distances, strict=True)
+            if int(key) not in banned
+        ]
+        return hits[:k]
+
+
+def update_index(store: Store, account: str, embedder: Embedder, index: EmailIndex) -> int:
+    """Embed and add the account's messages not yet indexed; returns how many were added."""
+    missing = [m for m in store.messages(account) if m.id not in index]
+    for start in range(0, len(missing), 64):
+        batch = missing[start : start + 64]
+        index.add([m.id for m in batch], embedder.encode([email_text(m) for m in batch]))
+    if missing:
+        index.save()
+    return len(missing)

@@ -1,0 +1,50 @@
+"""Everything a command needs, opened lazily: config, store, models, retrieval index."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from panza_tui import config as config_mod
+from panza_tui import locations, models
+from panza_tui.config import Config
+from panza_tui.store import Store
+
+
+@dataclass
+class Workspace:
+    """One user's Panza data. Cheap to create; models load on first use."""
+
+    config: Config = field(default_factory=config_mod.load)
+    store: Store = field(default_factory=Store)
+
+    @functools.cached_property
+    def llm(self) -> models.ModelRef:
+        """The base language model (``[models] llm``)."""
+        return models.resolve_llm(self.config.models.llm)
+
+    @functools.cached_property
+    def chat_template(self) -> str:
+        return models.chat_template(self.llm)
+
+    @functools.cached_property
+    def embedder(self):  # type: ignore[no-untyped-def]
+        from panza_tui.retrieval import Embedder
+
+        return Embedder(models.resolve_embedding(self.config.models.embedding))
+
+    @functools.lru_cache(maxsize=8)  # noqa: B019 - one workspace per process
+    def index(self, account: str):  # type: ignore[no-untyped-def]
+        from panza_tui.retrieval import EmailIndex
+
+        return EmailIndex(locations.index_file(account), self.embedder.dim)
+
+    def update_index(self, account: str) -> int:
+        """Embed the account's new messages into its retrieval index; returns how many."""
+        from panza_tui.retrieval import update_index
+
+        return update_index(self.store, account, self.embedder, self.index(account))
+
+    def run_path(self, account: str, run_id: int) -> Path:
+        return locations.run_dir(account, run_id)

@@ -1,0 +1,256 @@
+"""Turn one raw RFC 5322 message into the user's own words, or a reason to skip it.
+
+The rules follow Panza's data preparation (arXiv 2407.10994, section 4), done with the
+standard library's ``email`` package: keep only mail sent from the account's addresses,
+prefer text/plain and fall back to HTML converted to text, decode every charset and RFC 2047
+header, strip quoted replies, "On ... wrote:" attributions and forwarded blocks, and drop
+forwarded-only, empty and very short emails. Nothing here raises on bad input: a message the
+parser chokes on comes back as ``Skip("unparseable", why)``.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import email.utils
+import re
+from dataclasses import dataclass
+from datetime import UTC
+from email.header import decode_header, make_header
+from email.message import EmailMessage, Message as RawMessage
+
+from panza_tui.store import Message
+
+# Reasons a message is not kept, in the order the checks run.
+REASONS = ("unparseable", "not_from_account", "empty", "forwarded", "too_short", "duplicate")
+
+
+@dataclass
+class Skip:
+    """Why a message was not kept: ``reason`` is one of ``REASONS``, ``detail`` says more."""
+
+    reason: str
+    detail: str = ""
+
+
+# A reply's quoted part starts at one of these lines; everything from there on is dropped.
+_REPLY_HEADERS = [
+    re.compile(r"^-{2,}\s*Original Message\s*-{2,}\s*$", re.I),
+    re.compile(r"^_{10,}\s*$"),  # Outlook's rule above "From: ... Sent: ..."
+]
+_FORWARD_HEADERS = [
+    re.compile(r"^-{2,}\s*Forwarded (message|by)\b.*$", re.I),
+    re.compile(r"^Begin forwarded message:\s*$", re.I),
+]
+# "On Tue, 3 May 2022 at 10:00, Jane <jane@x.org> wrote:", possibly wrapped over 2-3 lines.
+_ATTRIBUTION = re.compile(
+    r"^(On|Am|Le|El|Il)\s.{4,300}?\s(wrote|schrieb|a écrit|escribió|ha scritto)\s?:\s*$",
+    re.I | re.S,
+)
+_SIGNATURE = re.compile(r"^-- ?$")
+_FWD_SUBJECT = re.compile(r"^\s*(fwd?|wg|tr)\s*:", re.I)
+
+
+def _header(msg: RawMessage, name: str) -> str:
+    """A header as text, RFC 2047 decoded; broken encodings are decoded leniently."""
+    try:
+        value = msg.get(name)
+    except Exception:  # the policy's header parser can raise on malformed values
+        value = None
+        for key, raw in msg.raw_items() if hasattr(msg, "raw_items") else []:
+            if key.lower() == name.lower():
+                value = raw
+                break
+    if value is None:
+        return ""
+    text = str(value)
+    if "=?" in text:
+        try:
+            text = str(make_header(decode_header(text)))
+        except Exception:
+            pass
+    return " ".join(text.split())
+
+
+def _decode_part(part: RawMessage) -> str:
+    try:
+        content = part.get_content()  # type: ignore[attr-defined]
+        if isinstance(content, str):
+            return content
+    except Exception:
+        pass
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        payload = str(part.get_payload()).encode("utf-8", "replace")
+    for charset in (part.get_content_charset(), "utf-8", "cp1252"):
+        if not charset:
+            continue
+        try:
+            return payload.decode(charset)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return payload.decode("latin-1")
+
+
+def html_to_text(html: str) -> str:
+    """Readable plain text from an HTML body (links inline, no wrapping), via html2text."""
+    import html2text
+
+    converter = html2text.HTML2Text()
+    converter.body_width = 0
+    converter.ignore_images = True
+    converter.ignore_emphasis = True
+    converter.ignore_links = True
+    return converter.handle(html)
+
+
+def body_text(msg: RawMessage) -> str:
+    """The message's body as text: first inline text/plain, else text/html converted.
+
+    Attachments (Content-Disposition: attachment) are never taken as the body.
+    """
+    plain: RawMessage | None = None
+    html: RawMessage | None = None
+    for part in msg.walk():
+        if part.is_multipart():
+            continue
+        disposition = (part.get("Content-Disposition") or "").lower()
+        if disposition.startswith("attachment"):
+            continue
+        kind = part.get_content_type()
+        if kind == "text/plain" and plain is None:
+            plain = part
+        elif kind == "text/html" and html is None:
+            html = part
+    if plain is not None:
+        text = _decode_part(plain)
+        if text.strip() or html is None:
+            return text
+    if html is not None:
+        return html_to_text(_decode_part(html))
+    return ""
+
+
+def strip_quoted(text: str) -> tuple[str, bool]:
+    """Remove quoted replies, attributions, forwarded blocks and a ``-- `` signature.
+
+    Returns (the user's own text, whether a forwarded block was cut off).
+    """
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    forwarded = False
+    cut = len(lines)
+    dropped: set[int] = set()
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if any(p.match(stripped) for p in _FORWARD_HEADERS):
+            cut, forwarded = i, True
+            break
+        if any(p.match(stripped) for p in _REPLY_HEADERS) or _SIGNATURE.match(line.rstrip("\n")):
+            cut = i
+            break
+        if stripped.startswith(("On ", "Am ", "Le ", "El ", "Il ")):
+            span = next(
+                (n for n in (1, 2, 3)
+                 if _ATTRIBUTION.match(" ".join(s.strip() for s in lines[i : i + n]))),
+                0,
+            )  # fmt: skip
+            if span:
+                after = next((s for s in lines[i + span :] if s.strip()), "")
+                if after.lstrip().startswith(">"):
+                    # Bottom-posting: the user's text may follow the quote; drop only the
+                    # attribution (quoted lines go below).
+                    dropped.update(range(i, i + span))
+                    continue
+                cut = i
+                break
+        # Outlook / Lotus Notes reply header: "From: ..." then "Sent:"/"To:" within 3 lines.
+        if re.match(r"^(From|Von|De):\s", stripped) and i > 0:
+            following = [s.strip().lower() for s in lines[i + 1 : i + 4]]
+            if any(s.startswith(("sent:", "date:", "to:", "gesendet:")) for s in following):
+                cut = i
+                break
+        if re.match(r"^To:\s", stripped) and any(
+            s.strip().lower().startswith("cc:") for s in lines[i + 1 : i + 3]
+        ):
+            # Lotus Notes puts "Name\nDate\nTo:\ncc:\nSubject:"; back up over name and date.
+            start = i
+            while start > 0 and i - start < 3 and lines[start - 1].strip():
+                start -= 1
+            cut = start
+            break
+    own = [
+        line.rstrip()
+        for i, line in enumerate(lines[:cut])
+        if i not in dropped and not line.lstrip().startswith(">")
+    ]
+    result = re.sub(r"\n{3,}", "\n\n", "\n".join(own)).strip()
+    return result, forwarded
+
+
+def _addresses(value: str) -> list[str]:
+    return [addr.lower() for _, addr in email.utils.getaddresses([value]) if "@" in addr]
+
+
+def _iso_date(value: str) -> str | None:
+    if not value:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse(raw: bytes) -> EmailMessage:
+    """Parse RFC 5322 bytes with the modern policy (header defects are recorded, not raised)."""
+    return email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[return-value]
+
+
+def clean_text(text: str, subject: str, min_words: int) -> tuple[str, Skip | None]:
+    """Apply the body rules to text: (own text, None) if kept, else (text, Skip)."""
+    own, forwarded = strip_quoted(text)
+    words = len(own.split())
+    if words == 0:
+        return own, Skip("forwarded" if forwarded else "empty")
+    if words < min_words and (forwarded or _FWD_SUBJECT.match(subject)):
+        return own, Skip("forwarded", f"{words} words of own text")
+    if words < min_words:
+        return own, Skip("too_short", f"{words} words < {min_words}")
+    return own, None
+
+
+def extract(
+    raw: bytes, addresses: list[str] | None, min_words: int = 10, source: str = "",
+    folder: str = "",
+) -> Message | Skip:  # fmt: skip
+    """One raw message to a stored ``Message``, or a ``Skip`` saying why not.
+
+    ``addresses``: the account's own addresses (lower-case); None keeps mail from anyone.
+    """
+    try:
+        msg = parse(raw)
+        from_value = _header(msg, "From")
+        if addresses is not None and not set(_addresses(from_value)) & set(addresses):
+            return Skip("not_from_account", from_value)
+        subject = _header(msg, "Subject")
+        text, skip = clean_text(body_text(msg), subject, min_words)
+        if skip:
+            return skip
+        message_id = _header(msg, "Message-ID").strip() or None
+        return Message(
+            text=text,
+            subject=subject,
+            message_id=message_id,
+            folder=folder,
+            date=_iso_date(_header(msg, "Date")),
+            from_addr=from_value,
+            to_addrs=_header(msg, "To"),
+            cc_addrs=_header(msg, "Cc"),
+            in_reply_to=_header(msg, "In-Reply-To") or None,
+            refs=_header(msg, "References") or None,
+            source=source,
+        )
+    except Exception as exc:  # a parser bug on hostile input must not stop an import
+        return Skip("unparseable", f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,158 @@
+"""Data playback (Panza, arXiv 2407.10994, section 3): a pretrained LLM reads each email the
+user sent and writes the instruction that would have produced it, giving (instruction,
+real email) pairs to fine-tune on.
+
+Each result is cached in the store under (email content hash, model fingerprint, prompt
+hash) and committed as soon as it exists, so an interrupted run resumes where it stopped and
+a second run costs nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from panza_tui import prompting
+from panza_tui.config import PlaybackConfig
+from panza_tui.models import ModelRef, chat_template
+from panza_tui.store import Message, Store
+
+SYSTEM = "You write short, clear instructions for an email-writing assistant."
+USER = (
+    "Here is an email I wrote. Write the instruction I could have given an assistant so that "
+    "it writes this email for me: one or two sentences in the imperative, starting with a "
+    "verb (for example 'Ask ...', 'Thank ...', 'Tell ...'), naming who it is for and the key "
+    "facts. Do not copy the email.\n\nSubject: {subject}\n\nEmail:\n{email}"
+)
+MAX_EMAIL_CHARS = 2000  # longer emails are cut for the playback prompt only
+_LABEL = re.compile(r"^\s*(\**\s*)?(instruction|summary|task)\s*:?\s*(\**)?\s*", re.I)
+
+
+class Completer(Protocol):
+    """Anything that completes a raw (already templated) prompt."""
+
+    def __call__(self, prompt: str, max_tokens: int, temperature: float, seed: int) -> str: ...
+
+
+@dataclass
+class PlaybackReport:
+    """Counts: ``generated`` now, ``cached`` from before, ``fallback`` (model gave nothing)."""
+
+    counts: Counter = field(default_factory=Counter)
+
+
+def prompt_hash(config: PlaybackConfig, template: str) -> str:
+    """The cache key part that changes whenever the playback prompt or settings change."""
+    return prompting.fingerprint(
+        SYSTEM, USER, template, config.temperature, config.max_tokens, config.seed
+    )
+
+
+def playback_prompt(template: str, message: Message) -> str:
+    body = message.text[:MAX_EMAIL_CHARS]
+    user = USER.format(subject=message.subject or "(none)", email=body)
+    return prompting.render(template, SYSTEM, user)
+
+
+def clean(raw: str, message: Message) -> str | None:
+    """One instruction from a model's reply: labels, quotes and chatter removed.
+
+    Returns None if nothing usable is left.
+    """
+    text = raw.strip()
+    paragraphs = [p for p in re.split(r"\n\s*\n", text) if p.strip()]
+    if not paragraphs:
+        return None
+    text = _LABEL.sub("", " ".join(paragraphs[0].split()))
+    text = text.strip().strip("\"'`*").strip()
+    words = text.split()
+    if len(words) > 60:
+        text = " ".join(words[:60]).rstrip(",;") + "."
+    if len(words) < 3:
+        return None
+    return text
+
+
+def llama_completer(model: ModelRef, n_threads: int = 0) -> Completer:
+    """Complete with llama.cpp on a GGUF model."""
+    from panza_tui import llama
+
+    llm = llama.load(model.path, n_ctx=2048, n_threads=n_threads)
+
+    def complete(prompt: str, max_tokens: int, temperature: float, seed: int) -> str:
+        return llama.stream(
+            llm, prompt, max_tokens=max_tokens, temperature=temperature, seed=seed,
+            stop=["<|im_end|>", "<|im_start|>", "\n\n\n"],
+        ).text  # fmt: skip
+
+    return complete
+
+
+def transformers_completer(model: ModelRef) -> Completer:
+    """Complete with transformers on a Hugging Face model folder (slower than llama.cpp)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model.path, local_files_only=True)
+    lm = AutoModelForCausalLM.from_pretrained(model.path, local_files_only=True).eval()
+
+    def complete(prompt: str, max_tokens: int, temperature: float, seed: int) -> str:
+        torch.manual_seed(seed)
+        ids = tokenizer(prompt, return_tensors="pt")
+        with torch.no_grad():
+            out = lm.generate(
+                **ids, max_new_tokens=max_tokens, do_sample=temperature > 0,
+                temperature=temperature or None, pad_token_id=tokenizer.eos_token_id,
+            )  # fmt: skip
+        return tokenizer.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True)
+
+    return complete
+
+
+def run(
+    store: Store, account: str, model: ModelRef, config: PlaybackConfig,
+    completer: Completer | None = None, limit: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> PlaybackReport:  # fmt: skip
+    """Give every message of ``account`` an instruction; ``limit`` > 0 caps new generations.
+
+    ``progress(done, total)`` is called after each message. The model loads only if some
+    message still needs an instruction.
+    """
+    template = chat_template(model)
+    key = prompt_hash(config, template)
+    messages = store.messages(account)
+    report = PlaybackReport()
+    for done, message in enumerate(messages, start=1):
+        if store.instruction(message.content_hash, model.fingerprint, key) is not None:
+            report.counts["cached"] += 1
+        elif limit and report.counts["generated"] + report.counts["fallback"] >= limit:
+            report.counts["skipped"] += 1
+        else:
+            if completer is None:
+                completer = (
+                    llama_completer(model) if model.kind == "gguf" else transformers_completer(model)
+                )
+            raw = completer(
+                playback_prompt(template, message), config.max_tokens, config.temperature,
+                config.seed,
+            )  # fmt: skip
+            instruction = clean(raw, message)
+            if instruction is None:
+                report.counts["fallback"] += 1
+                instruction = f"Write an email with the subject: {message.subject or 'no subject'}"
+            else:
+                report.counts["generated"] += 1
+            store.put_instruction(message.content_hash, model.fingerprint, key, instruction)
+        if progress:
+            progress(done, len(messages))
+    return report
+
+
+def pairs(store: Store, account: str, model: ModelRef, config: PlaybackConfig) -> list[Any]:
+    """(message, instruction) pairs of ``account`` made with this model and prompt."""
+    key = prompt_hash(config, chat_template(model))
+    return list(store.pairs(account, model.fingerprint, key))
