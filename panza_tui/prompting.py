@@ -41,15 +41,21 @@ def _compile(template: str):  # type: ignore[no-untyped-def]
     return env.from_string(template)
 
 
-def render(template: str, system: str, user: str) -> str:
-    """Apply a chat template to [system, user] with the generation prompt appended.
+def render_messages(template: str, messages: Sequence[dict[str, str]]) -> str:
+    """Apply a chat template to ``messages`` with the generation prompt appended.
 
     BOS is left to the tokenizer (llama.cpp and transformers both add it when the model
     asks for it), so ``bos_token`` renders empty.
     """
-    messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
     return _compile(template).render(
-        messages=messages, add_generation_prompt=True, bos_token="", eos_token=""
+        messages=list(messages), add_generation_prompt=True, bos_token="", eos_token=""
+    )
+
+
+def render(template: str, system: str, user: str) -> str:
+    """``render_messages`` for one system and one user turn."""
+    return render_messages(
+        template, [{"role": "system", "content": system}, {"role": "user", "content": user}]
     )
 
 

@@ -20,14 +20,35 @@ from panza_tui.config import PlaybackConfig
 from panza_tui.models import ModelRef, chat_template
 from panza_tui.store import Message, Store
 
-SYSTEM = "You write short, clear instructions for an email-writing assistant."
-USER = (
-    "Here is an email I wrote. Write the instruction I could have given an assistant so that "
-    "it writes this email for me: one or two sentences in the imperative, starting with a "
-    "verb (for example 'Ask ...', 'Thank ...', 'Tell ...'), naming who it is for and the key "
-    "facts. Do not copy the email.\n\nSubject: {subject}\n\nEmail:\n{email}"
-)
-MAX_EMAIL_CHARS = 2000  # longer emails are cut for the playback prompt only
+SYSTEM = "You summarise emails as short instructions for an email-writing assistant."
+ASK = "Summarise this email as an instruction.\n\nSubject: {subject}\n\n{email}"
+# Worked examples: a 135M model follows a pattern far better than a description. They are
+# deliberately unlike each other so that it copies the form, not the content.
+SHOTS = [
+    (
+        "Slides and Friday call",
+        "Hi Anna,\n\nThanks for sending the slides yesterday. Could we move our Friday call to "
+        "3pm? I have a dentist appointment in the morning.\n\nBest,\nJo",
+        "Write an email to Anna thanking her for the slides and asking to move Friday's call "
+        "to 3pm because of a dentist appointment.",
+    ),
+    (
+        "Re: Sunday",
+        "Hey Mum!\n\nWe'd love to come on Sunday. I'll bring a salad, and the kids are excited "
+        "to see the garden.\n\nLove,\nJo",
+        "Write an email to Mum accepting the Sunday invitation and offering to bring a salad.",
+    ),
+    (
+        "Hallway light",
+        "Dear Mr Brown,\n\nThe light in the hallway on the second floor has been out since "
+        "Monday. Could someone look at it this week?\n\nRegards,\nJo Smith",
+        "Write an email to Mr Brown reporting that the second-floor hallway light has been out "
+        "since Monday and asking for a repair this week.",
+    ),
+]
+PRIMER = "Write an email"  # the answer is started for the model, so it can only continue it
+_GREETING = re.compile(r"^\s*(?:hi|hello|hey|dear)\s+([^,!:\n]{1,40})[,!:]", re.I)
+MAX_EMAIL_CHARS = 1500  # longer emails are cut for the playback prompt only
 _LABEL = re.compile(r"^\s*(\**\s*)?(instruction|summary|task)\s*:?\s*(\**)?\s*", re.I)
 
 
@@ -47,31 +68,40 @@ class PlaybackReport:
 def prompt_hash(config: PlaybackConfig, template: str) -> str:
     """The cache key part that changes whenever the playback prompt or settings change."""
     return prompting.fingerprint(
-        SYSTEM, USER, template, config.temperature, config.max_tokens, config.seed
+        SYSTEM, ASK, SHOTS, PRIMER, _GREETING.pattern, template, config.temperature, config.max_tokens, config.seed
     )
 
 
 def playback_prompt(template: str, message: Message) -> str:
-    body = message.text[:MAX_EMAIL_CHARS]
-    user = USER.format(subject=message.subject or "(none)", email=body)
-    return prompting.render(template, SYSTEM, user)
+    """The few-shot playback prompt for one email, ending inside the primed answer."""
+    messages = [{"role": "system", "content": SYSTEM}]
+    for subject, body, instruction in SHOTS:
+        messages.append({"role": "user", "content": ASK.format(subject=subject, email=body)})
+        messages.append({"role": "assistant", "content": instruction})
+    ask = ASK.format(subject=message.subject or "(none)", email=message.text[:MAX_EMAIL_CHARS])
+    messages.append({"role": "user", "content": ask})
+    return prompting.render_messages(template, messages) + primer(message)
 
 
-def clean(raw: str, message: Message) -> str | None:
-    """One instruction from a model's reply: labels, quotes and chatter removed.
+def primer(message: Message) -> str:
+    """``PRIMER``, plus the addressee when the email opens with a greeting ("Hi Tom,")."""
+    match = _GREETING.match(message.text)
+    return f"{PRIMER} to {match.group(1).strip()}" if match else PRIMER
 
+
+def clean(raw: str, start: str = PRIMER) -> str | None:
+    """One instruction from the model's continuation of ``start`` (the primer).
+
+    Keeps the first line, drops labels, quotes and trailing chatter, caps it at 60 words.
     Returns None if nothing usable is left.
     """
-    text = raw.strip()
-    paragraphs = [p for p in re.split(r"\n\s*\n", text) if p.strip()]
-    if not paragraphs:
-        return None
-    text = _LABEL.sub("", " ".join(paragraphs[0].split()))
+    first = raw.lstrip(" ").split("\n", 1)[0].strip()
+    text = _LABEL.sub("", " ".join(f"{start} {first}".split()))
     text = text.strip().strip("\"'`*").strip()
     words = text.split()
     if len(words) > 60:
         text = " ".join(words[:60]).rstrip(",;") + "."
-    if len(words) < 3:
+    if len(words) < len(PRIMER.split()) + 3:
         return None
     return text
 
@@ -85,7 +115,7 @@ def llama_completer(model: ModelRef, n_threads: int = 0) -> Completer:
     def complete(prompt: str, max_tokens: int, temperature: float, seed: int) -> str:
         return llama.stream(
             llm, prompt, max_tokens=max_tokens, temperature=temperature, seed=seed,
-            stop=["<|im_end|>", "<|im_start|>", "\n\n\n"],
+            stop=["<|im_end|>", "<|im_start|>", "\n"],
         ).text  # fmt: skip
 
     return complete
@@ -140,7 +170,7 @@ def run(
                 playback_prompt(template, message), config.max_tokens, config.temperature,
                 config.seed,
             )  # fmt: skip
-            instruction = clean(raw, message)
+            instruction = clean(raw, primer(message))
             if instruction is None:
                 report.counts["fallback"] += 1
                 instruction = f"Write an email with the subject: {message.subject or 'no subject'}"

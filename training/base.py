@@ -1,0 +1,77 @@
+"""Loading the base model and tokenizer for training, with torch on the CPU or a GPU.
+
+A GGUF base is loaded by transformers with ``gguf_file=`` and dequantized
+(``GgufConfig(dequantize=True)``, so it can be trained and saved). Dequantizing takes
+~20 s for the embedded model, so the result is cached once as safetensors under the Panza
+home, keyed by the GGUF's content hash.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from panza_tui import locations, threads
+from panza_tui.errors import ModelError
+from panza_tui.models import ModelRef
+
+
+def setup_torch(n_threads: int = 0) -> Any:
+    """Import torch with a sensible CPU thread count; returns the module."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import torch
+
+    torch.set_num_threads(threads.pick(n_threads))
+    return torch
+
+
+def cache_dir(model: ModelRef) -> Path:
+    """Where the dequantized copy of a GGUF base lives."""
+    safe = model.fingerprint.replace(":", "-")
+    return locations.home() / "cache" / "base" / safe
+
+
+def hf_folder(model: ModelRef) -> Path:
+    """A Hugging Face folder for ``model``: the model itself, or the cached dequantized GGUF."""
+    if model.kind == "hf":
+        return model.path
+    folder = cache_dir(model)
+    if (folder / "config.json").exists() and (folder / "tokenizer_config.json").exists():
+        return folder
+    setup_torch()
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model.path.parent, gguf_file=model.path.name)
+        lm = AutoModelForCausalLM.from_pretrained(
+            model.path.parent, gguf_file=model.path.name,
+            quantization_config=GgufConfig(dequantize=True), dtype=torch.float32,
+        )  # fmt: skip
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelError(f"transformers cannot load {model.path} ({exc})") from exc
+    tmp = folder.with_name(folder.name + ".tmp")
+    lm.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    tmp.replace(folder) if not folder.exists() else None
+    return folder
+
+
+def load(model: ModelRef, dtype: str = "float32", device: str = "cpu") -> tuple[Any, Any]:
+    """(model, tokenizer) ready for training on ``device``; raises ``ModelError``."""
+    torch = setup_torch()
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = hf_folder(model)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        lm = AutoModelForCausalLM.from_pretrained(
+            folder, dtype=getattr(torch, dtype), local_files_only=True
+        ).to(device)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot load the base model from {folder} ({exc})") from exc
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return lm, tokenizer
