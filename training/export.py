@@ -1,0 +1,180 @@
+"""Export an account's fine-tuned model as a quantized GGUF that llama.cpp runs on a CPU.
+
+Two forms:
+- merged (default): the adapter is merged into the base weights (PEFT ``merge_and_unload``),
+  written as F32 GGUF, checked against the torch model, then quantized by llama.cpp's own
+  ``llama_model_quantize`` (Q8_0 by default; Q4_K_M, F16, ...).
+- ``adapter_only``: a GGUF LoRA adapter that llama.cpp applies on top of the base GGUF
+  (``lora_path=``), a few MB instead of a whole model; needs a GGUF base.
+
+The round trip is verified on a fixed prompt: llama.cpp's logits on the exported file are
+compared with the merged torch model's, and the numbers are stored with the run.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from panza_tui import prompting, threads
+from panza_tui.errors import CheckpointError, ModelError, PipelineError
+from panza_tui.workspace import Workspace
+from training import base
+
+QUANT_TYPES = ("Q8_0", "Q4_K_M", "Q5_K_M", "Q4_0", "F16", "F32")
+CHECK_INSTRUCTION = "Write a short note thanking a colleague for their help this week."
+
+
+@dataclass
+class ExportResult:
+    """A finished (or reused) export: ``path`` is the GGUF to draft with."""
+
+    run_id: int
+    path: Path
+    metrics: dict[str, Any]
+    adapter_only: bool
+    reused: bool = False
+
+
+def _ftype(quant: str) -> int:
+    from panza_tui.llama import import_llama_cpp
+
+    llama_cpp = import_llama_cpp()
+    table = {
+        "Q8_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0,
+        "Q4_K_M": llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M,
+        "Q5_K_M": llama_cpp.LLAMA_FTYPE_MOSTLY_Q5_K_M,
+        "Q4_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_0,
+        "F16": llama_cpp.LLAMA_FTYPE_MOSTLY_F16,
+        "F32": llama_cpp.LLAMA_FTYPE_ALL_F32,
+    }
+    if quant not in table:
+        raise ModelError(f"unknown quantization type {quant!r}; choose one of {', '.join(QUANT_TYPES)}")
+    return table[quant]
+
+
+def quantize(source: Path, target: Path, quant: str) -> Path:
+    """Quantize a GGUF with llama.cpp; raises ``CheckpointError`` if llama.cpp fails."""
+    from panza_tui.llama import import_llama_cpp
+
+    llama_cpp = import_llama_cpp()
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = _ftype(quant)
+    params.nthread = threads.pick()
+    code = llama_cpp.llama_model_quantize(
+        str(source).encode(), str(target).encode(), ctypes.byref(params)
+    )
+    if code != 0 or not target.exists():
+        raise CheckpointError(f"llama.cpp failed to quantize {source} to {quant} (code {code})")
+    return target
+
+
+def check_ids(ws: Workspace, tokenizer: Any) -> list[int]:
+    """Token ids of the fixed round-trip prompt (the drafting prompt format, no RAG)."""
+    prompt = prompting.build(ws.chat_template, ws.config.prompt.system, CHECK_INSTRUCTION)
+    return tokenizer(prompt, add_special_tokens=True)["input_ids"]
+
+
+def compare_logits(
+    gguf_path: Path, torch_model: Any, ids: list[int], lora_path: Path | None = None
+) -> dict[str, float]:
+    """llama.cpp vs torch logits on ``ids``: max/mean absolute difference, top-1 agreement.
+
+    Agreement is the fraction of positions whose most likely next token is the same.
+    """
+    import numpy as np
+    import torch
+
+    from panza_tui import llama
+
+    llm = llama.load(gguf_path, lora_path=lora_path, n_ctx=max(512, len(ids) + 8), logits_all=True)
+    llm.eval(ids)
+    ours = np.asarray(llm.scores[: len(ids)], dtype=np.float32)
+    with torch.no_grad():
+        reference = torch_model(input_ids=torch.tensor([ids])).logits[0].float().numpy()
+    diff = np.abs(ours - reference)
+    return {
+        "max_abs_diff": float(diff.max()),
+        "mean_abs_diff": float(diff.mean()),
+        "top1_agreement": float((ours.argmax(-1) == reference.argmax(-1)).mean()),
+        "tokens": len(ids),
+    }
+
+
+def export(
+    ws: Workspace, account: str, quant: str = "Q8_0", adapter_only: bool = False,
+    train_run: int | None = None, force: bool = False,
+) -> ExportResult:  # fmt: skip
+    """Export the latest (or given) training run of ``account``; reuses an identical export.
+
+    Raises ``PipelineError`` if the account has no finished training run, ``ModelError`` for
+    an unknown quantization or unsupported model, ``CheckpointError`` for a missing adapter.
+    """
+    _ftype(quant)  # fail before any work on a bad name
+    trained = ws.store.run(train_run) if train_run else ws.store.latest_run(account, "train")
+    if trained is None or trained.status != "done":
+        raise PipelineError(f"account {account!r} has no finished training run: run 'panza train'")
+    adapter = Path(trained.path)
+    if not (adapter / "adapter_config.json").exists():
+        raise CheckpointError(f"{adapter}: adapter missing or incomplete; train again")
+    if adapter_only and ws.llm.kind != "gguf":
+        raise PipelineError("--adapter-only needs a GGUF base model to apply the adapter to")
+    key = prompting.fingerprint(trained.id, trained.input_hash, quant, adapter_only)
+    previous = ws.store.find_run(account, "export", key)
+    if previous and not force and Path(previous.path).exists():
+        return ExportResult(previous.id, Path(previous.path), previous.metrics, adapter_only, True)
+
+    run_id = ws.store.start_run(
+        account, "export", key, {"quant": quant, "adapter_only": adapter_only}, parent=trained.id
+    )
+    folder = ws.run_path(account, run_id)
+    try:
+        path, metrics = _export(ws, adapter, folder, quant, adapter_only)
+    except BaseException:
+        ws.store.finish_run(run_id, "failed")
+        for leftover in folder.glob("*.gguf*"):
+            leftover.unlink(missing_ok=True)
+        raise
+    ws.store.finish_run(run_id, "done", str(path), metrics)
+    ws.store.set_active_adapter(account, run_id)
+    return ExportResult(run_id, path, metrics, adapter_only)
+
+
+def _export(
+    ws: Workspace, adapter: Path, folder: Path, quant: str, adapter_only: bool
+) -> tuple[Path, dict[str, Any]]:
+    base.setup_torch()
+    from peft import PeftModel
+
+    from training import gguf_writer
+
+    model, tokenizer = base.load(ws.llm)
+    peft_model = PeftModel.from_pretrained(model, adapter)
+    ids = check_ids(ws, tokenizer)
+    source_gguf = ws.llm.path if ws.llm.kind == "gguf" else None
+    if adapter_only:
+        path = folder / "adapter.gguf"
+        tmp = folder / "adapter.gguf.tmp"
+        alpha = peft_model.peft_config["default"].lora_alpha
+        gguf_writer.write_lora(peft_model, tmp, alpha)
+        tmp.replace(path)
+        merged = peft_model.merge_and_unload().eval()
+        check = compare_logits(ws.llm.path, merged, ids, lora_path=path)
+        return path, {"check": check, "bytes": path.stat().st_size, "base": str(ws.llm.path)}
+
+    merged = peft_model.merge_and_unload().eval()
+    full = folder / "model-f32.gguf.tmp"
+    gguf_writer.write_model(
+        merged, base.hf_folder(ws.llm), full, name="panza", source_gguf=source_gguf
+    )
+    check = compare_logits(full, merged, ids)
+    path = folder / f"model-{quant}.gguf"
+    if quant == "F32":
+        full.replace(path)
+    else:
+        quantize(full, folder / f"model-{quant}.gguf.tmp", quant).replace(path)
+        full.unlink()
+    quantized = compare_logits(path, merged, ids) if quant != "F32" else check
+    return path, {"check_f32": check, "check": quantized, "bytes": path.stat().st_size}
