@@ -26,6 +26,14 @@ def home() -> Path:
     return path
 
 
+def cache_dir() -> Path:
+    """Rebuildable files (the dequantized base model): ``$PANZA_CACHE`` or ``<home>/cache``."""
+    env = os.environ.get("PANZA_CACHE")
+    path = Path(env).expanduser() if env else home() / "cache"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def config_file() -> Path:
     """``config.toml`` in the home folder (may not exist yet)."""
     return home() / "config.toml"

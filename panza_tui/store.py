@@ -157,7 +157,11 @@ class Store:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or locations.database_file()
-        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        # check_same_thread=False: the TUI reads on its main thread and writes from workers;
+        # statements are short autocommit transactions and SQLite serialises them.
+        self.db = sqlite3.connect(
+            self.path, timeout=30, isolation_level=None, check_same_thread=False
+        )
         self.db.row_factory = sqlite3.Row
         try:
             self.db.execute("PRAGMA journal_mode=WAL")

@@ -17,8 +17,12 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def pick(configured: int = 0) -> int:
-    """``configured`` if > 0, else all available cores but one (at least 1, at most 8)."""
+def pick(configured: int = 0, reserve: int = 1) -> int:
+    """``configured`` if > 0, else all available cores but ``reserve`` (at least 1, at most 8).
+
+    Interactive work (drafting next to the TUI) keeps one core free; a batch job such as
+    training, which owns the machine, passes ``reserve=0``.
+    """
     if configured > 0:
         return configured
-    return max(1, min(available_cores() - 1, 8))
+    return max(1, min(available_cores() - reserve, 8))

@@ -18,6 +18,7 @@ class Workspace:
 
     config: Config = field(default_factory=config_mod.load)
     store: Store = field(default_factory=Store)
+    _indexes: dict = field(default_factory=dict, repr=False)
 
     @functools.cached_property
     def llm(self) -> models.ModelRef:
@@ -34,11 +35,13 @@ class Workspace:
 
         return Embedder(models.resolve_embedding(self.config.models.embedding))
 
-    @functools.lru_cache(maxsize=8)  # noqa: B019 - one workspace per process
     def index(self, account: str):  # type: ignore[no-untyped-def]
+        """The account's retrieval index (opened once per workspace)."""
         from panza_tui.retrieval import EmailIndex
 
-        return EmailIndex(locations.index_file(account), self.embedder.dim)
+        if account not in self._indexes:
+            self._indexes[account] = EmailIndex(locations.index_file(account), self.embedder.dim)
+        return self._indexes[account]
 
     def update_index(self, account: str) -> int:
         """Embed the account's new messages into its retrieval index; returns how many."""

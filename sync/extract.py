@@ -43,8 +43,10 @@ _FORWARD_HEADERS = [
     re.compile(r"^Begin forwarded message:\s*$", re.I),
 ]
 # "On Tue, 3 May 2022 at 10:00, Jane <jane@x.org> wrote:", possibly wrapped over 2-3 lines.
+# Some clients (Yahoo) put the quoted text on the same line, so only "wrote:" must be there;
+# a date or address in it keeps ordinary sentences ("On Monday Tom wrote: ...") safe.
 _ATTRIBUTION = re.compile(
-    r"^(On|Am|Le|El|Il)\s.{4,300}?\s(wrote|schrieb|a écrit|escribió|ha scritto)\s?:\s*$",
+    r"^(On|Am|Le|El|Il)\s(?=.{0,300}?[0-9@]).{4,300}?\s(wrote|schrieb|a écrit|escribió|ha scritto)\s?:",
     re.I | re.S,
 )
 _SIGNATURE = re.compile(r"^-- ?$")

@@ -9,6 +9,7 @@ home, keyed by the GGUF's content hash.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +19,19 @@ from panza_tui.models import ModelRef
 
 
 def setup_torch(n_threads: int = 0) -> Any:
-    """Import torch with a sensible CPU thread count; returns the module."""
+    """Import torch using every core for this batch job (or ``n_threads``); returns torch."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import torch
 
-    torch.set_num_threads(threads.pick(n_threads))
+    torch.set_num_threads(threads.pick(n_threads, reserve=0))
     return torch
 
 
 def cache_dir(model: ModelRef) -> Path:
     """Where the dequantized copy of a GGUF base lives."""
     safe = model.fingerprint.replace(":", "-")
-    return locations.home() / "cache" / "base" / safe
+    return locations.cache_dir() / "base" / safe
 
 
 def hf_folder(model: ModelRef) -> Path:
@@ -52,10 +53,14 @@ def hf_folder(model: ModelRef) -> Path:
         )  # fmt: skip
     except (OSError, ValueError, KeyError) as exc:
         raise ModelError(f"transformers cannot load {model.path} ({exc})") from exc
-    tmp = folder.with_name(folder.name + ".tmp")
+    # Written aside and renamed, so an interrupted save never leaves a half cache behind.
+    tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
     lm.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
-    tmp.replace(folder) if not folder.exists() else None
+    if folder.exists():
+        shutil.rmtree(tmp)  # another process finished first
+    else:
+        tmp.rename(folder)
     return folder
 
 

@@ -184,7 +184,7 @@ def _train(
             for example in batch:
                 loss, _ = example_loss(model, example, "cpu")
                 (loss / n_tokens).backward()
-                batch_loss += float(loss)
+                batch_loss += loss.detach().item()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
             schedule.step()

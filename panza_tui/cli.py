@@ -1,0 +1,227 @@
+"""The ``panza`` command line: import, playback, train, export, draft, tui, demo.
+
+Each command is a thin shell over the pipeline modules; errors derived from ``PanzaError``
+are printed as one line naming the cause (exit 2), never as a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from panza_tui.errors import PanzaError
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    help="Panza TUI: an email assistant that learns to write like you, on your own machine.",
+)  # fmt: skip
+console = Console(stderr=True)
+AccountOpt = Annotated[str, typer.Option("--account", "-a", help="Account name.")]
+
+
+def _workspace():  # type: ignore[no-untyped-def]
+    from panza_tui.workspace import Workspace
+
+    return Workspace()
+
+
+def _progress():  # type: ignore[no-untyped-def]
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.progress import TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+        console=console,
+    )  # fmt: skip
+
+
+@app.command("import")
+def import_(
+    path: Annotated[Path, typer.Argument(help="mbox, maildir, .eml, or Panza JSON-lines file.")],
+    account: AccountOpt,
+    address: Annotated[
+        Optional[list[str]],  # noqa: UP045 - typer needs Optional here
+        typer.Option("--address", help="Your address; only mail from it is kept. Repeatable."),
+    ] = None,
+    min_words: Annotated[int, typer.Option(help="Drop emails shorter than this.")] = -1,
+) -> None:
+    """Import sent mail into an account (idempotent) and index it for retrieval."""
+    from sync.importer import import_path
+
+    ws = _workspace()
+    ws.store.add_account(account, address or [])
+    words = min_words if min_words >= 0 else ws.config.imports.min_words
+    with _progress() as bar:
+        task = bar.add_task("import", total=None, info="")
+        report = import_path(ws.store, account, path, words, lambda n: bar.advance(task, n))
+    print_import_report(report)
+    with console.status("indexing for retrieval"):
+        added = ws.update_index(account)
+    console.print(f"{ws.store.count_messages(account)} emails in '{account}', {added} newly indexed")
+
+
+def print_import_report(report) -> None:  # type: ignore[no-untyped-def]
+    table = Table(title="import", show_edge=False)
+    table.add_column("outcome")
+    table.add_column("emails", justify="right")
+    for reason, count in report.counts.most_common():
+        table.add_row(reason, str(count))
+    table.add_row("[bold]total", f"[bold]{report.total}")
+    console.print(table)
+    for source, why in report.errors[:10]:
+        console.print(f"  unparseable {source}: {why}")
+
+
+@app.command()
+def playback(
+    account: AccountOpt,
+    limit: Annotated[int, typer.Option(help="Generate at most this many now (0: all).")] = 0,
+) -> None:
+    """Data playback: write the instruction behind each sent email (resumable, cached)."""
+    from training import playback as pb
+
+    ws = _workspace()
+    ws.store.account(account)
+    with _progress() as bar:
+        task = bar.add_task("playback", total=ws.store.count_messages(account), info="")
+        report = pb.run(
+            ws.store, account, ws.llm, ws.config.playback, limit=limit,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )  # fmt: skip
+    console.print(", ".join(f"{k}: {v}" for k, v in sorted(report.counts.items())))
+
+
+@app.command()
+def train(
+    account: AccountOpt,
+    epochs: Annotated[int, typer.Option(help="Override [training] epochs.")] = 0,
+    max_steps: Annotated[int, typer.Option(help="Stop after this many steps.")] = 0,
+    lr: Annotated[float, typer.Option(help="Override [training] lr.")] = 0.0,
+    force: Annotated[bool, typer.Option(help="Train even if an identical run exists.")] = False,
+) -> None:
+    """Fine-tune a LoRA adapter on the account's playback pairs."""
+    ws = _workspace()
+    t = ws.config.training
+    t.epochs, t.max_steps, t.lr = epochs or t.epochs, max_steps or t.max_steps, lr or t.lr
+    result = run_training(ws, account, force)
+    m = result.metrics
+    console.print(
+        f"run #{result.run_id}{' (reused)' if result.reused else ''}: {m['steps']} steps, "
+        f"loss {m['first_loss']:.3f} -> {m['last_loss']:.3f}, held-out loss {m['test_loss']:.3f}, "
+        f"{m['seconds']:.0f} s; adapter in {result.adapter}"
+    )
+
+
+def run_training(ws, account: str, force: bool = False):  # type: ignore[no-untyped-def]
+    from training import finetune
+
+    with _progress() as bar:
+        task = bar.add_task("train", total=None, info="loading model")
+
+        def step(done: int, total: int, loss: float) -> None:
+            bar.update(task, completed=done, total=total, info=f"loss {loss:.3f}")
+
+        return finetune.train(ws, account, progress=step, force=force)
+
+
+@app.command()
+def export(
+    account: AccountOpt,
+    quant: Annotated[str, typer.Option(help="Q8_0, Q4_K_M, Q5_K_M, Q4_0, F16 or F32.")] = "Q8_0",
+    adapter_only: Annotated[bool, typer.Option(help="Write a GGUF LoRA adapter only.")] = False,
+    force: Annotated[bool, typer.Option(help="Export even if an identical one exists.")] = False,
+) -> None:
+    """Export the fine-tuned model as a quantized GGUF for llama.cpp."""
+    from training import export as ex
+
+    ws = _workspace()
+    with console.status(f"exporting {'adapter' if adapter_only else quant}"):
+        result = ex.export(ws, account, quant.upper(), adapter_only, force=force)
+    check = result.metrics["check"]
+    console.print(
+        f"run #{result.run_id}{' (reused)' if result.reused else ''}: {result.path} "
+        f"({result.metrics['bytes'] / 2**20:.1f} MiB); llama.cpp vs torch logits: max |diff| "
+        f"{check['max_abs_diff']:.3f}, top-1 agreement {check['top1_agreement']:.1%}"
+    )
+
+
+@app.command()
+def draft(
+    instruction: Annotated[str, typer.Argument(help="What the email should say.")],
+    account: AccountOpt,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
+    no_rag: Annotated[bool, typer.Option("--no-rag", help="Put no past emails in the prompt.")] = False,
+    base: Annotated[bool, typer.Option("--base", help="Use the base model, not the adapter.")] = False,
+) -> None:
+    """Write a draft in the account's style (streams to the terminal)."""
+    from panza_tui.drafting import Drafter
+
+    ws = _workspace()
+    drafter = Drafter(ws, account, use_adapter=not base, use_rag=not no_rag)
+    with console.status(f"loading {drafter.choice.label}"):
+        drafter.load()
+    stream = None if as_json else (lambda piece: (sys.stdout.write(piece), sys.stdout.flush()))
+    result = drafter.draft(instruction, on_token=stream)
+    if as_json:
+        print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+        return
+    t = result.timings
+    print()
+    console.print(
+        f"[dim]{result.model}; {len(result.retrieved)} past emails; retrieval "
+        f"{t['retrieval_ms']:.0f} ms, first token {t['ttft_ms']:.0f} ms, "
+        f"{t['tokens_per_s']:.1f} tokens/s"
+    )
+
+
+@app.command()
+def tui(account: Annotated[Optional[str], typer.Option("--account", "-a")] = None) -> None:  # noqa: UP045
+    """Open the terminal app."""
+    from panza_tui.app import PanzaApp
+
+    PanzaApp(account=account).run()
+
+
+@app.command()
+def accounts() -> None:
+    """List accounts with their email counts and active model."""
+    ws = _workspace()
+    table = Table(show_edge=False)
+    for column in ("account", "emails", "addresses", "active export"):
+        table.add_column(column)
+    for name in ws.store.accounts():
+        row = ws.store.account(name)
+        table.add_row(
+            name, str(ws.store.count_messages(name)), ", ".join(ws.store.addresses(name)),
+            f"#{row['active_adapter']}" if row["active_adapter"] else "-",
+        )  # fmt: skip
+    console.print(table)
+
+
+@app.command()
+def demo(
+    no_tui: Annotated[bool, typer.Option("--no-tui", help="Print a draft instead of the app.")] = False,
+) -> None:
+    """The whole pipeline on a shipped demo mailbox, then the app. Reruns reuse finished work."""
+    from panza_tui import demo as demo_mod
+
+    demo_mod.run(open_tui=not no_tui)
+
+
+def main() -> None:
+    """Entry point: run the app, turning Panza errors into one clear line."""
+    try:
+        app()
+    except PanzaError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        console.print("interrupted; finished work is saved and the next run continues from it")
+        raise SystemExit(130) from None

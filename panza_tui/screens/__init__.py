@@ -1,0 +1,1 @@
+"""One screen per module: the sent-mail browser and the compose screen."""

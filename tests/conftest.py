@@ -1,0 +1,47 @@
+"""Shared fixtures: an isolated Panza home per test, the shared real-mail data, and one
+trained pipeline on David's mail that the slow end-to-end tests share."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+
+
+def shared(*parts: str) -> Path:
+    """A path in ../shared/data; skips the test (with the reason) if it is not there."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"needs {path} (the shared real-mail data beside the checkout)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One model cache for the whole run: the dequantized base is made once."""
+    env = os.environ.get("PANZA_TEST_CACHE")
+    return Path(env) if env else tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture()
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache_dir: Path) -> Path:
+    """A fresh, empty PANZA_HOME for one test."""
+    monkeypatch.setenv("PANZA_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PANZA_CACHE", str(cache_dir))
+    for name in list(os.environ):
+        if name.startswith("PANZA_") and "__" in name:
+            monkeypatch.delenv(name)
+    return tmp_path / "home"
+
+
+@pytest.fixture()
+def workspace(home: Path):
+    from panza_tui.workspace import Workspace
+
+    ws = Workspace()
+    yield ws
+    ws.store.close()

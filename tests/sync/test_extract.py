@@ -1,0 +1,127 @@
+"""Extraction rules on hand-made messages and on real mail (../shared/data)."""
+
+from collections import Counter
+from email.message import EmailMessage
+
+import pytest
+
+from sync import extract, files
+from tests.conftest import shared
+
+ME = ["me@example.org"]
+
+
+def raw(body, subject="Hello", sender="Me <me@example.org>", subtype="plain", charset="utf-8"):
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = "Tom <tom@example.org>"
+    msg["Subject"] = subject
+    msg["Message-ID"] = "<1@example.org>"
+    msg["Date"] = "Tue, 03 Mar 2026 10:00:00 +0100"
+    msg.set_content(body, subtype=subtype, charset=charset)
+    return msg.as_bytes()
+
+
+LONG = "Could you send me the minutes of yesterday's meeting before the end of the week please"
+
+
+def test_keeps_own_mail_with_headers_decoded():
+    m = extract.extract(raw(LONG + "\n\nThanks,\nMe", subject="Grüße — Minutes"), ME)
+    assert isinstance(m, extract.Message)
+    assert m.subject == "Grüße — Minutes"
+    assert m.message_id == "<1@example.org>"
+    assert m.date == "2026-03-03T09:00:00Z"
+    assert m.text.startswith("Could you send") and m.text.endswith("Me")
+
+
+def test_mail_from_someone_else_is_skipped():
+    result = extract.extract(raw(LONG, sender="Tom <tom@example.org>"), ME)
+    assert result == extract.Skip("not_from_account", "Tom <tom@example.org>")
+
+
+@pytest.mark.parametrize(
+    "quoted",
+    [
+        "On Mon, 2 Mar 2026 at 09:00, Tom <tom@example.org> wrote:\n> Are the minutes ready?\n> T",
+        "On Mon, 2 Mar 2026 at 09:00, Tom Jones\n<tom@example.org> wrote:\n\nAre the minutes ready?",
+        "-----Original Message-----\nFrom: Tom\nSent: Monday\nAre the minutes ready?",
+        "________________________________\nFrom: Tom <tom@example.org>\nSent: Monday\nAre they?",
+        "From: Tom <tom@example.org>\nSent: Monday, 2 March 2026\nTo: Me\nAre they ready?",
+    ],
+)
+def test_top_posted_reply_keeps_only_own_text(quoted):
+    m = extract.extract(raw(f"{LONG}\n\nMe\n\n{quoted}"), ME)
+    assert m.text == f"{LONG}\n\nMe"
+
+
+def test_bottom_posted_reply_keeps_text_after_the_quote():
+    body = f"On Mon, 2 Mar 2026, Tom <tom@example.org> wrote:\n> Are the minutes ready?\n\n{LONG}"
+    assert extract.extract(raw(body), ME).text == LONG
+
+
+def test_forwarded_only_and_short_and_empty():
+    fwd = "FYI\n\n---------- Forwarded message ---------\nFrom: Tom\n\n" + LONG
+    assert extract.extract(raw(fwd, subject="Fwd: minutes"), ME).reason == "forwarded"
+    assert extract.extract(raw("ok, thanks!"), ME).reason == "too_short"
+    assert extract.extract(raw("> only a quote\n> nothing else"), ME).reason == "empty"
+    assert extract.extract(raw("ok, thanks!"), ME, min_words=2).text == "ok, thanks!"
+
+
+def test_html_only_is_converted_and_legacy_charsets_decode():
+    html = f"<html><body><p>{LONG}</p><p>Cheers,<br>Me &amp; co</p></body></html>"
+    m = extract.extract(raw(html, subtype="html"), ME)
+    assert "<p>" not in m.text and LONG in m.text and "Me & co" in m.text
+    m = extract.extract(raw(LONG + " café", charset="windows-1252"), ME)
+    assert m.text.endswith("café")
+
+
+def test_broken_bytes_never_raise():
+    for junk in (b"", b"\x00\xff" * 50, b"Content-Type: multipart/mixed; boundary=\n\n--x\n"):
+        assert isinstance(extract.extract(junk, None), extract.Skip)
+
+
+def test_every_mime_edge_case_is_kept_or_counted():
+    """The Ruby mail library's fixtures: bad encodings, illegal boundaries, UTF-7, bounces."""
+    folder = shared("mime", "mikel-mail")
+    outcomes = Counter()
+    paths = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix != ".md")
+    for path in paths:
+        result = extract.extract(path.read_bytes(), None, min_words=3, source=path.name)
+        outcomes["kept" if isinstance(result, extract.Message) else result.reason] += 1
+    assert sum(outcomes.values()) == len(paths) >= 100
+    assert outcomes["kept"] >= 60  # most have a readable body
+    assert outcomes["unparseable"] == 0
+
+
+def test_multi_charset_fixtures_decode_to_real_text():
+    folder = shared("mime", "mikel-mail", "multi_charset")
+    texts = []
+    for path in sorted(folder.iterdir()):
+        result = extract.extract(path.read_bytes(), None, min_words=1)
+        if isinstance(result, extract.Message):
+            texts.append(result.subject + result.text)
+    assert texts, "no multi-charset fixture decoded"
+    assert any(any(ord(c) > 0x3000 for c in t) for t in texts)  # CJK came through decoded
+
+
+def test_mailing_list_mbox():
+    counts = Counter()
+    for source, item in files.read(shared("mbox", "usrp-users-800.mbox")):
+        result = extract.extract(item, None, source=source)
+        counts["kept" if isinstance(result, extract.Message) else result.reason] += 1
+        if isinstance(result, extract.Message):
+            assert not any(line.startswith(">") for line in result.text.splitlines())
+            assert "USRP-users mailing list -- usrp-users" not in result.text  # list footer
+    assert sum(counts.values()) == 800
+    assert counts["kept"] > 700 and counts["unparseable"] == 0
+
+
+def test_enron_sent_mail_drops_lotus_forwards():
+    folder = shared("enron", "small-50-users")
+    counts = Counter()
+    for path in sorted(folder.glob("*sent*")):
+        result = extract.extract(path.read_bytes(), None)
+        counts["kept" if isinstance(result, extract.Message) else result.reason] += 1
+        if isinstance(result, extract.Message):
+            assert "---------------------- Forwarded by" not in result.text
+    assert counts["forwarded"] > 10 and counts["kept"] > 80
