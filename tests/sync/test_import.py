@@ -1,0 +1,76 @@
+import json
+import mailbox
+
+import pytest
+
+from panza_tui.demo import ADDRESS, mailbox as demo_mailbox
+from panza_tui.errors import ImportSourceError
+from panza_tui.store import Store
+from sync.importer import import_path
+from tests.conftest import shared
+
+
+@pytest.fixture()
+def store(tmp_path):
+    with Store(tmp_path / "p.sqlite3") as s:
+        yield s
+
+
+def test_demo_mailbox_counts_every_reason_and_reimport_is_idempotent(store):
+    store.add_account("demo", [ADDRESS])
+    report = import_path(store, "demo", demo_mailbox())
+    assert dict(report.counts) == {
+        "kept": 65, "too_short": 1, "forwarded": 1, "not_from_account": 1, "empty": 1,
+    }
+    again = import_path(store, "demo", demo_mailbox())
+    assert dict(again.counts) == {
+        "duplicate": 65, "too_short": 1, "forwarded": 1, "not_from_account": 1, "empty": 1,
+    }
+    assert store.count_messages("demo") == 65
+    texts = [m.text for m in store.messages("demo")]
+    assert all("wrote:" not in t and not t.startswith(">") for t in texts)
+    assert sum(t.rstrip().endswith("Cheers,\nMaya") for t in texts) >= 40
+
+
+def test_panza_jsonl_and_a_bad_line(store, tmp_path):
+    store.add_account("david")
+    report = import_path(store, "david", shared("panza", "david.jsonl"))
+    assert report.counts["kept"] + report.counts["too_short"] == 166
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"email": "one two three four five six seven eight nine ten eleven"}\n'
+                   "not json\n" + json.dumps({"subject": "no body"}) + "\n")
+    report = import_path(store, "david", bad)
+    assert report.counts == {"kept": 1, "unparseable": 2}
+    assert [source for source, _ in report.errors] == ["bad.jsonl:2", "bad.jsonl:3"]
+
+
+def test_maildir_and_eml_folder(store, tmp_path):
+    store.add_account("me", [ADDRESS])
+    source = mailbox.mbox(demo_mailbox())
+    box = mailbox.Maildir(tmp_path / "Sent", create=True)
+    emls = tmp_path / "emls"
+    emls.mkdir()
+    for i, message in enumerate(source):
+        if i < 5:
+            box.add(message)
+            (emls / f"{i}.eml").write_bytes(message.as_bytes())
+    assert import_path(store, "me", tmp_path / "Sent").counts["kept"] == 5
+    assert import_path(store, "me", emls).counts["duplicate"] == 5
+
+
+def test_enron_single_message_files(store):
+    store.add_account("vince", ["vince.kaminski@enron.com"])
+    folder = shared("enron", "small-50-users")
+    kept = 0
+    for path in sorted(folder.glob("kaminski-v_*sent*")):
+        kept += import_path(store, "vince", path).counts["kept"]
+    assert kept == store.count_messages("vince") >= 8
+
+
+def test_unreadable_sources_say_why(store, tmp_path):
+    store.add_account("me")
+    with pytest.raises(ImportSourceError, match="no such file"):
+        import_path(store, "me", tmp_path / "missing.mbox")
+    (tmp_path / "empty-dir").mkdir()
+    with pytest.raises(ImportSourceError, match="neither a maildir"):
+        import_path(store, "me", tmp_path / "empty-dir")

@@ -1,0 +1,54 @@
+"""Retrieval on the real embedded MiniLM model and a real usearch index."""
+
+import pytest
+
+from panza_tui.store import Message
+
+
+@pytest.fixture()
+def filled(workspace):
+    ws = workspace
+    ws.store.add_account("me")
+    texts = {
+        "Plants": "Could you water the plants on the balcony while we are away in August?",
+        "Invoice": "Please find attached the invoice for the design stage, due in thirty days.",
+        "Drill": "Do you still have my cordless drill? I need it for the shelves.",
+        "Party": "Shall we throw Mum a surprise party for her seventieth birthday?",
+    }
+    ids = {s: ws.store.add_message("me", Message(text=t, subject=s)) for s, t in texts.items()}
+    return ws, ids
+
+
+def test_nearest_email_first_and_threshold_and_exclude(filled):
+    ws, ids = filled
+    assert ws.update_index("me") == 4
+    assert ws.update_index("me") == 0  # incremental: nothing new to embed
+    vector = ws.embedder.encode(["ask the neighbour to water my plants"])[0]
+    hits = ws.index("me").search(vector, k=2)
+    assert hits[0].id == ids["Plants"] and hits[0].score > hits[1].score
+    assert all(-1.0 <= h.score <= 1.0 for h in hits)
+    hits = ws.index("me").search(vector, k=2, exclude=[ids["Plants"]])
+    assert ids["Plants"] not in [h.id for h in hits] and len(hits) == 2
+
+
+def test_index_persists_and_a_corrupt_file_is_rebuilt(filled):
+    from panza_tui import locations
+    from panza_tui.retrieval import EmailIndex
+
+    ws, ids = filled
+    ws.update_index("me")
+    path = locations.index_file("me")
+    assert len(EmailIndex(path, ws.embedder.dim)) == 4
+    path.write_bytes(b"garbage" * 10)
+    rebuilt = EmailIndex(path, ws.embedder.dim)
+    assert len(rebuilt) == 0  # a cache of the store: starts empty, then refills
+    ws._indexes.clear()
+    assert ws.update_index("me") == 4
+
+
+def test_embeddings_are_unit_vectors(workspace):
+    import numpy as np
+
+    vectors = workspace.embedder.encode(["one", "two words"])
+    assert vectors.shape == (2, 384) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
