@@ -1,0 +1,127 @@
+"""End to end on David's real mail (../shared/data/panza/david.jsonl): import, playback on a
+handful, a few LoRA steps, GGUF export (merged and adapter-only), drafting with RAG."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from tests.conftest import shared
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def david(tmp_path_factory, cache_dir):
+    from panza_tui.workspace import Workspace
+    from sync.importer import import_path
+    from training import export, finetune, playback
+
+    data = shared("panza", "david.jsonl")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PANZA_HOME", str(tmp_path_factory.mktemp("david")))
+        mp.setenv("PANZA_CACHE", str(cache_dir))
+        mp.setenv("PANZA_TRAINING__MAX_STEPS", "4")
+        mp.setenv("PANZA_TRAINING__BATCH_SIZE", "2")
+        mp.setenv("PANZA_TRAINING__LR", "1e-3")
+        mp.setenv("PANZA_DRAFTING__MAX_TOKENS", "48")
+        ws = Workspace()
+        ws.store.add_account("david")
+        report = import_path(ws.store, "david", data)
+        ws.update_index("david")
+        played = playback.run(ws.store, "david", ws.llm, ws.config.playback, limit=10)
+        trained = finetune.train(ws, "david")
+        merged = export.export(ws, "david", "Q8_0")
+        adapter = export.export(ws, "david", "Q8_0", adapter_only=True)
+        yield SimpleNamespace(
+            ws=ws, report=report, played=played, trained=trained, merged=merged, adapter=adapter
+        )
+        ws.store.close()
+
+
+def test_import_and_playback(david):
+    assert david.report.counts["kept"] == david.ws.store.count_messages("david") >= 160
+    assert david.played.counts["generated"] + david.played.counts["fallback"] == 10
+
+
+def test_training_takes_steps_and_saves_a_reusable_adapter(david):
+    from training import finetune
+
+    m = david.trained.metrics
+    assert m["steps"] == 4 and len(m["losses"]) == 4
+    assert all(0 < loss < 10 for loss in m["losses"])
+    assert (david.trained.adapter / "adapter_model.safetensors").stat().st_size > 100_000
+    again = finetune.train(david.ws, "david")
+    assert again.reused and again.run_id == david.trained.run_id
+
+
+def test_merged_gguf_round_trips_through_llama_cpp(david):
+    from gguf import GGUFReader
+
+    m = david.merged.metrics
+    assert m["check_f32"]["max_abs_diff"] < 0.1  # F32 GGUF vs merged torch, same logits
+    assert m["check_f32"]["top1_agreement"] == 1.0
+    assert m["check"]["top1_agreement"] >= 0.9  # after Q8_0 quantization
+    reader = GGUFReader(david.merged.path)
+    file_type = reader.fields["general.file_type"]
+    assert int(file_type.parts[file_type.data[0]][0]) == 7  # LLAMA_FTYPE_MOSTLY_Q8_0
+    assert "output.weight" not in {t.name for t in reader.tensors}  # tied embeddings
+
+
+def test_adapter_gguf_is_a_llama_cpp_lora(david):
+    from gguf import GGUFReader
+
+    reader = GGUFReader(david.adapter.path)
+    kind = reader.fields["general.type"]
+    assert bytes(kind.parts[kind.data[0]]) == b"adapter"
+    names = {t.name for t in reader.tensors}
+    assert "blk.0.attn_q.weight.lora_a" in names and "blk.29.ffn_down.weight.lora_b" in names
+    assert david.adapter.metrics["check"]["top1_agreement"] >= 0.9
+
+
+def test_draft_json_streams_and_retrieves_real_emails(david):
+    from typer.testing import CliRunner
+
+    from panza_tui.cli import app
+
+    result = CliRunner().invoke(
+        app, ["draft", "--account", "david", "--json",
+              "Ask Tom to reactivate Peter's IT account for more experiments"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout[result.stdout.index("{") :])
+    assert set(out) == {"draft", "retrieved", "timings"}
+    assert out["draft"].strip()
+    assert out["timings"]["tokens_per_s"] > 0 and out["timings"]["ttft_ms"] > 0
+    assert 1 <= len(out["retrieved"]) <= 3
+    for hit in out["retrieved"]:
+        assert david.ws.store.message(hit["id"]).text == hit["text"]
+        assert hit["score"] >= david.ws.config.retrieval.threshold
+
+
+def test_drafting_never_retrieves_the_email_being_drafted(david):
+    from panza_tui.drafting import Drafter
+
+    ws = david.ws
+    target = ws.store.messages("david", "resurrect")[0]
+    drafter = Drafter(ws, "david")
+    pieces = []
+    result = drafter.draft(target.text[:200], on_token=pieces.append, exclude=[target.id])
+    assert target.id not in [r.id for r in result.retrieved]
+    assert len(pieces) == result.timings["tokens"] > 0
+    assert "".join(pieces).strip() == result.draft
+    assert "adapter" in drafter.choice.label  # the active export is the adapter-only one
+
+
+def test_cli_errors_are_one_clear_line(david, capsys):
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-m", "panza_tui", "train", "--account", "nobody"],
+        capture_output=True, text=True, env={**__import__("os").environ},
+    )  # fmt: skip
+    assert run.returncode == 2
+    assert "no account 'nobody'" in run.stderr and "Traceback" not in run.stderr

@@ -1,0 +1,118 @@
+"""The TUI driven by Textual's pilot, on a real store and the real embedded models."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from panza_tui.demo import ADDRESS, mailbox
+from sync.importer import import_path
+
+
+@pytest.fixture()
+def demo_ws(workspace):
+    workspace.store.add_account("demo", [ADDRESS])
+    import_path(workspace.store, "demo", mailbox())
+    return workspace
+
+
+async def test_mail_list_filter_and_preview(demo_ws):
+    from textual.widgets import Static
+
+    from panza_tui.app import PanzaApp
+    from panza_tui.widgets.mail_list import MailList
+
+    app = PanzaApp(account="demo", workspace=demo_ws)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one(MailList)
+        assert table.row_count == 65
+        assert app.focused is table
+        await pilot.press("down", "down")
+        highlighted = demo_ws.store.messages("demo")[2]
+        body = app.screen.query_one("#preview-body", Static)
+        assert str(body.render()).startswith(highlighted.text[:20])
+        await pilot.press("slash", *"plants")
+        await pilot.pause()
+        assert 0 < table.row_count < 65
+        assert app.screen.query_one("#filter").value == "plants"  # the "/" opened, not typed
+        await pilot.press("escape")
+        await pilot.pause()
+        assert table.row_count == 65
+
+
+async def test_empty_store_explains_what_to_do(workspace):
+    from textual.widgets import Static
+
+    from panza_tui.app import PanzaApp
+
+    app = PanzaApp(workspace=workspace)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        assert "panza import" in str(app.screen.query_one("#preview-body", Static).render())
+        await pilot.press("c")  # compose without mail: a warning, no crash
+        await pilot.pause()
+        assert app.screen.__class__.__name__ == "MailScreen"
+
+
+async def test_compose_streams_a_draft_with_retrieved_emails_and_saves_it(demo_ws, monkeypatch):
+    from textual.widgets import TextArea
+
+    from panza_tui.app import PanzaApp
+    from panza_tui.screens.compose import ComposeScreen
+
+    demo_ws.config.drafting.max_tokens = 40
+    demo_ws.update_index("demo")
+    app = PanzaApp(account="demo", workspace=demo_ws)
+    streamed: list[str] = []
+    async with app.run_test(size=(130, 40)) as pilot:
+        await pilot.press("c")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ComposeScreen)
+        original = screen.append
+        monkeypatch.setattr(screen, "append", lambda piece: (streamed.append(piece), original(piece)))
+        await pilot.press(*"Ask the neighbours to water my plants", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        text = screen.query_one("#draft", TextArea).text
+        assert len(streamed) > 1 and text == "".join(streamed)
+        assert screen.retrieved and screen.retrieved[0].subject == "Watering the plants"
+        assert "tokens/s" in str(screen.query_one("#status").render())
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        drafts = demo_ws.store.drafts("demo")
+        assert len(drafts) == 1 and drafts[0]["text"] == text
+        assert drafts[0]["instruction"] == "Ask the neighbours to water my plants"
+        await pilot.press("ctrl+s")  # saving again updates the same draft
+        await pilot.pause()
+        assert len(demo_ws.store.drafts("demo")) == 1
+
+
+def test_mail_screen_snapshot(demo_ws, snap_compare):
+    from panza_tui.app import PanzaApp
+
+    assert snap_compare(PanzaApp(account="demo", workspace=demo_ws), terminal_size=(110, 30))
+
+
+def _modules_after(code: str) -> set[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport sys; print(' '.join(sys.modules))"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return set(out.stdout.split())
+
+
+def test_app_start_imports_no_heavy_library():
+    loaded = _modules_after("import panza_tui.app, panza_tui.screens.compose, panza_tui.cli")
+    assert not loaded & {"torch", "transformers", "llama_cpp", "sentence_transformers", "peft"}
+
+
+def test_core_never_imports_textual():
+    loaded = _modules_after(
+        "import sync.importer, training.playback, training.finetune, training.export, "
+        "panza_tui.store, panza_tui.retrieval, panza_tui.drafting"
+    )
+    assert "textual" not in loaded
