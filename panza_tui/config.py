@@ -51,8 +51,8 @@ class TrainingConfig:
     alpha: int = 16
     dropout: float = 0.05
     target_modules: str = "all-linear"
-    lr: float = 3e-4
-    epochs: int = 2
+    lr: float = 1e-3  # high for LoRA, right for a 135M model and a few hundred emails
+    epochs: int = 3
     batch_size: int = 8  # emails per optimizer step (gradient accumulation on CPU)
     max_length: int = 512  # tokens, prompt + email
     max_steps: int = 0  # 0: no cap; otherwise stop after this many optimizer steps

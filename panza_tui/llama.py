@@ -57,7 +57,8 @@ def load(
 
 @dataclass
 class Generation:
-    """A finished completion. Times in seconds; ``tokens`` counts streamed tokens."""
+    """A finished completion. Times in seconds; ``tokens`` counts the streamed pieces
+    (one per token, except where a multi-byte character spans two tokens)."""
 
     text: str
     tokens: int
@@ -85,10 +86,12 @@ def stream(
         stop=list(stop), stream=True,
     ):  # fmt: skip
         piece = chunk["choices"][0]["text"]
+        if not piece:  # the closing chunk, or bytes held back mid-character
+            continue
         if first is None:
             first = time.perf_counter()
         pieces.append(piece)
-        if on_token and piece:
+        if on_token:
             on_token(piece)
     end = time.perf_counter()
     return Generation("".join(pieces), len(pieces), (first or end) - start, end - start)

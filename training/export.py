@@ -113,6 +113,7 @@ def export(
     an unknown quantization or unsupported model, ``CheckpointError`` for a missing adapter.
     """
     _ftype(quant)  # fail before any work on a bad name
+    ws.store.account(account)
     trained = ws.store.run(train_run) if train_run else ws.store.latest_run(account, "train")
     if trained is None or trained.status != "done":
         raise PipelineError(f"account {account!r} has no finished training run: run 'panza train'")

@@ -152,6 +152,7 @@ def run(
     ``progress(done, total)`` is called after each message. The model loads only if some
     message still needs an instruction.
     """
+    store.account(account)
     template = chat_template(model)
     key = prompt_hash(config, template)
     messages = store.messages(account)

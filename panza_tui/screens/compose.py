@@ -61,6 +61,7 @@ class ComposeScreen(Screen):
         self.retrieved: list[Retrieved] = []
         self.draft_id: int | None = None
         self.instruction = ""
+        self.attempt = 0  # each regeneration samples with a new seed
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -93,15 +94,16 @@ class ComposeScreen(Screen):
         if not instruction.strip():
             self.notify("Type what the email should say first.", severity="warning")
             return
+        self.attempt = self.attempt + 1 if instruction.strip() == self.instruction else 0
         self.instruction = instruction.strip()
         self.draft_id = None
         self.query_one("#draft", TextArea).text = ""
         self.query_one(RetrievedPanel).show([], searching=True)
         self.set_status("loading the model…")
-        self.generate(self.instruction)
+        self.generate(self.instruction, self.attempt)
 
     @work(thread=True, exclusive=True, group="draft")
-    def generate(self, instruction: str) -> None:
+    def generate(self, instruction: str, attempt: int = 0) -> None:
         worker = get_current_worker()
         try:
             drafter = self.app.drafter(self.account)  # type: ignore[attr-defined]
@@ -116,7 +118,8 @@ class ComposeScreen(Screen):
             def found(retrieved: list[Retrieved]) -> None:
                 self.app.call_from_thread(self.show_retrieved, retrieved)
 
-            result = drafter.draft(instruction, on_token=token, on_retrieved=found)
+            seed = drafter.ws.config.drafting.seed + attempt
+            result = drafter.draft(instruction, on_token=token, on_retrieved=found, seed=seed)
         except _Cancelled:
             return
         except Exception as exc:  # shown to the user; the typed instruction stays
