@@ -39,6 +39,9 @@ class Embedder:
             import torch
             from sentence_transformers import SentenceTransformer
 
+            from panza_tui.models import quiet_transformers
+
+            quiet_transformers()
             torch.set_num_threads(threads.pick(self.n_threads))
             self._model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
         return self._model

@@ -15,7 +15,7 @@ from typing import Any
 
 from panza_tui import locations, threads
 from panza_tui.errors import ModelError
-from panza_tui.models import ModelRef
+from panza_tui.models import ModelRef, quiet_transformers
 
 
 def setup_torch(n_threads: int = 0) -> Any:
@@ -25,6 +25,7 @@ def setup_torch(n_threads: int = 0) -> Any:
     import torch
 
     torch.set_num_threads(threads.pick(n_threads, reserve=0))
+    quiet_transformers()
     return torch
 
 
