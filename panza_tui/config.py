@@ -57,6 +57,7 @@ class TrainingConfig:
     max_length: int = 512  # tokens, prompt + email
     max_steps: int = 0  # 0: no cap; otherwise stop after this many optimizer steps
     test_fraction: float = 0.2
+    rag_probability: float = 0.5  # share of training prompts with retrieved emails (RAFT)
     seed: int = 42
     threads: int = 0  # 0: pick from the core count
 

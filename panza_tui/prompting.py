@@ -14,15 +14,25 @@ import hashlib
 from collections.abc import Sequence
 
 RAG_HEADER = "Here are some emails I wrote in the past, to show my style:"
+MAX_RETRIEVED_CHARS = 800  # each past email is cut here, so prompts stay within max_length
+
+
+def clip(text: str, limit: int = MAX_RETRIEVED_CHARS) -> str:
+    """``text`` stripped, cut at the last whitespace before ``limit`` characters."""
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    return cut[: cut.rfind(" ")] if " " in cut else cut
 
 
 def user_message(instruction: str, retrieved: Sequence[str] = (), preamble: str = "") -> str:
-    """The user turn: preamble, then numbered past emails, then the instruction."""
+    """The user turn: preamble, then numbered past emails (clipped), then the instruction."""
     parts = []
     if preamble.strip():
         parts.append(preamble.strip())
     if retrieved:
-        examples = "\n\n".join(f"EMAIL {i}:\n{text.strip()}" for i, text in enumerate(retrieved, 1))
+        examples = "\n\n".join(f"EMAIL {i}:\n{clip(text)}" for i, text in enumerate(retrieved, 1))
         parts.append(f"{RAG_HEADER}\n\n{examples}")
     parts.append(f"Instruction: {instruction.strip()}")
     return "\n\n".join(parts)

@@ -51,20 +51,36 @@ def encode(
     tokenizer: Any, template: str, system: str, preamble: str, message: Message,
     instruction: str, max_length: int, retrieved: Sequence[str] = (),
 ) -> Example | None:  # fmt: skip
-    """Tokenise one pair. Returns None if the prompt alone leaves no room for the email."""
-    prompt = prompting.build(template, system, instruction, retrieved, preamble)
-    prompt_ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
-    target_ids = tokenizer(message.text.strip(), add_special_tokens=False)["input_ids"]
-    target_ids = target_ids + [tokenizer.eos_token_id]
-    room = max_length - len(prompt_ids)
+    """Tokenise one pair, dropping retrieved emails from the end until the prompt fits.
+
+    Returns None if even the bare prompt leaves fewer than 16 tokens for the email.
+    """
+    retrieved = list(retrieved)
+    while True:
+        prompt = prompting.build(template, system, instruction, retrieved, preamble)
+        prompt_ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
+        room = max_length - len(prompt_ids)
+        if room >= 16 or not retrieved:
+            break
+        retrieved.pop()
     if room < 16:
         return None
-    target_ids = target_ids[:room]
+    target_ids = tokenizer(message.text.strip(), add_special_tokens=False)["input_ids"]
+    target_ids = (target_ids + [tokenizer.eos_token_id])[:room]
     return Example(
         input_ids=prompt_ids + target_ids,
         labels=[IGNORE] * len(prompt_ids) + target_ids,
         content_hash=message.content_hash,
     )
+
+
+def uses_rag(content_hash: str, seed: int, probability: float) -> bool:
+    """Whether an email's training prompt gets retrieved emails (RAFT, Panza section 3).
+
+    Fixed per email and seed, so a rerun builds the same prompts.
+    """
+    digest = hashlib.sha256(f"rag:{seed}:{content_hash}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < probability
 
 
 def batches(examples: Sequence[Example], batch_size: int, seed: int, epoch: int) -> list[list[Example]]:

@@ -54,6 +54,8 @@ def training_pairs(ws: Workspace, account: str) -> tuple[list, list]:
 def input_hash(ws: Workspace, account: str, train_pairs: list) -> str:
     """What a training run depends on: base weights, settings, prompt and data."""
     settings = {k: v for k, v in asdict(ws.config.training).items() if k != "threads"}
+    settings["retrieval"] = asdict(ws.config.retrieval)
+    settings["embedding"] = ws.config.models.embedding
     preamble = ws.store.account(account)["user_preamble"] or ws.config.prompt.user_preamble
     data = sorted((m.content_hash, instruction) for m, instruction in train_pairs)
     return prompting.fingerprint(
@@ -61,14 +63,36 @@ def input_hash(ws: Workspace, account: str, train_pairs: list) -> str:
     )
 
 
+def retrieved_for(ws: Workspace, account: str, pairs: list) -> dict[str, list[str]]:
+    """Past emails for the training prompts that get them (RAFT): content hash -> texts.
+
+    Retrieved exactly as at drafting time (by the instruction, top-k above the threshold),
+    never the email itself. Empty if ``rag_probability`` is 0.
+    """
+    t, r = ws.config.training, ws.config.retrieval
+    chosen = [(m, i) for m, i in pairs if dataset.uses_rag(m.content_hash, t.seed, t.rag_probability)]
+    if not chosen or r.top_k <= 0:
+        return {}
+    ws.update_index(account)
+    index = ws.index(account)
+    vectors = ws.embedder.encode([instruction for _, instruction in chosen])
+    found = {}
+    for (message, _), vector in zip(chosen, vectors, strict=True):
+        hits = [h for h in index.search(vector, r.top_k, exclude=[message.id]) if h.score >= r.threshold]
+        found[message.content_hash] = [ws.store.message(h.id).text for h in hits]
+    return found
+
+
 def encode_pairs(ws: Workspace, account: str, tokenizer: Any, pairs: list) -> list:
+    """Token ids and loss masks for ``pairs``; prompts exactly as drafting builds them."""
     config = ws.config
     preamble = ws.store.account(account)["user_preamble"] or config.prompt.user_preamble
+    retrieved = retrieved_for(ws, account, pairs)
     examples = []
     for message, instruction in pairs:
         example = dataset.encode(
             tokenizer, ws.chat_template, config.prompt.system, preamble, message, instruction,
-            config.training.max_length,
+            config.training.max_length, retrieved.get(message.content_hash, ()),
         )  # fmt: skip
         if example is not None:
             examples.append(example)

@@ -1,0 +1,91 @@
+"""Retrieval latency on 10,000 emails: embed the query + search the usearch index, p50/p95,
+through ``panza_tui.retrieval`` and through raw sentence-transformers + usearch.
+
+The index holds the real emails of ../shared/data (David, Isabel, the mailing list, Enron),
+repeated with their text numbered until there are 10,000.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+
+from common import SHARED, pct, report, temp_home
+
+N = 10_000
+
+
+def corpus() -> list[str]:
+    from sync import extract, files
+
+    texts = []
+    for name in ("david", "isabel"):
+        path = SHARED / "panza" / f"{name}.jsonl"
+        if path.exists():
+            texts += [json.loads(line)["email"] for line in path.open()]
+    mbox = SHARED / "mbox" / "usrp-users-800.mbox"
+    if mbox.exists():
+        for _, raw in files.read(mbox):
+            result = extract.extract(raw, None)
+            if isinstance(result, extract.Message):
+                texts.append(result.text)
+    if not texts:
+        texts = [f"email number {i} about the garden and the drains" for i in range(200)]
+    return texts
+
+
+def main() -> None:
+    temp_home("retrieval")
+    from sentence_transformers import SentenceTransformer
+    from usearch.index import Index
+
+    from panza_tui import models
+    from panza_tui.retrieval import EmailIndex, Embedder
+
+    base = corpus()
+    texts = [base[i % len(base)] + ("" if i < len(base) else f"\n#{i}") for i in range(N)]
+    embedder = Embedder(models.resolve_embedding("embedded"))
+    started = time.perf_counter()
+    vectors = np.concatenate(
+        [embedder.encode(texts[i : i + 256], batch_size=64) for i in range(0, len(base), 256)]
+    )
+    embed_s = time.perf_counter() - started
+    # repeats share their original's vector plus a little noise: search cost is what matters
+    noise = np.random.default_rng(0).normal(0, 0.01, (N, vectors.shape[1])).astype(np.float32)
+    full = vectors[np.arange(N) % len(vectors)] + noise
+    full /= np.linalg.norm(full, axis=1, keepdims=True)
+
+    ours = EmailIndex(temp_home("retrieval-index") / "i.usearch", embedder.dim)
+    ours.add(list(range(1, N + 1)), full)
+    raw_index = Index(ndim=full.shape[1], metric="cos", dtype="f32")
+    raw_index.add(np.arange(1, N + 1, dtype=np.uint64), full)
+    raw_model = SentenceTransformer(str(models.resolve_embedding("embedded")), device="cpu")
+
+    queries = [
+        "Ask Tom to reactivate Peter's IT account", "Invite the group to dinner on Thursday",
+        "Decline the invitation to speak in Paris", "Thank the reviewers and attach the revision",
+        "Ask about the FPGA image for the X310", "Tell the team the meeting moves to 3pm",
+    ] * 17
+    timings = {"panza": [], "raw": []}
+    for q in queries:
+        start = time.perf_counter()
+        ours.search(embedder.encode([q])[0], 3, exclude=[1])
+        timings["panza"].append((time.perf_counter() - start) * 1000)
+        start = time.perf_counter()
+        vector = raw_model.encode([q], normalize_embeddings=True)[0]
+        raw_index.search(vector, 4)
+        timings["raw"].append((time.perf_counter() - start) * 1000)
+    rows = [
+        [name, pct(t, 0.5), pct(t, 0.95)] for name, t in timings.items()
+    ] + [["ratio p50 (panza / raw)", pct(timings["panza"], 0.5) / pct(timings["raw"], 0.5), "-"]]
+    report(
+        "retrieval", ["embed+search", "p50_ms", "p95_ms"], rows,
+        {"emails": N, "distinct_texts": len(base), "queries": len(queries),
+         "embed_distinct_s": embed_s},
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
