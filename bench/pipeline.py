@@ -50,7 +50,9 @@ def main() -> None:
         model = get_peft_model(model, finetune.lora_config(ws.config)).train()
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
         examples = finetune.encode_pairs(ws, "david", tokenizer, train_pairs)
-        batches = dataset.batches(examples, ws.config.training.batch_size, 0, 0)[: args.compare_steps]
+        batches = dataset.batches(examples, ws.config.training.batch_size, 0, 0)[
+            : args.compare_steps
+        ]
         start = time.perf_counter()
         for batch in batches:
             for example in batch:
@@ -68,7 +70,13 @@ def main() -> None:
         timings[name] = (time.perf_counter() - start) / len(batches)
     rows = [
         ["playback", f"{n} emails", n / playback_s * 60, "emails/min", playback_rss],
-        ["training (1 epoch)", f"{m['steps']} steps", m["seconds"] / m["steps"], "s/step", train_rss],
+        [
+            "training (1 epoch)",
+            f"{m['steps']} steps",
+            m["seconds"] / m["steps"],
+            "s/step",
+            train_rss,
+        ],
         ["training (1 epoch)", f"{m['examples']} emails", m["seconds"], "s/epoch", train_rss],
         [f"same {len(batches)} batches: panza", "", timings["panza"], "s/step", "-"],
         [f"same {len(batches)} batches: plain peft", "", timings["plain peft"], "s/step", "-"],

@@ -63,8 +63,12 @@ def main(runs: int = 7) -> None:
     panza, bare = (median(v) for v in results.values())
     rows = [[name, median(v), max(v)] for name, v in results.items()]
     rows.append(["ratio (panza / bare)", panza / bare, "-"])
-    report("tui_start", ["process start to first paint", "median_ms", "max_ms"], rows,
-           {"runs": runs, "budget_ms": 1000})
+    report(
+        "tui_start",
+        ["process start to first paint", "median_ms", "max_ms"],
+        rows,
+        {"runs": runs, "budget_ms": 1000},
+    )
 
 
 if __name__ == "__main__":

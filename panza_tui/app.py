@@ -12,7 +12,6 @@ from panza_tui import locations
 from panza_tui.workspace import Workspace
 
 
-
 class PanzaApp(App):
     """Panza TUI. ``account``: which account to open (default: the first one)."""
 

@@ -64,10 +64,13 @@ def import_(
     print_import_report(report)
     with console.status("indexing for retrieval"):
         added = ws.update_index(account)
-    console.print(f"{ws.store.count_messages(account)} emails in '{account}', {added} newly indexed")
+    console.print(
+        f"{ws.store.count_messages(account)} emails in '{account}', {added} newly indexed"
+    )
 
 
 def print_import_report(report) -> None:  # type: ignore[no-untyped-def]
+    """Print the import counts by outcome, and the first unparseable messages with why."""
     table = Table(title="import", show_edge=False)
     table.add_column("outcome")
     table.add_column("emails", justify="right")
@@ -120,6 +123,7 @@ def train(
 
 
 def run_training(ws, account: str, force: bool = False):  # type: ignore[no-untyped-def]
+    """Train with a progress bar (steps, loss); returns the ``TrainResult``."""
     from training import finetune
 
     with _progress() as bar:
@@ -157,8 +161,12 @@ def draft(
     instruction: Annotated[str, typer.Argument(help="What the email should say.")],
     account: AccountOpt,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
-    no_rag: Annotated[bool, typer.Option("--no-rag", help="Put no past emails in the prompt.")] = False,
-    base: Annotated[bool, typer.Option("--base", help="Use the base model, not the adapter.")] = False,
+    no_rag: Annotated[
+        bool, typer.Option("--no-rag", help="Put no past emails in the prompt.")
+    ] = False,
+    base: Annotated[
+        bool, typer.Option("--base", help="Use the base model, not the adapter.")
+    ] = False,
 ) -> None:
     """Write a draft in the account's style (streams to the terminal)."""
     from panza_tui.drafting import Drafter
@@ -207,7 +215,9 @@ def accounts() -> None:
 
 @app.command()
 def demo(
-    no_tui: Annotated[bool, typer.Option("--no-tui", help="Print a draft instead of the app.")] = False,
+    no_tui: Annotated[
+        bool, typer.Option("--no-tui", help="Print a draft instead of the app.")
+    ] = False,
 ) -> None:
     """The whole pipeline on a shipped demo mailbox, then the app. Reruns reuse finished work."""
     from panza_tui import demo as demo_mod

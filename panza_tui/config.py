@@ -34,11 +34,15 @@ class ModelsConfig:
 
 @dataclass
 class ImportConfig:
+    """Extraction rules applied on import."""
+
     min_words: int = 10  # emails shorter than this (after stripping quotes) are dropped
 
 
 @dataclass
 class PlaybackConfig:
+    """Data playback sampling: temperature, max new tokens, seed."""
+
     temperature: float = 0.2
     max_tokens: int = 80
     seed: int = 0
@@ -46,6 +50,8 @@ class PlaybackConfig:
 
 @dataclass
 class TrainingConfig:
+    """Fine-tuning settings; ``lr`` per optimizer step, lengths in tokens."""
+
     method: str = "lora"
     rank: int = 8
     alpha: int = 16
@@ -64,12 +70,16 @@ class TrainingConfig:
 
 @dataclass
 class RetrievalConfig:
+    """RAG: how many past emails (top-k) and the cosine similarity floor."""
+
     top_k: int = 3
     threshold: float = 0.2  # cosine similarity below which a past email is not used
 
 
 @dataclass
 class DraftingConfig:
+    """llama.cpp sampling and context size (tokens) for drafts."""
+
     temperature: float = 0.7
     top_p: float = 0.9
     max_tokens: int = 256
@@ -80,12 +90,16 @@ class DraftingConfig:
 
 @dataclass
 class PromptConfig:
+    """The system preamble and the default user preamble (who the user is)."""
+
     system: str = DEFAULT_SYSTEM
     user_preamble: str = ""
 
 
 @dataclass
 class UIConfig:
+    """TUI settings: the theme name (see ``themes/``)."""
+
     theme: str = "panza-dark"
 
 

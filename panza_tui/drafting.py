@@ -40,6 +40,7 @@ class Draft:
     model: str = ""
 
     def to_json(self) -> dict[str, Any]:
+        """The ``panza draft --json`` object: draft, retrieved (id, score, subject, text), timings."""
         return {
             "draft": self.draft,
             "retrieved": [asdict(r) for r in self.retrieved],
@@ -66,8 +67,12 @@ def choose_model(ws: Workspace, account: str, use_adapter: bool = True) -> Model
         run = ws.store.run(active) if active else ws.store.latest_run(account, "export")
         if run is not None and run.status == "done" and Path(run.path).exists():
             if run.config.get("adapter_only"):
-                return ModelChoice(ws.llm.path, Path(run.path), f"{ws.llm.name} + adapter #{run.id}")
-            return ModelChoice(Path(run.path), None, f"fine-tuned #{run.id} ({Path(run.path).name})")
+                return ModelChoice(
+                    ws.llm.path, Path(run.path), f"{ws.llm.name} + adapter #{run.id}"
+                )
+            return ModelChoice(
+                Path(run.path), None, f"fine-tuned #{run.id} ({Path(run.path).name})"
+            )
     if ws.llm.kind == "gguf":
         return ModelChoice(ws.llm.path, None, f"{ws.llm.name} (base)")
     raise PipelineError(
@@ -113,8 +118,10 @@ class Drafter:
         return found
 
     def prompt(self, instruction: str, retrieved: Sequence[Retrieved]) -> str:
+        """The full prompt text for ``instruction`` with ``retrieved`` past emails."""
         preamble = (
-            self.ws.store.account(self.account)["user_preamble"] or self.ws.config.prompt.user_preamble
+            self.ws.store.account(self.account)["user_preamble"]
+            or self.ws.config.prompt.user_preamble
         )
         return prompting.build(
             self.ws.chat_template, self.ws.config.prompt.system, instruction,

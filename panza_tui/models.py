@@ -59,6 +59,7 @@ class ModelRef:
 
     @property
     def name(self) -> str:
+        """The file stem of a GGUF, or the folder name of a Hugging Face model."""
         return self.path.stem if self.kind == "gguf" else self.path.name
 
     @functools.cached_property

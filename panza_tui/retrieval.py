@@ -48,13 +48,14 @@ class Embedder:
 
     @property
     def dim(self) -> int:
+        """Embedding width (384 for all-MiniLM-L6-v2); loads the model."""
         model = self._load()
-        getter = getattr(model, "get_embedding_dimension", None) or getattr(
-            model, "get_sentence_embedding_dimension"
-        )
-        return int(getter())
+        # sentence-transformers 6 renamed the method; older releases only have the long name
+        getter = getattr(model, "get_embedding_dimension", None)
+        return int(getter() if getter else model.get_sentence_embedding_dimension())
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> Any:
+        """Embed ``texts``: float32 array (len(texts), dim), rows L2-normalised."""
         import numpy as np
 
         vectors = self._load().encode(
@@ -94,12 +95,14 @@ class EmailIndex:
         return bool(self.index.contains(key))
 
     def add(self, keys: Sequence[int], vectors: Any) -> None:
+        """Add ``vectors`` (n, dim) under store ids ``keys`` (n)."""
         import numpy as np
 
         if len(keys):
             self.index.add(np.asarray(keys, dtype=np.uint64), vectors)
 
     def save(self) -> None:
+        """Write the index to ``path`` atomically."""
         tmp = self.path.with_suffix(".tmp")
         self.index.save(str(tmp))
         tmp.replace(self.path)  # atomic: a crash mid-save keeps the old index

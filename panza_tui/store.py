@@ -172,6 +172,7 @@ class Store:
             raise PanzaError(f"{self.path}: not a usable Panza database ({exc})") from exc
 
     def close(self) -> None:
+        """Close the SQLite connection."""
         self.db.close()
 
     def __enter__(self) -> Store:
@@ -192,7 +193,9 @@ class Store:
 
     # accounts ---------------------------------------------------------------------------
 
-    def add_account(self, name: str, addresses: Iterable[str] = (), user_preamble: str = "") -> None:
+    def add_account(
+        self, name: str, addresses: Iterable[str] = (), user_preamble: str = ""
+    ) -> None:
         """Create ``name``, or add ``addresses`` to it if it exists."""
         locations.check_account_name(name)
         new = sorted({a.strip().lower() for a in addresses if a.strip()})
@@ -222,12 +225,15 @@ class Store:
         return row
 
     def accounts(self) -> list[str]:
+        """Account names, sorted."""
         return [r[0] for r in self.db.execute("SELECT name FROM accounts ORDER BY name")]
 
     def addresses(self, account: str) -> list[str]:
+        """The account's own addresses (lower-case); raises ``AccountError``."""
         return json.loads(self.account(account)["addresses"])
 
     def set_active_adapter(self, account: str, run_id: int | None) -> None:
+        """Make export run ``run_id`` the model that drafts for ``account`` (None: base)."""
         self.account(account)
         self.db.execute("UPDATE accounts SET active_adapter=? WHERE name=?", (run_id, account))
 
@@ -268,6 +274,7 @@ class Store:
         return [_message(r) for r in self.db.execute(query, args)]
 
     def message(self, message_id: int) -> Message:
+        """One message by store id; raises ``PanzaError`` if there is none."""
         row = self.db.execute(
             f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id=?", (message_id,)
         ).fetchone()
@@ -276,6 +283,7 @@ class Store:
         return _message(row)
 
     def count_messages(self, account: str) -> int:
+        """How many messages ``account`` has."""
         return self.db.execute(
             "SELECT COUNT(*) FROM messages WHERE account=?", (account,)
         ).fetchone()[0]
@@ -283,6 +291,7 @@ class Store:
     # playback pairs ---------------------------------------------------------------------
 
     def instruction(self, content_hash: str, model: str, prompt_hash: str) -> str | None:
+        """The cached playback instruction for an email, model and prompt, or None."""
         row = self.db.execute(
             "SELECT instruction FROM pairs WHERE content_hash=? AND model=? AND prompt_hash=?",
             (content_hash, model, prompt_hash),
@@ -290,6 +299,7 @@ class Store:
         return None if row is None else row[0]
 
     def put_instruction(self, content_hash: str, model: str, prompt_hash: str, text: str) -> None:
+        """Cache a playback instruction (committed at once, so playback resumes)."""
         self.db.execute(
             "INSERT OR REPLACE INTO pairs VALUES (?,?,?,?,?)",
             (content_hash, model, prompt_hash, text, time.time()),
@@ -314,6 +324,7 @@ class Store:
         self, account: str, kind: str, input_hash: str, config: dict[str, Any],
         parent: int | None = None,
     ) -> int:  # fmt: skip
+        """Record a ``running`` run of ``kind`` (train, export, eval); returns its id."""
         cur = self.db.execute(
             "INSERT INTO runs(account, kind, status, input_hash, config, parent, started_at) "
             "VALUES (?,?,?,?,?,?,?)",
@@ -325,12 +336,14 @@ class Store:
     def finish_run(
         self, run_id: int, status: str, path: str = "", metrics: dict[str, Any] | None = None
     ) -> None:
+        """Mark a run ``done`` or ``failed`` with its output path and metrics."""
         self.db.execute(
             "UPDATE runs SET status=?, path=?, metrics=?, finished_at=? WHERE id=?",
             (status, path, json.dumps(metrics or {}), time.time(), run_id),
         )
 
     def run(self, run_id: int) -> Run:
+        """One run by id; raises ``PanzaError`` if there is none."""
         row = self.db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
         if row is None:
             raise PanzaError(f"no run with id {run_id}")
@@ -346,6 +359,7 @@ class Store:
         return None if row is None else _run(row)
 
     def latest_run(self, account: str, kind: str) -> Run | None:
+        """The newest finished run of ``kind`` for ``account``, or None."""
         row = self.db.execute(
             "SELECT * FROM runs WHERE account=? AND kind=? AND status='done' "
             "ORDER BY id DESC LIMIT 1",
@@ -376,6 +390,7 @@ class Store:
         return cur.lastrowid
 
     def drafts(self, account: str) -> list[sqlite3.Row]:
+        """The account's saved drafts, most recently edited first."""
         return list(
             self.db.execute(
                 "SELECT * FROM drafts WHERE account=? ORDER BY updated_at DESC", (account,)

@@ -27,10 +27,12 @@ class Workspace:
 
     @functools.cached_property
     def chat_template(self) -> str:
+        """The base model's chat template (shared by training and drafting)."""
         return models.chat_template(self.llm)
 
     @functools.cached_property
     def embedder(self):  # type: ignore[no-untyped-def]
+        """The sentence embedder for retrieval (loads on first encode)."""
         from panza_tui.retrieval import Embedder
 
         return Embedder(models.resolve_embedding(self.config.models.embedding))
@@ -50,4 +52,5 @@ class Workspace:
         return update_index(self.store, account, self.embedder, self.index(account))
 
     def run_path(self, account: str, run_id: int) -> Path:
+        """Folder of run ``run_id`` of ``account``."""
         return locations.run_dir(account, run_id)

@@ -31,7 +31,9 @@ def detect(path: Path) -> str:
             return "maildir"
         if any(path.glob("*.eml")):
             return "eml-dir"
-        raise ImportSourceError(f"{path}: a folder, but neither a maildir (cur/, new/) nor .eml files")
+        raise ImportSourceError(
+            f"{path}: a folder, but neither a maildir (cur/, new/) nor .eml files"
+        )
     suffix = path.suffix.lower()
     if suffix in {".jsonl", ".json"}:
         return "jsonl"
@@ -57,6 +59,7 @@ def read_mbox(path: Path) -> Iterator[tuple[str, bytes]]:
 
 
 def read_maildir(path: Path) -> Iterator[tuple[str, bytes]]:
+    """Messages of a maildir (cur/ and new/), in key order."""
     box = mailbox.Maildir(path, create=False)
     for key in sorted(box.iterkeys()):
         yield f"{path.name}/{key}", box.get_bytes(key)

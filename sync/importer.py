@@ -21,6 +21,7 @@ class ImportReport:
 
     @property
     def total(self) -> int:
+        """All messages seen, whatever their outcome."""
         return sum(self.counts.values())
 
 

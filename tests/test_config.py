@@ -32,7 +32,7 @@ def test_bad_config_names_the_problem(tmp_path, text, message):
 
 def test_set_value_keeps_comments(tmp_path):
     path = tmp_path / "config.toml"
-    path.write_text("# keep me\n[ui]\ntheme = \"panza-dark\"\n")
+    path.write_text('# keep me\n[ui]\ntheme = "panza-dark"\n')
     config.set_value("ui", "theme", "panza-light", path)
     assert "# keep me" in path.read_text()
     assert config.load(path).ui.theme == "panza-light"

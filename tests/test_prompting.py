@@ -30,12 +30,21 @@ def test_training_and_llama_cpp_tokenise_the_prompt_identically(workspace):
     _, tokenizer = base.load(workspace.llm)
     message = Message(text="Hi Tom,\n\nThanks for the drill!\n\nCheers,\nMaya", subject="Drill")
     example = dataset.encode(
-        tokenizer, workspace.chat_template, "system words", "I am Maya.", message,
-        "Thank Tom for the drill", 512, retrieved=["Hey Tom!\nDo you still have my drill?"],
+        tokenizer,
+        workspace.chat_template,
+        "system words",
+        "I am Maya.",
+        message,
+        "Thank Tom for the drill",
+        512,
+        retrieved=["Hey Tom!\nDo you still have my drill?"],
     )
     prompt = prompting.build(
-        workspace.chat_template, "system words", "Thank Tom for the drill",
-        ["Hey Tom!\nDo you still have my drill?"], "I am Maya.",
+        workspace.chat_template,
+        "system words",
+        "Thank Tom for the drill",
+        ["Hey Tom!\nDo you still have my drill?"],
+        "I am Maya.",
     )
     llm = llama.load(models.resolve_llm("embedded").path, n_ctx=512)
     theirs = llm.tokenize(prompt.encode(), add_bos=llm._model.add_bos_token(), special=True)

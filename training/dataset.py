@@ -83,7 +83,9 @@ def uses_rag(content_hash: str, seed: int, probability: float) -> bool:
     return int.from_bytes(digest[:8], "big") / 2**64 < probability
 
 
-def batches(examples: Sequence[Example], batch_size: int, seed: int, epoch: int) -> list[list[Example]]:
+def batches(
+    examples: Sequence[Example], batch_size: int, seed: int, epoch: int
+) -> list[list[Example]]:
     """Shuffled batches for one epoch (the same order for the same seed and epoch)."""
     order = list(examples)
     random.Random(seed * 1000 + epoch).shuffle(order)

@@ -51,7 +51,9 @@ def _ftype(quant: str) -> int:
         "F32": llama_cpp.LLAMA_FTYPE_ALL_F32,
     }
     if quant not in table:
-        raise ModelError(f"unknown quantization type {quant!r}; choose one of {', '.join(QUANT_TYPES)}")
+        raise ModelError(
+            f"unknown quantization type {quant!r}; choose one of {', '.join(QUANT_TYPES)}"
+        )
     return table[quant]
 
 

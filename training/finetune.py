@@ -70,7 +70,9 @@ def retrieved_for(ws: Workspace, account: str, pairs: list) -> dict[str, list[st
     never the email itself. Empty if ``rag_probability`` is 0.
     """
     t, r = ws.config.training, ws.config.retrieval
-    chosen = [(m, i) for m, i in pairs if dataset.uses_rag(m.content_hash, t.seed, t.rag_probability)]
+    chosen = [
+        (m, i) for m, i in pairs if dataset.uses_rag(m.content_hash, t.seed, t.rag_probability)
+    ]
     if not chosen or r.top_k <= 0:
         return {}
     ws.update_index(account)
@@ -78,7 +80,9 @@ def retrieved_for(ws: Workspace, account: str, pairs: list) -> dict[str, list[st
     vectors = ws.embedder.encode([instruction for _, instruction in chosen])
     found = {}
     for (message, _), vector in zip(chosen, vectors, strict=True):
-        hits = [h for h in index.search(vector, r.top_k, exclude=[message.id]) if h.score >= r.threshold]
+        hits = [
+            h for h in index.search(vector, r.top_k, exclude=[message.id]) if h.score >= r.threshold
+        ]
         found[message.content_hash] = [ws.store.message(h.id).text for h in hits]
     return found
 
@@ -132,6 +136,7 @@ def mean_loss(model: Any, examples: list, device: str) -> float:
 
 
 def lora_config(config: Config) -> Any:
+    """The PEFT ``LoraConfig`` from ``[training]`` (rank, alpha, dropout, target modules)."""
     from peft import LoraConfig
 
     t = config.training
@@ -201,7 +206,9 @@ def _train(
     warmup = max(1, total // 10)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
-        lambda s: (s + 1) / warmup if s < warmup else max(0.0, (total - s) / max(1, total - warmup)),
+        lambda s: (
+            (s + 1) / warmup if s < warmup else max(0.0, (total - s) / max(1, total - warmup))
+        ),
     )
     losses: list[float] = []
     step = 0

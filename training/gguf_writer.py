@@ -99,7 +99,9 @@ def _add_vocab(writer: Any, folder: Path, vocab_size: int, pre: str, add_bos: bo
         index = added["id"]
         if index < vocab_size:
             tokens[index] = added["content"]
-            types[index] = gguf.TokenType.CONTROL if added.get("special") else gguf.TokenType.USER_DEFINED
+            types[index] = (
+                gguf.TokenType.CONTROL if added.get("special") else gguf.TokenType.USER_DEFINED
+            )
     writer.add_tokenizer_model("gpt2")
     writer.add_tokenizer_pre(pre)
     writer.add_token_list(tokens)

@@ -68,7 +68,15 @@ class PlaybackReport:
 def prompt_hash(config: PlaybackConfig, template: str) -> str:
     """The cache key part that changes whenever the playback prompt or settings change."""
     return prompting.fingerprint(
-        SYSTEM, ASK, SHOTS, PRIMER, _GREETING.pattern, template, config.temperature, config.max_tokens, config.seed
+        SYSTEM,
+        ASK,
+        SHOTS,
+        PRIMER,
+        _GREETING.pattern,
+        template,
+        config.temperature,
+        config.max_tokens,
+        config.seed,
     )
 
 
@@ -165,7 +173,9 @@ def run(
         else:
             if completer is None:
                 completer = (
-                    llama_completer(model) if model.kind == "gguf" else transformers_completer(model)
+                    llama_completer(model)
+                    if model.kind == "gguf"
+                    else transformers_completer(model)
                 )
             raw = completer(
                 playback_prompt(template, message), config.max_tokens, config.temperature,

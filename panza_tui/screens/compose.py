@@ -67,7 +67,11 @@ class ComposeScreen(Screen):
         yield Header()
         with Horizontal():
             with Vertical(id="main"):
-                box = Input(self.initial, placeholder="e.g. Ask Jonas for the drainage numbers by Friday", id="instruction")
+                box = Input(
+                    self.initial,
+                    placeholder="e.g. Ask Jonas for the drainage numbers by Friday",
+                    id="instruction",
+                )
                 box.border_title = "Instruction (enter to draft)"
                 yield box
                 area = TextArea(id="draft", soft_wrap=True)
@@ -91,6 +95,7 @@ class ComposeScreen(Screen):
         self.start(self.query_one("#instruction", Input).value)
 
     def start(self, instruction: str) -> None:
+        """Start drafting ``instruction`` (cancels a draft in progress)."""
         if not instruction.strip():
             self.notify("Type what the email should say first.", severity="warning")
             return
@@ -104,6 +109,7 @@ class ComposeScreen(Screen):
 
     @work(thread=True, exclusive=True, group="draft")
     def generate(self, instruction: str, attempt: int = 0) -> None:
+        """Worker: retrieve, then stream the draft into the text area."""
         worker = get_current_worker()
         try:
             drafter = self.app.drafter(self.account)  # type: ignore[attr-defined]
@@ -128,6 +134,7 @@ class ComposeScreen(Screen):
         self.post_message(self.Finished(result))
 
     def append(self, piece: str) -> None:
+        """Append a streamed piece at the end of the draft."""
         area = self.query_one("#draft", TextArea)
         area.insert(piece, area.document.end)
 

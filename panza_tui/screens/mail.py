@@ -60,6 +60,7 @@ class MailScreen(Screen):
         self.query_one(MailList).focus()
 
     def refresh_list(self, search: str = "") -> None:
+        """Reload the list (``search`` filters subject, text and recipients)."""
         table = self.query_one(MailList)
         messages = self.store.messages(self.account, search) if self.account else []
         table.show(messages)
@@ -72,6 +73,7 @@ class MailScreen(Screen):
             self.query_one("#preview-body", Static).update("no email matches")
 
     def show_preview(self, message_id: int | None) -> None:
+        """Show one message in the preview pane."""
         if message_id is None:
             return
         message = self.store.message(message_id)

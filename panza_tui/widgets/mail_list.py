@@ -10,6 +10,7 @@ from panza_tui.store import Message
 
 
 def short_date(iso: str | None) -> str:
+    """YYYY-MM-DD of an ISO timestamp, or a dash."""
     return iso[:10] if iso else "—"
 
 

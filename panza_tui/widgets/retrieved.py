@@ -25,6 +25,7 @@ class RetrievedPanel(VerticalScroll):
         self.show([])
 
     def show(self, retrieved: Sequence[Retrieved], searching: bool = False) -> None:
+        """Show ``retrieved`` (or a searching / nothing-found note)."""
         self.remove_children()
         if searching:
             self.mount(Static("searching your sent mail…", classes="empty"))

@@ -38,7 +38,9 @@ def test_dedupe_by_message_id_and_by_content(tmp_path):
         first = store.add_message("me", Message(text="Hello there friend", message_id="<a@x>"))
         assert first is not None
         # same Message-ID, different text (re-encoded copy): a duplicate
-        assert store.add_message("me", Message(text="Hello there, friend", message_id="<a@x>")) is None
+        assert (
+            store.add_message("me", Message(text="Hello there, friend", message_id="<a@x>")) is None
+        )
         # no Message-ID, same content modulo trailing spaces: a duplicate
         assert store.add_message("me", Message(text="Hello there friend  \n")) is None
         assert store.add_message("me", Message(text="Something else entirely")) is not None
@@ -62,10 +64,14 @@ def test_unknown_account_lists_known_ones(tmp_path):
 def test_pairs_runs_and_drafts(tmp_path):
     with Store(tmp_path / "p.sqlite3") as store:
         store.add_account("me")
-        row = store.add_message("me", Message(text="Please send the report by Friday", subject="Report"))
+        row = store.add_message(
+            "me", Message(text="Please send the report by Friday", subject="Report")
+        )
         message = store.message(row)
         store.put_instruction(message.content_hash, "m", "p", "Ask for the report by Friday.")
-        assert [(m.id, i) for m, i in store.pairs("me", "m", "p")] == [(row, "Ask for the report by Friday.")]
+        assert [(m.id, i) for m, i in store.pairs("me", "m", "p")] == [
+            (row, "Ask for the report by Friday.")
+        ]
         assert list(store.pairs("me", "other-model", "p")) == []
 
         run = store.start_run("me", "train", "h1", {"lr": 1})

@@ -20,11 +20,19 @@ def test_demo_mailbox_counts_every_reason_and_reimport_is_idempotent(store):
     store.add_account("demo", [ADDRESS])
     report = import_path(store, "demo", demo_mailbox())
     assert dict(report.counts) == {
-        "kept": 65, "too_short": 1, "forwarded": 1, "not_from_account": 1, "empty": 1,
+        "kept": 65,
+        "too_short": 1,
+        "forwarded": 1,
+        "not_from_account": 1,
+        "empty": 1,
     }
     again = import_path(store, "demo", demo_mailbox())
     assert dict(again.counts) == {
-        "duplicate": 65, "too_short": 1, "forwarded": 1, "not_from_account": 1, "empty": 1,
+        "duplicate": 65,
+        "too_short": 1,
+        "forwarded": 1,
+        "not_from_account": 1,
+        "empty": 1,
     }
     assert store.count_messages("demo") == 65
     texts = [m.text for m in store.messages("demo")]
@@ -37,8 +45,10 @@ def test_panza_jsonl_and_a_bad_line(store, tmp_path):
     report = import_path(store, "david", shared("panza", "david.jsonl"))
     assert report.counts["kept"] + report.counts["too_short"] == 166
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"email": "one two three four five six seven eight nine ten eleven"}\n'
-                   "not json\n" + json.dumps({"subject": "no body"}) + "\n")
+    bad.write_text(
+        '{"email": "one two three four five six seven eight nine ten eleven"}\n'
+        "not json\n" + json.dumps({"subject": "no body"}) + "\n"
+    )
     report = import_path(store, "david", bad)
     assert report.counts == {"kept": 1, "unparseable": 2}
     assert [source for source, _ in report.errors] == ["bad.jsonl:2", "bad.jsonl:3"]

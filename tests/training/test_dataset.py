@@ -31,12 +31,36 @@ def test_encode_masks_the_prompt_and_drops_retrieved_emails_to_fit(workspace):
     tokenizer = AutoTokenizer.from_pretrained(base.hf_folder(workspace.llm))
     message = Message(text="Hi Tom,\n\nThanks for the drill!\n\nCheers,\nMaya")
     long_email = "word " * 400
-    full = dataset.encode(tokenizer, workspace.chat_template, "sys", "", message, "Thank Tom", 2048,
-                          [long_email, long_email])
-    tight = dataset.encode(tokenizer, workspace.chat_template, "sys", "", message, "Thank Tom", 300,
-                           [long_email, long_email])
-    tighter = dataset.encode(tokenizer, workspace.chat_template, "sys", "", message, "Thank Tom",
-                             120, [long_email, long_email])
+    full = dataset.encode(
+        tokenizer,
+        workspace.chat_template,
+        "sys",
+        "",
+        message,
+        "Thank Tom",
+        2048,
+        [long_email, long_email],
+    )
+    tight = dataset.encode(
+        tokenizer,
+        workspace.chat_template,
+        "sys",
+        "",
+        message,
+        "Thank Tom",
+        300,
+        [long_email, long_email],
+    )
+    tighter = dataset.encode(
+        tokenizer,
+        workspace.chat_template,
+        "sys",
+        "",
+        message,
+        "Thank Tom",
+        120,
+        [long_email, long_email],
+    )
     bare = dataset.encode(tokenizer, workspace.chat_template, "sys", "", message, "Thank Tom", 120)
     assert len(full.input_ids) > 300 >= len(tight.input_ids)
     text = tokenizer.decode(tight.input_ids)
@@ -45,15 +69,23 @@ def test_encode_masks_the_prompt_and_drops_retrieved_emails_to_fit(workspace):
     n_prompt = tight.labels.count(dataset.IGNORE)
     assert tight.labels[n_prompt:] == tight.input_ids[n_prompt:]
     assert tokenizer.decode(tight.input_ids[n_prompt:-1]) == message.text
-    assert dataset.encode(tokenizer, workspace.chat_template, "sys " * 400, "", message, "x", 300) is None
+    assert (
+        dataset.encode(tokenizer, workspace.chat_template, "sys " * 400, "", message, "x", 300)
+        is None
+    )
 
 
 def test_raft_prompts_never_contain_the_target_email(workspace):
     ws = workspace
     ws.store.add_account("demo", [ADDRESS])
     import_path(ws.store, "demo", mailbox())
-    playback.run(ws.store, "demo", ws.llm, ws.config.playback,
-                 completer=lambda *a: " to someone about the garden plans.")
+    playback.run(
+        ws.store,
+        "demo",
+        ws.llm,
+        ws.config.playback,
+        completer=lambda *a: " to someone about the garden plans.",
+    )
     pairs = playback.pairs(ws.store, "demo", ws.llm, ws.config.playback)
     found = finetune.retrieved_for(ws, "demo", pairs)
     assert 0.3 * len(pairs) < len(found) < 0.7 * len(pairs)

@@ -9,16 +9,19 @@ from training import playback
 
 
 def test_clean_keeps_one_instruction():
-    assert playback.clean(" to Tom asking for the drill back.\nSure! Here is", "Write an email") == (
-        "Write an email to Tom asking for the drill back."
-    )
+    assert playback.clean(
+        " to Tom asking for the drill back.\nSure! Here is", "Write an email"
+    ) == ("Write an email to Tom asking for the drill back.")
     assert playback.clean("", "Write an email") is None
     assert len(playback.clean(" word" * 100).split()) == 60
 
 
 def test_primer_names_the_addressee():
     assert playback.primer(Message(text="Hi Tom,\n\nthe drill")) == "Write an email to Tom"
-    assert playback.primer(Message(text="Dear Prof. Aman,\n\nthanks")) == "Write an email to Prof. Aman"
+    assert (
+        playback.primer(Message(text="Dear Prof. Aman,\n\nthanks"))
+        == "Write an email to Prof. Aman"
+    )
     assert playback.primer(Message(text="Thanks for the drill")) == "Write an email"
 
 

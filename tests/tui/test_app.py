@@ -73,7 +73,9 @@ async def test_compose_streams_a_draft_with_retrieved_emails_and_saves_it(demo_w
         screen = app.screen
         assert isinstance(screen, ComposeScreen)
         original = screen.append
-        monkeypatch.setattr(screen, "append", lambda piece: (streamed.append(piece), original(piece)))
+        monkeypatch.setattr(
+            screen, "append", lambda piece: (streamed.append(piece), original(piece))
+        )
         await pilot.press(*"Ask the neighbours to water my plants", "enter")
         await app.workers.wait_for_complete()
         await pilot.pause()
