@@ -232,6 +232,10 @@ def main() -> None:
     except PanzaError as exc:
         console.print(f"[bold red]error:[/] {exc}")
         raise SystemExit(2) from None
+    except OSError as exc:  # a full disk, a read-only folder, a vanished file
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        console.print(f"[bold red]error:[/] {exc.strerror or exc}{where}; finished work is kept")
+        raise SystemExit(2) from None
     except KeyboardInterrupt:
         console.print("interrupted; finished work is saved and the next run continues from it")
         raise SystemExit(130) from None

@@ -154,7 +154,13 @@ def _export(
     from training import gguf_writer
 
     model, tokenizer = base.load(ws.llm)
-    peft_model = PeftModel.from_pretrained(model, adapter)
+    try:
+        peft_model = PeftModel.from_pretrained(model, adapter)
+    except Exception as exc:  # safetensors, JSON or shape errors: all mean a bad checkpoint
+        raise CheckpointError(
+            f"{adapter}: cannot load the adapter ({type(exc).__name__}: {exc}); "
+            "retrain with 'panza train --force'"
+        ) from exc
     ids = check_ids(ws, tokenizer)
     source_gguf = ws.llm.path if ws.llm.kind == "gguf" else None
     if adapter_only:
