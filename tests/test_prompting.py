@@ -52,3 +52,7 @@ def test_training_and_llama_cpp_tokenise_the_prompt_identically(workspace):
     assert example.input_ids[:n_prompt] == theirs
     assert example.input_ids[-1] == tokenizer.eos_token_id  # the email ends the turn
     assert tokenizer.decode(example.input_ids[n_prompt:-1]) == message.text
+    for text in ("Room 101 on 12/03/2026 at 14:30, 2500 EUR", "Grüße — café 日本語\n\n  x"):
+        assert tokenizer(text, add_special_tokens=False)["input_ids"] == llm.tokenize(
+            text.encode(), add_bos=False, special=True
+        )

@@ -112,19 +112,29 @@ def _add_vocab(writer: Any, folder: Path, vocab_size: int, pre: str, add_bos: bo
     writer.add_add_bos_token(add_bos)
 
 
-def tokenizer_settings(source_gguf: Path | None) -> tuple[str, bool]:
-    """(pre-tokenizer type, add BOS) from the base GGUF if there is one, else gpt2 defaults."""
-    if source_gguf is None:
-        return "gpt2", False
-    from gguf import GGUFReader
+def tokenizer_settings(source_gguf: Path | None, folder: Path) -> tuple[str, bool]:
+    """(llama.cpp pre-tokenizer type, add BOS) for the exported vocabulary.
 
-    fields = GGUFReader(source_gguf).fields
-    pre = fields.get("tokenizer.ggml.pre")
-    bos = fields.get("tokenizer.ggml.add_bos_token")
-    return (
-        bytes(pre.parts[pre.data[0]]).decode() if pre else "gpt2",
-        bool(bos.parts[bos.data[0]][0]) if bos else False,
-    )
+    Taken from the base GGUF when there is one (exact). For a Hugging Face folder it is
+    read off tokenizer.json: a plain byte-level BPE is llama.cpp's ``gpt-2``; anything else
+    gets ``default``. The export's round-trip test compares both tokenizers.
+    """
+    if source_gguf is not None:
+        from gguf import GGUFReader
+
+        fields = GGUFReader(source_gguf).fields
+        pre = fields.get("tokenizer.ggml.pre")
+        bos = fields.get("tokenizer.ggml.add_bos_token")
+        return (
+            bytes(pre.parts[pre.data[0]]).decode() if pre else "default",
+            bool(bos.parts[bos.data[0]][0]) if bos else False,
+        )
+    spec = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+    pre_tokenizer = spec.get("pre_tokenizer") or {}
+    config_file = folder / "tokenizer_config.json"
+    config = json.loads(config_file.read_text(encoding="utf-8")) if config_file.exists() else {}
+    add_bos = bool(config.get("add_bos_token", False))
+    return ("gpt-2" if pre_tokenizer.get("type") == "ByteLevel" else "default"), add_bos
 
 
 def _tensors(model: Any) -> Iterator[tuple[str, np.ndarray]]:
@@ -153,7 +163,7 @@ def write_model(
     file_type = gguf.LlamaFileType.MOSTLY_F16 if f16 else gguf.LlamaFileType.ALL_F32
     writer = gguf.GGUFWriter(str(out), ARCH)
     _add_hparams(writer, config, file_type, name)
-    pre, add_bos = tokenizer_settings(source_gguf)
+    pre, add_bos = tokenizer_settings(source_gguf, tokenizer_folder)
     _add_vocab(writer, tokenizer_folder, config.vocab_size, pre, add_bos)
     for hf_name, data in _tensors(model):
         data = _rows_permuted(hf_name, config, data)

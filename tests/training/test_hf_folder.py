@@ -1,0 +1,47 @@
+"""A user's own Hugging Face model folder works through the whole pipeline: playback with
+transformers, LoRA training, GGUF export with the vocabulary built from tokenizer.json, and
+drafting on llama.cpp with the same tokens as training."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_hugging_face_folder_end_to_end(workspace):
+    from panza_tui import llama, models
+    from panza_tui.demo import ADDRESS, mailbox
+    from panza_tui.drafting import Drafter
+    from sync.importer import import_path
+    from training import base, export, finetune, playback
+
+    # The dequantized copy of the embedded model is a plain Hugging Face folder
+    # (config.json, model.safetensors, tokenizer.json): use it as the user's model.
+    folder = base.hf_folder(models.resolve_llm("embedded"))
+    ws = workspace
+    ws.config.models.llm = str(folder)
+    ws.config.training.max_steps = 1
+    ws.config.training.batch_size = 2
+    ws.config.training.rag_probability = 0.0
+    ws.config.playback.max_tokens = 24
+    ws.config.drafting.max_tokens = 16
+    assert ws.llm.kind == "hf"
+
+    ws.store.add_account("me", [ADDRESS])
+    import_path(ws.store, "me", mailbox())
+    counts = playback.run(ws.store, "me", ws.llm, ws.config.playback, limit=4).counts
+    assert counts["generated"] + counts["fallback"] == 4
+    trained = finetune.train(ws, "me")
+    assert trained.metrics["steps"] == 1
+    exported = export.export(ws, "me", "Q8_0")
+    assert exported.metrics["check_f32"]["top1_agreement"] == 1.0
+
+    _, tokenizer = base.load(ws.llm)
+    llm = llama.load(exported.path, n_ctx=256)
+    for text in ("Room 101 on 12/03/2026 at 14:30", "Grüße — café\n\n  indented"):
+        assert tokenizer(text, add_special_tokens=False)["input_ids"] == llm.tokenize(
+            text.encode(), add_bos=False, special=True
+        )
+    result = Drafter(ws, "me").draft("Thank Kofi for the maples")
+    assert result.timings["tokens"] > 0
