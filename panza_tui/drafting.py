@@ -7,6 +7,7 @@ the base model's chat template, exactly as in training.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -81,7 +82,11 @@ def choose_model(ws: Workspace, account: str, use_adapter: bool = True) -> Model
 
 
 class Drafter:
-    """Loaded models for one account, reused across drafts. Not thread-safe: one at a time."""
+    """Loaded models for one account, reused across drafts.
+
+    Safe to call from several threads: drafts run one at a time (a llama.cpp context is not
+    reentrant), so a superseded draft in the TUI finishes its current token first.
+    """
 
     def __init__(
         self, ws: Workspace, account: str, use_adapter: bool = True, use_rag: bool = True
@@ -92,6 +97,7 @@ class Drafter:
         self.use_rag = use_rag
         self.choice = choose_model(ws, account, use_adapter)
         self._llm: Any = None
+        self._lock = threading.Lock()
 
     def load(self) -> None:
         """Load llama.cpp (and the embedder, for RAG) now rather than on the first draft."""
@@ -141,6 +147,13 @@ class Drafter:
         """
         if not instruction.strip():
             raise PipelineError("the instruction is empty: say what the email should do")
+        with self._lock:
+            return self._draft(instruction, on_token, exclude, seed, on_retrieved)
+
+    def _draft(
+        self, instruction: str, on_token: Callable[[str], None] | None, exclude: Sequence[int],
+        seed: int | None, on_retrieved: Callable[[list[Retrieved]], None] | None,
+    ) -> Draft:  # fmt: skip
         self.load()
         start = time.perf_counter()
         retrieved = self.retrieve(instruction, exclude)

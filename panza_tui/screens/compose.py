@@ -47,6 +47,7 @@ class ComposeScreen(Screen):
         """A draft is complete (``draft`` carries text, retrieved emails and timings)."""
 
         draft: Draft
+        generation: int
 
     @dataclass
     class Failed(Message):
@@ -62,6 +63,7 @@ class ComposeScreen(Screen):
         self.draft_id: int | None = None
         self.instruction = ""
         self.attempt = 0  # each regeneration samples with a new seed
+        self.generation = 0  # tokens of a superseded generation are dropped
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -102,13 +104,14 @@ class ComposeScreen(Screen):
         self.attempt = self.attempt + 1 if instruction.strip() == self.instruction else 0
         self.instruction = instruction.strip()
         self.draft_id = None
+        self.generation += 1
         self.query_one("#draft", TextArea).text = ""
         self.query_one(RetrievedPanel).show([], searching=True)
         self.set_status("loading the model…")
-        self.generate(self.instruction, self.attempt)
+        self.generate(self.instruction, self.attempt, self.generation)
 
     @work(thread=True, exclusive=True, group="draft")
-    def generate(self, instruction: str, attempt: int = 0) -> None:
+    def generate(self, instruction: str, attempt: int, generation: int) -> None:
         """Worker: retrieve, then stream the draft into the text area."""
         worker = get_current_worker()
         try:
@@ -119,10 +122,10 @@ class ComposeScreen(Screen):
             def token(piece: str) -> None:
                 if worker.is_cancelled:
                     raise _Cancelled
-                self.app.call_from_thread(self.append, piece)
+                self.app.call_from_thread(self.append, piece, generation)
 
             def found(retrieved: list[Retrieved]) -> None:
-                self.app.call_from_thread(self.show_retrieved, retrieved)
+                self.app.call_from_thread(self.show_retrieved, retrieved, generation)
 
             seed = drafter.ws.config.drafting.seed + attempt
             result = drafter.draft(instruction, on_token=token, on_retrieved=found, seed=seed)
@@ -131,14 +134,18 @@ class ComposeScreen(Screen):
         except Exception as exc:  # shown to the user; the typed instruction stays
             self.post_message(self.Failed(f"{type(exc).__name__}: {exc}"))
             return
-        self.post_message(self.Finished(result))
+        self.post_message(self.Finished(result, generation))
 
-    def append(self, piece: str) -> None:
-        """Append a streamed piece at the end of the draft."""
-        area = self.query_one("#draft", TextArea)
-        area.insert(piece, area.document.end)
+    def append(self, piece: str, generation: int) -> None:
+        """Append a streamed piece at the end of the draft (if still the current one)."""
+        if generation == self.generation:
+            area = self.query_one("#draft", TextArea)
+            area.insert(piece, area.document.end)
 
-    def show_retrieved(self, retrieved: list[Retrieved]) -> None:
+    def show_retrieved(self, retrieved: list[Retrieved], generation: int) -> None:
+        """Show the past emails in the prompt of the current generation."""
+        if generation != self.generation:
+            return
         self.retrieved = retrieved
         self.query_one(RetrievedPanel).show(retrieved)
 
@@ -147,6 +154,8 @@ class ComposeScreen(Screen):
 
     @on(Finished)
     def _finished(self, event: Finished) -> None:
+        if event.generation != self.generation:
+            return
         t = event.draft.timings
         self.set_status(
             f"{event.draft.model} · {len(event.draft.retrieved)} past emails · retrieval "

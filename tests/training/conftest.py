@@ -35,5 +35,3 @@ def david(tmp_path_factory, cache_dir):
             ws=ws, report=report, played=played, trained=trained, merged=merged, adapter=adapter
         )
         ws.store.close()
-
-

@@ -74,7 +74,7 @@ async def test_compose_streams_a_draft_with_retrieved_emails_and_saves_it(demo_w
         assert isinstance(screen, ComposeScreen)
         original = screen.append
         monkeypatch.setattr(
-            screen, "append", lambda piece: (streamed.append(piece), original(piece))
+            screen, "append", lambda piece, gen: (streamed.append(piece), original(piece, gen))
         )
         await pilot.press(*"Ask the neighbours to water my plants", "enter")
         await app.workers.wait_for_complete()
@@ -91,6 +91,34 @@ async def test_compose_streams_a_draft_with_retrieved_emails_and_saves_it(demo_w
         await pilot.press("ctrl+s")  # saving again updates the same draft
         await pilot.pause()
         assert len(demo_ws.store.drafts("demo")) == 1
+
+
+async def test_regenerating_mid_stream_keeps_only_the_new_draft(demo_ws):
+    from textual.widgets import TextArea
+
+    from panza_tui.app import PanzaApp
+    from panza_tui.drafting import Drafter
+
+    demo_ws.config.drafting.max_tokens = 60
+    demo_ws.update_index("demo")
+    app = PanzaApp(account="demo", workspace=demo_ws)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await pilot.press("c")
+        await pilot.pause()
+        await pilot.press(*"Thank Kofi for the maples", "enter")
+        area = app.screen.query_one("#draft", TextArea)
+        for _ in range(200):  # wait until the first draft is streaming
+            await pilot.pause(0.05)
+            if area.text:
+                break
+        await pilot.press("ctrl+r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.screen.attempt == 1
+        text = area.text
+    seed = demo_ws.config.drafting.seed + 1
+    expected = Drafter(demo_ws, "demo").draft("Thank Kofi for the maples", seed=seed).draft
+    assert text.strip() == expected
 
 
 def test_mail_screen_snapshot(demo_ws, snap_compare):
