@@ -13,7 +13,12 @@ compared with the merged torch model's, and the numbers are stored with the run.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,12 +70,32 @@ def quantize(source: Path, target: Path, quant: str) -> Path:
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = _ftype(quant)
     params.nthread = threads.pick()
-    code = llama_cpp.llama_model_quantize(
-        str(source).encode(), str(target).encode(), ctypes.byref(params)
-    )
+    with _captured_stderr() as log:
+        code = llama_cpp.llama_model_quantize(
+            str(source).encode(), str(target).encode(), ctypes.byref(params)
+        )
     if code != 0 or not target.exists():
-        raise CheckpointError(f"llama.cpp failed to quantize {source} to {quant} (code {code})")
+        tail = log.read_text(errors="replace")[-2000:]
+        raise CheckpointError(
+            f"llama.cpp failed to quantize {source} to {quant} (code {code}): {tail}"
+        )
     return target
+
+
+@contextlib.contextmanager
+def _captured_stderr() -> Iterator[Path]:
+    """Send C-level stderr to a temporary file: llama.cpp prints a line per tensor that
+    falls back to another type (576-wide rows do not fit K-quants' 256 blocks), which is
+    expected here and only worth showing when quantization fails."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.NamedTemporaryFile(prefix="panza-quantize-", suffix=".log") as handle:
+        os.dup2(handle.fileno(), 2)
+        try:
+            yield Path(handle.name)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def check_ids(ws: Workspace, tokenizer: Any) -> list[int]:
