@@ -70,13 +70,13 @@ def import_(
 
 
 def print_import_report(report) -> None:  # type: ignore[no-untyped-def]
-    """Print the import counts by outcome, and the first unparseable messages with why."""
+    """Print the import (or sync) counts by outcome, and the first unparseable messages."""
     table = Table(title="import", show_edge=False)
     table.add_column("outcome")
     table.add_column("emails", justify="right")
     for reason, count in report.counts.most_common():
         table.add_row(reason, str(count))
-    table.add_row("[bold]total", f"[bold]{report.total}")
+    table.add_row("[bold]total", f"[bold]{sum(report.counts.values())}")
     console.print(table)
     for source, why in report.errors[:10]:
         console.print(f"  unparseable {source}: {why}")
@@ -195,6 +195,88 @@ def tui(account: Annotated[Optional[str], typer.Option("--account", "-a")] = Non
     from panza_tui.app import PanzaApp
 
     PanzaApp(account=account).run()
+
+
+account_app = typer.Typer(help="Mail accounts on a server (IMAP).", no_args_is_help=True)
+app.add_typer(account_app, name="account")
+
+
+@account_app.command("add")
+def account_add(
+    name: Annotated[str, typer.Argument(help="Account name.")],
+    imap: Annotated[str, typer.Option("--imap", help="IMAP server host name.")],
+    user: Annotated[str, typer.Option(help="Login name, usually your address.")],
+    port: Annotated[int, typer.Option(help="0: 993 for ssl, 143 otherwise.")] = 0,
+    security: Annotated[str, typer.Option(help="ssl, starttls or plain.")] = "ssl",
+    oauth: Annotated[
+        bool, typer.Option(help="XOAUTH2 with an access token, not a password.")
+    ] = False,
+    address: Annotated[
+        Optional[list[str]],  # noqa: UP045 - typer needs Optional here
+        typer.Option("--address", help="Your sending address (default: --user). Repeatable."),
+    ] = None,
+    sent: Annotated[str, typer.Option(help="Sent folder, if not found by SPECIAL-USE.")] = "",
+    drafts: Annotated[str, typer.Option(help="Drafts folder, if not found by SPECIAL-USE.")] = "",
+    ca_file: Annotated[str, typer.Option(help="CA certificate(s) to trust for TLS.")] = "",
+    insecure: Annotated[bool, typer.Option(help="Allow a plaintext login off loopback.")] = False,
+    password_stdin: Annotated[bool, typer.Option(help="Read the secret from stdin.")] = False,
+) -> None:
+    """Add (or update) an IMAP account: the login is tested before anything is stored."""
+    from panza_tui import secrets
+    from sync import imap as imap_mod
+
+    server = imap_mod.ImapServer(
+        host=imap, user=user, port=port, security=security,
+        auth="xoauth2" if oauth else "password", sent=sent, drafts=drafts, ca_file=ca_file,
+        insecure=insecure,
+    )  # fmt: skip
+    what = "access token" if oauth else "password (or app password)"
+    secret = (
+        sys.stdin.readline().rstrip("\n")
+        if password_stdin
+        else typer.prompt(f"{what} for {user}", hide_input=True)
+    )
+    with console.status(f"logging in to {server.host}:{server.effective_port}"):
+        client = imap_mod.connect(server, secret)
+        folder = imap_mod.find_folder(client, b"\\Sent", imap_mod.SENT_NAMES, sent)
+        client.logout()
+    ws = _workspace()
+    ws.store.add_account(name, address or ([user] if "@" in user else []))
+    ws.store.set_server(name, server.to_json())
+    where = secrets.set_secret(f"{name}:imap", secret)
+    note = "the system keyring" if where == "keyring" else f"{where} (no keyring here; mode 0600)"
+    console.print(f"account '{name}': logged in, sent folder '{folder}'; {what} stored in {note}")
+
+
+@app.command()
+def sync(account: AccountOpt) -> None:
+    """Fetch new sent mail from the account's server (incremental, resumable)."""
+    from panza_tui import secrets
+    from panza_tui.errors import AccountError
+    from sync import imap as imap_mod
+
+    ws = _workspace()
+    if ws.store.server(account).get("kind") != "imap":
+        raise AccountError(f"account {account!r} has no server: add one with 'panza account add'")
+    secret = secrets.get_secret(f"{account}:imap")
+    if secret is None:
+        raise AccountError(f"no stored password for {account!r}: run 'panza account add' again")
+    with _progress() as bar:
+        task = bar.add_task("sync", total=None, info="")
+        report = imap_mod.sync(
+            ws.store, account, secret, ws.config.imports.min_words,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )  # fmt: skip
+    print_import_report(report)
+    if report.resynced:
+        console.print(f"UIDVALIDITY of '{report.folder}' changed: the folder was synced again")
+    if report.deleted_ids:
+        ws.index(account).remove(report.deleted_ids)
+    added = ws.update_index(account)
+    console.print(
+        f"'{report.folder}': {report.counts['kept']} new, {len(report.deleted_ids)} removed; "
+        f"{ws.store.count_messages(account)} emails in '{account}', {added} newly indexed"
+    )
 
 
 @app.command()

@@ -30,3 +30,11 @@ class PipelineError(PanzaError):
 
 class CheckpointError(PanzaError):
     """A saved adapter, checkpoint or GGUF is missing or corrupt."""
+
+
+class SyncError(PanzaError):
+    """Talking to the mail server failed: unreachable, dropped, refused, or untrusted TLS."""
+
+
+class AuthError(SyncError):
+    """The server refused the login (wrong password, expired token)."""

@@ -101,6 +101,15 @@ class EmailIndex:
         if len(keys):
             self.index.add(np.asarray(keys, dtype=np.uint64), vectors)
 
+    def remove(self, keys: Sequence[int]) -> None:
+        """Drop emails (deleted on the server) from the index and save it."""
+        import numpy as np
+
+        present = [k for k in keys if k in self]
+        if present:
+            self.index.remove(np.asarray(present, dtype=np.uint64))
+            self.save()
+
     def save(self) -> None:
         """Write the index to ``path`` atomically."""
         tmp = self.path.with_suffix(".tmp")

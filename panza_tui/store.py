@@ -82,6 +82,30 @@ _MIGRATIONS: list[str] = [
         updated_at REAL NOT NULL
     );
     """,
+    # 2: server sync (IMAP UIDs, per-folder state) and drafts that go back to the server
+    """
+    ALTER TABLE accounts ADD COLUMN server TEXT NOT NULL DEFAULT '{}';  -- JSON settings
+    ALTER TABLE messages ADD COLUMN uid INTEGER;          -- IMAP UID within folder
+    CREATE INDEX messages_uid ON messages(account, folder, uid);
+    CREATE TABLE sync_state (
+        account TEXT NOT NULL REFERENCES accounts(name) ON DELETE CASCADE,
+        folder TEXT NOT NULL,
+        uidvalidity INTEGER,
+        last_uid INTEGER NOT NULL DEFAULT 0,
+        highestmodseq INTEGER,
+        history_id TEXT,                                  -- Gmail
+        synced_at REAL,
+        PRIMARY KEY (account, folder)
+    );
+    ALTER TABLE drafts ADD COLUMN to_addrs TEXT NOT NULL DEFAULT '';
+    ALTER TABLE drafts ADD COLUMN cc_addrs TEXT NOT NULL DEFAULT '';
+    ALTER TABLE drafts ADD COLUMN subject TEXT NOT NULL DEFAULT '';
+    ALTER TABLE drafts ADD COLUMN in_reply_to TEXT;
+    ALTER TABLE drafts ADD COLUMN refs TEXT;
+    ALTER TABLE drafts ADD COLUMN message_id TEXT;
+    ALTER TABLE drafts ADD COLUMN server_ref TEXT;        -- IMAP UID or Gmail draft id
+    ALTER TABLE drafts ADD COLUMN server_error TEXT;      -- last failed save, kept to retry
+    """,
 ]
 
 
@@ -106,6 +130,7 @@ class Message:
     in_reply_to: str | None = None
     refs: str | None = None
     source: str = ""
+    uid: int | None = None  # IMAP UID in ``folder`` when synced from a server
     id: int | None = None
     account: str = ""
     content_hash: str = field(default="")
@@ -134,7 +159,7 @@ class Run:
 
 _MESSAGE_COLUMNS = (
     "id, account, message_id, content_hash, folder, date, from_addr, to_addrs, cc_addrs, "
-    "subject, text, in_reply_to, refs, source"
+    "subject, text, in_reply_to, refs, source, uid"
 )
 
 
@@ -253,12 +278,13 @@ class Store:
             return None
         cur = self.db.execute(
             "INSERT INTO messages(account, message_id, content_hash, folder, date, from_addr, "
-            "to_addrs, cc_addrs, subject, text, in_reply_to, refs, source, imported_at) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "to_addrs, cc_addrs, subject, text, in_reply_to, refs, source, uid, imported_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 account, message.message_id, message.content_hash, message.folder, message.date,
                 message.from_addr, message.to_addrs, message.cc_addrs, message.subject,
-                message.text, message.in_reply_to, message.refs, message.source, time.time(),
+                message.text, message.in_reply_to, message.refs, message.source, message.uid,
+                time.time(),
             ),
         )  # fmt: skip
         return cur.lastrowid
@@ -287,6 +313,58 @@ class Store:
         return self.db.execute(
             "SELECT COUNT(*) FROM messages WHERE account=?", (account,)
         ).fetchone()[0]
+
+    def delete_messages(self, ids: Iterable[int]) -> int:
+        """Remove messages by store id (deleted on the server); returns how many."""
+        ids = list(ids)
+        self.db.executemany("DELETE FROM messages WHERE id=?", [(i,) for i in ids])
+        return len(ids)
+
+    # server sync ------------------------------------------------------------------------
+
+    def server(self, account: str) -> dict[str, Any]:
+        """The account's server settings (JSON; no secrets), ``{}`` for file-only accounts."""
+        return json.loads(self.account(account)["server"] or "{}")
+
+    def set_server(self, account: str, settings: dict[str, Any]) -> None:
+        """Store server settings for ``account``; secrets belong in ``panza_tui.secrets``."""
+        self.account(account)
+        self.db.execute(
+            "UPDATE accounts SET server=? WHERE name=?", (json.dumps(settings), account)
+        )
+
+    def sync_state(self, account: str, folder: str) -> sqlite3.Row | None:
+        """Per-folder sync state: UIDVALIDITY, last UID, HIGHESTMODSEQ, Gmail historyId."""
+        return self.db.execute(
+            "SELECT * FROM sync_state WHERE account=? AND folder=?", (account, folder)
+        ).fetchone()
+
+    def set_sync_state(self, account: str, folder: str, **fields: Any) -> None:
+        """Create or update a folder's sync state with ``fields`` (columns of sync_state)."""
+        self.db.execute(
+            "INSERT OR IGNORE INTO sync_state(account, folder) VALUES (?, ?)", (account, folder)
+        )
+        fields["synced_at"] = time.time()
+        assignments = ", ".join(f"{name}=?" for name in fields)
+        self.db.execute(
+            f"UPDATE sync_state SET {assignments} WHERE account=? AND folder=?",
+            (*fields.values(), account, folder),
+        )
+
+    def uids(self, account: str, folder: str) -> dict[int, int]:
+        """IMAP UID -> store id for the messages synced from ``folder``."""
+        rows = self.db.execute(
+            "SELECT uid, id FROM messages WHERE account=? AND folder=? AND uid IS NOT NULL",
+            (account, folder),
+        )
+        return {uid: row_id for uid, row_id in rows}
+
+    def forget_folder(self, account: str, folder: str) -> list[int]:
+        """Drop a folder's synced messages and state (its UIDVALIDITY changed); returns ids."""
+        ids = list(self.uids(account, folder).values())
+        self.delete_messages(ids)
+        self.db.execute("DELETE FROM sync_state WHERE account=? AND folder=?", (account, folder))
+        return ids
 
     # playback pairs ---------------------------------------------------------------------
 

@@ -3,14 +3,14 @@ import sqlite3
 import pytest
 
 from panza_tui.errors import AccountError, PanzaError
-from panza_tui.store import Message, Store, content_hash
+from panza_tui.store import _MIGRATIONS, Message, Store, content_hash
 
 
 def test_schema_is_versioned_and_reopens(tmp_path):
     path = tmp_path / "p.sqlite3"
     Store(path).close()
     with Store(path) as store:
-        assert store.db.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(_MIGRATIONS)
         assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
@@ -84,3 +84,34 @@ def test_pairs_runs_and_drafts(tmp_path):
         assert store.save_draft("me", "instr", "text v2", [], draft) == draft
         drafts = store.drafts("me")
         assert len(drafts) == 1 and drafts[0]["text"] == "text v2"
+
+
+def test_version_1_database_migrates_forward_keeping_its_data(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(_MIGRATIONS[0] + "PRAGMA user_version=1;")
+    db.execute("INSERT INTO accounts(name, created_at) VALUES ('me', 0)")
+    db.execute(
+        "INSERT INTO messages(account, content_hash, text, imported_at) VALUES ('me','h','hi',0)"
+    )
+    db.commit()
+    db.close()
+    with Store(path) as store:
+        assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(_MIGRATIONS)
+        assert [m.text for m in store.messages("me")] == ["hi"]
+        assert store.server("me") == {}
+
+
+def test_sync_state_uids_and_forgetting_a_folder(tmp_path):
+    with Store(tmp_path / "p.sqlite3") as store:
+        store.add_account("me")
+        a = store.add_message("me", Message(text="first one", folder="Sent", uid=7))
+        store.add_message("me", Message(text="second one", folder="Sent", uid=9))
+        store.add_message("me", Message(text="from a file", folder="Sent.mbox"))
+        store.set_sync_state("me", "Sent", uidvalidity=42, last_uid=9)
+        state = store.sync_state("me", "Sent")
+        assert (state["uidvalidity"], state["last_uid"]) == (42, 9)
+        assert store.uids("me", "Sent") == {7: a, 9: a + 1}
+        assert sorted(store.forget_folder("me", "Sent")) == [a, a + 1]
+        assert store.sync_state("me", "Sent") is None
+        assert [m.text for m in store.messages("me")] == ["from a file"]

@@ -1,0 +1,278 @@
+"""Sent mail from an IMAP server with ``imapclient``, incrementally; drafts back to it.
+
+Folders are found by SPECIAL-USE (RFC 6154: ``\\Sent``, ``\\Drafts``), then by common names.
+The first sync fetches every message in batches with ``BODY.PEEK[]`` (never sets ``\\Seen``);
+later ones fetch only UIDs above the last one seen, as long as the folder's UIDVALIDITY is
+unchanged (RFC 3501 2.3.1.1; a change means the UIDs were reassigned, so the folder is
+synced again from scratch). With CONDSTORE (RFC 7162) an unchanged HIGHESTMODSEQ proves
+nothing was deleted, so the deletion check is skipped. Each batch is committed with the
+last UID it reached, so an interrupted sync resumes there; messages re-fetched after an
+interruption are recognised by Message-ID or content hash and not stored twice.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+import socket
+import ssl
+import time
+import warnings
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from panza_tui.errors import AuthError, SyncError
+from panza_tui.store import Store
+from sync import extract
+
+SENT_NAMES = ("Sent", "Sent Items", "Sent Messages", "[Gmail]/Sent Mail", "INBOX.Sent", "Sent Mail")
+DRAFT_NAMES = ("Drafts", "[Gmail]/Drafts", "INBOX.Drafts", "Draft")
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+_APPENDUID = re.compile(rb"APPENDUID \d+ (\d+)")
+
+
+@dataclass
+class ImapServer:
+    """How to reach an account's IMAP server; stored as JSON in the store (no secrets).
+
+    ``security``: ``ssl`` (IMAPS, port 993), ``starttls`` or ``plain`` (port 143; only to
+    loopback unless ``insecure``). ``auth``: ``password``, ``xoauth2`` or ``oauthbearer``
+    (the secret is then an OAuth2 access token). ``timeout`` in seconds, for every call.
+    """
+
+    host: str
+    user: str
+    port: int = 0
+    security: str = "ssl"
+    auth: str = "password"
+    sent: str = ""
+    drafts: str = ""
+    ca_file: str = ""
+    insecure: bool = False
+    timeout: float = 30.0
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or (993 if self.security == "ssl" else 143)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "imap", **asdict(self)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ImapServer:
+        return cls(**{k: v for k, v in data.items() if k != "kind"})
+
+
+@dataclass
+class SyncReport:
+    """What one folder's sync did: counts by outcome (as import), ids added and removed."""
+
+    folder: str = ""
+    counts: Counter = field(default_factory=Counter)
+    new_ids: list[int] = field(default_factory=list)
+    deleted_ids: list[int] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    resynced: bool = False  # UIDVALIDITY changed: the folder was synced from scratch
+
+
+def connect(server: ImapServer, secret: str) -> Any:
+    """A logged-in ``IMAPClient``. Raises ``AuthError`` if the login is refused and
+    ``SyncError`` naming host and port for network and TLS failures.
+    """
+    from imapclient import IMAPClient
+    from imapclient.exceptions import LoginError
+
+    if server.security == "plain" and server.host not in LOOPBACK:
+        if not server.insecure:
+            raise SyncError(
+                f"refusing to send a password in clear text to {server.host}: use --security "
+                "ssl or starttls, or --insecure if you really mean it"
+            )
+        warnings.warn(f"IMAP to {server.host} without TLS: your password is readable on the way")
+    where = f"{server.host}:{server.effective_port}"
+    context = ssl.create_default_context(cafile=server.ca_file or None)
+    try:
+        client = IMAPClient(
+            server.host, port=server.effective_port, ssl=server.security == "ssl",
+            ssl_context=context, timeout=server.timeout,
+        )  # fmt: skip
+        if server.security == "starttls":
+            client.starttls(context)
+    except ssl.SSLCertVerificationError as exc:
+        raise SyncError(
+            f"the TLS certificate of {where} is not trusted ({exc.verify_message}); "
+            "pass the server's CA with --ca-file"
+        ) from exc
+    except (OSError, ssl.SSLError) as exc:
+        raise SyncError(f"cannot reach IMAP server {where}: {exc}") from exc
+    try:
+        if server.auth == "password":
+            client.login(server.user, secret)
+        elif server.auth in ("xoauth2", "oauthbearer"):
+            login = client.oauth2_login if server.auth == "xoauth2" else client.oauthbearer_login
+            login(server.user, secret)
+        else:
+            raise SyncError(f"unknown IMAP auth method {server.auth!r}")
+    except LoginError as exc:
+        client.shutdown()
+        raise AuthError(
+            f"{where} refused the login for {server.user}: {_text(exc)}. Check the password "
+            "(or app password) and run 'panza account add' again"
+        ) from exc
+    return client
+
+
+def _text(exc: BaseException) -> str:
+    text = exc.args[0] if exc.args else str(exc)
+    return text.decode(errors="replace") if isinstance(text, bytes) else str(text)
+
+
+def find_folder(client: Any, use: bytes, names: tuple[str, ...], override: str = "") -> str:
+    """The folder with SPECIAL-USE flag ``use`` (e.g. ``b"\\\\Sent"``), else a common name.
+
+    Raises ``SyncError`` listing the server's folders if none fits.
+    """
+    folders = client.list_folders()
+    if override:
+        if any(name == override for _, _, name in folders):
+            return override
+        raise SyncError(f"no folder {override!r} on the server")
+    for flags, _, name in folders:
+        if use in flags:
+            return name
+    lowered = {name.lower(): name for _, _, name in folders}
+    for candidate in names:
+        if candidate.lower() in lowered:
+            return lowered[candidate.lower()]
+    listing = ", ".join(name for _, _, name in folders)
+    raise SyncError(f"no {use.decode()} folder found (folders: {listing}); name it with --sent")
+
+
+def sync_folder(
+    store: Store, account: str, client: Any, folder: str, min_words: int = 10,
+    batch: int = 200, progress: Callable[[int, int], None] | None = None,
+) -> SyncReport:  # fmt: skip
+    """Bring ``folder`` of ``account`` up to date; see the module docstring for how."""
+    report = SyncReport(folder)
+    info = client.select_folder(folder, readonly=True)
+    uidvalidity = int(info[b"UIDVALIDITY"])
+    modseq = info.get(b"HIGHESTMODSEQ")
+    modseq = int(modseq) if modseq is not None else None
+    state = store.sync_state(account, folder)
+    if state is not None and state["uidvalidity"] != uidvalidity:
+        report.deleted_ids += store.forget_folder(account, folder)
+        report.resynced = True
+        state = None
+    last_uid = state["last_uid"] if state else 0
+
+    known = store.uids(account, folder)
+    unchanged = state is not None and modseq is not None and state["highestmodseq"] == modseq
+    if known and not unchanged:
+        present = set(client.search(["ALL"]))
+        gone = [row for uid, row in known.items() if uid not in present]
+        report.deleted_ids += gone
+        store.delete_messages(gone)
+
+    # "N:*" always matches the last message even when its UID is below N, so filter.
+    new = sorted(uid for uid in client.search(["UID", f"{last_uid + 1}:*"]) if uid > last_uid)
+    addresses = store.addresses(account) or None
+    done = 0
+    for start in range(0, len(new), batch):
+        chunk = new[start : start + batch]
+        data = client.fetch(chunk, ["BODY.PEEK[]"])
+        for uid in chunk:
+            raw = data.get(uid, {}).get(b"BODY[]")
+            source = f"{folder}/{uid}"
+            if raw is None:
+                report.counts["unparseable"] += 1
+                report.errors.append((source, "the server returned no body"))
+                continue
+            result = extract.extract(raw, addresses, min_words, source=source, folder=folder)
+            if isinstance(result, extract.Skip):
+                report.counts[result.reason] += 1
+                if result.reason == "unparseable":
+                    report.errors.append((source, result.detail))
+                continue
+            result.uid = uid
+            row = store.add_message(account, result)
+            if row is None:
+                report.counts["duplicate"] += 1
+            else:
+                report.counts["kept"] += 1
+                report.new_ids.append(row)
+        store.set_sync_state(account, folder, uidvalidity=uidvalidity, last_uid=chunk[-1])
+        done += len(chunk)
+        if progress:
+            progress(done, len(new))
+    store.set_sync_state(
+        account, folder, uidvalidity=uidvalidity, last_uid=max([last_uid, *new]),
+        highestmodseq=modseq,
+    )  # fmt: skip
+    return report
+
+
+def sync(
+    store: Store, account: str, secret: str, min_words: int = 10, batch: int = 200,
+    progress: Callable[[int, int], None] | None = None,
+) -> SyncReport:  # fmt: skip
+    """Sync the sent folder of ``account`` (whose server settings are in the store).
+
+    Raises ``AuthError``/``SyncError``; a connection lost mid-sync keeps every finished
+    batch and says to run the sync again to continue.
+    """
+    from imapclient.exceptions import IMAPClientError
+
+    server = ImapServer.from_json(store.server(account))
+    client = connect(server, secret)
+    try:
+        folder = find_folder(client, b"\\Sent", SENT_NAMES, server.sent)
+        return sync_folder(store, account, client, folder, min_words, batch, progress)
+    except (OSError, IMAPClientError, socket.timeout) as exc:
+        raise SyncError(
+            f"the connection to {server.host} failed during the sync ({exc}); what was "
+            "fetched is kept: run 'panza sync' again to continue"
+        ) from exc
+    finally:
+        try:
+            client.logout()
+        except Exception:  # the connection may already be gone
+            pass
+
+
+def append_draft(
+    store: Store, account: str, secret: str, raw: bytes, previous_uid: int | None = None
+) -> int | None:
+    """APPEND a draft (RFC 5322 bytes) to the drafts folder with ``\\Draft``, then remove the
+    previous version (``previous_uid``) so copies do not pile up. Returns the new UID when
+    the server reports it (UIDPLUS), else None. Raises ``SyncError``/``AuthError``.
+    """
+    from imapclient.exceptions import IMAPClientError
+
+    server = ImapServer.from_json(store.server(account))
+    client = connect(server, secret)
+    try:
+        folder = find_folder(client, b"\\Drafts", DRAFT_NAMES, server.drafts)
+        response = client.append(folder, raw, flags=[b"\\Draft"], msg_time=None)
+        match = _APPENDUID.search(response or b"")
+        if previous_uid is not None:
+            client.select_folder(folder)
+            client.delete_messages([previous_uid])
+            if client.has_capability("UIDPLUS"):
+                client.uid_expunge([previous_uid])
+            else:
+                client.expunge()
+        return int(match.group(1)) if match else None
+    except (OSError, IMAPClientError) as exc:
+        raise SyncError(f"saving the draft to {server.host} failed: {exc}") from exc
+    finally:
+        try:
+            client.logout()
+        except Exception:
+            pass
+
+
+def now_header() -> str:
+    """An RFC 5322 Date header value for now, in local time."""
+    return email.utils.formatdate(time.time(), localtime=True)

@@ -1,0 +1,249 @@
+"""IMAP sync against a real Dovecot: full, incremental, deletions, UIDVALIDITY, faults."""
+
+from __future__ import annotations
+
+import email
+import mailbox
+import subprocess
+import sys
+
+import pytest
+
+from panza_tui.demo import ADDRESS, mailbox as demo_mailbox
+from panza_tui.errors import AuthError, SyncError
+from panza_tui.store import Store
+from sync import imap
+from sync.importer import import_path
+from tests.conftest import shared
+from tests.sync.conftest import append_all, client_for
+
+
+def demo_messages() -> list[bytes]:
+    return [bytes(m) for m in mailbox.mbox(demo_mailbox())]
+
+
+@pytest.fixture()
+def store(tmp_path):
+    with Store(tmp_path / "p.sqlite3") as s:
+        yield s
+
+
+def add_account(store, server, **overrides):
+    store.add_account("maya", [ADDRESS])
+    settings = imap.ImapServer(
+        host="127.0.0.1", user=server.user, port=server.port, security="plain", **overrides
+    )
+    store.set_server("maya", settings.to_json())
+    return settings
+
+
+def test_full_then_incremental_sync_matches_a_file_import(store, imap_server, tmp_path):
+    messages = demo_messages()
+    append_all(imap_server, "Sent", messages[:40])
+    add_account(store, imap_server)
+    first = imap.sync(store, "maya", imap_server.password, batch=16)
+    assert first.folder == "Sent" and sum(first.counts.values()) == 40
+
+    append_all(imap_server, "Sent", messages[40:])
+    second = imap.sync(store, "maya", imap_server.password, batch=16)
+    assert sum(second.counts.values()) == len(messages) - 40  # only the new ones fetched
+    third = imap.sync(store, "maya", imap_server.password)
+    assert sum(third.counts.values()) == 0 and not third.deleted_ids
+
+    with Store(tmp_path / "file.sqlite3") as reference:
+        reference.add_account("maya", [ADDRESS])
+        expected = import_path(reference, "maya", demo_mailbox()).counts
+        assert first.counts + second.counts == expected
+        assert {m.content_hash for m in store.messages("maya")} == {
+            m.content_hash for m in reference.messages("maya")
+        }
+    uids = store.uids("maya", "Sent")
+    assert len(uids) == expected["kept"]
+
+
+def test_sync_never_marks_mail_seen(store, imap_server):
+    append_all(imap_server, "Sent", demo_messages()[:5])
+    add_account(store, imap_server)
+    imap.sync(store, "maya", imap_server.password)
+    client = client_for(imap_server)
+    client.select_folder("Sent", readonly=True)
+    flags = client.get_flags(client.search(["ALL"]))
+    assert flags and all(b"\\Seen" not in f for f in flags.values())
+
+
+def test_deleted_on_the_server_is_removed_here(store, imap_server):
+    append_all(imap_server, "Sent", demo_messages()[:10])
+    add_account(store, imap_server)
+    imap.sync(store, "maya", imap_server.password)
+    before = store.uids("maya", "Sent")
+    victim = min(before)
+    client = client_for(imap_server)
+    client.select_folder("Sent")
+    client.delete_messages([victim])
+    client.expunge()
+    report = imap.sync(store, "maya", imap_server.password)
+    assert report.deleted_ids == [before[victim]]
+    assert victim not in store.uids("maya", "Sent")
+
+
+def test_uidvalidity_change_resyncs_without_duplicates(store, imap_server):
+    messages = demo_messages()[:12]
+    append_all(imap_server, "Sent", messages)
+    add_account(store, imap_server)
+    imap.sync(store, "maya", imap_server.password)
+    count = store.count_messages("maya")
+    client = client_for(imap_server)
+    client.delete_folder("Sent")
+    client.create_folder("Sent")  # a new folder: new UIDVALIDITY, UIDs start again at 1
+    client.logout()
+    append_all(imap_server, "Sent", messages)
+    report = imap.sync(store, "maya", imap_server.password)
+    assert report.resynced and report.counts["kept"] == count
+    assert store.count_messages("maya") == count
+
+
+def test_connection_cut_mid_sync_loses_and_duplicates_nothing(store, imap_server):
+    from tests.sync.proxy import CuttableProxy
+
+    append_all(imap_server, "Sent", demo_messages())
+    proxy = CuttableProxy(imap_server.port)
+    store.add_account("maya", [ADDRESS])
+    store.set_server(
+        "maya",
+        imap.ImapServer(
+            host="127.0.0.1", user=imap_server.user, port=proxy.port, security="plain"
+        ).to_json(),
+    )
+
+    def cut(done, total):
+        if done == 20:
+            proxy.cut()  # the network drops between two batches
+
+    try:
+        with pytest.raises(SyncError, match="run 'panza sync' again"):
+            imap.sync(store, "maya", imap_server.password, batch=10, progress=cut)
+        kept_before = store.count_messages("maya")
+        assert 0 < kept_before < 65
+        report = imap.sync(store, "maya", imap_server.password, batch=10)
+    finally:
+        proxy.close()
+    assert store.count_messages("maya") == 65
+    assert report.counts["kept"] == 65 - kept_before
+
+
+def test_server_restart_between_syncs(store, imap_server):
+    append_all(imap_server, "Sent", demo_messages()[:5])
+    add_account(store, imap_server)
+    imap.sync(store, "maya", imap_server.password)
+    imap_server.restart()
+    append_all(imap_server, "Sent", demo_messages()[5:8])
+    assert sum(imap.sync(store, "maya", imap_server.password).counts.values()) == 3
+
+
+def test_a_message_the_parser_chokes_on_is_counted(store, imap_server):
+    junk = b"From: maya@okafor.example\r\nContent-Type: multipart/mixed; boundary=\r\n\r\n\xff\xfe"
+    append_all(imap_server, "Sent", [junk, *demo_messages()[:3]])
+    add_account(store, imap_server)
+    report = imap.sync(store, "maya", imap_server.password)
+    assert sum(report.counts.values()) == 4
+    assert report.counts["kept"] == 3
+
+
+def test_wrong_password_is_clear_and_stores_nothing(imap_server, home):
+    run = subprocess.run(
+        [sys.executable, "-m", "panza_tui", "account", "add", "maya", "--imap", "127.0.0.1",
+         "--port", str(imap_server.port), "--security", "plain", "--user", imap_server.user,
+         "--password-stdin"],
+        input="not-the-password\n", capture_output=True, text=True,
+    )  # fmt: skip
+    assert run.returncode == 2
+    assert "refused the login" in run.stderr and "Traceback" not in run.stderr
+    with Store() as store:
+        assert store.accounts() == []
+
+
+def test_account_add_then_sync_from_the_cli(imap_server, home):
+    append_all(imap_server, "Sent", demo_messages())
+    add = subprocess.run(
+        [sys.executable, "-m", "panza_tui", "account", "add", "maya", "--imap", "127.0.0.1",
+         "--port", str(imap_server.tls_port), "--security", "ssl", "--ca-file",
+         str(imap_server.cert), "--user", imap_server.user, "--address", ADDRESS,
+         "--password-stdin"],
+        input=f"{imap_server.password}\n", capture_output=True, text=True,
+    )  # fmt: skip
+    assert add.returncode == 0, add.stderr
+    assert "sent folder 'Sent'" in add.stderr
+    sync = subprocess.run(
+        [sys.executable, "-m", "panza_tui", "sync", "--account", "maya"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert sync.returncode == 0, sync.stderr
+    assert "65 new" in sync.stderr
+    with Store() as store:
+        assert store.count_messages("maya") == 65
+        stored = store.db.execute("SELECT server FROM accounts").fetchone()[0]
+        assert imap_server.password not in stored  # the secret lives in the keyring/0600 file
+    secrets_file = home / "secrets.json"
+    assert secrets_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_tls_is_verified(imap_server):
+    trusted = imap.ImapServer(
+        host="127.0.0.1", user=imap_server.user, port=imap_server.tls_port,
+        ca_file=str(imap_server.cert),
+    )  # fmt: skip
+    imap.connect(trusted, imap_server.password).logout()
+    starttls = imap.ImapServer(
+        host="127.0.0.1", user=imap_server.user, port=imap_server.port, security="starttls",
+        ca_file=str(imap_server.cert),
+    )  # fmt: skip
+    imap.connect(starttls, imap_server.password).logout()
+    untrusted = imap.ImapServer(host="127.0.0.1", user=imap_server.user, port=imap_server.tls_port)
+    with pytest.raises(SyncError, match="not trusted"):
+        imap.connect(untrusted, imap_server.password)
+
+
+def test_plaintext_off_loopback_is_refused_before_connecting():
+    server = imap.ImapServer(host="imap.example.org", user="u", security="plain", timeout=0.1)
+    with pytest.raises(SyncError, match="clear text"):
+        imap.connect(server, "secret")
+
+
+def test_wrong_password_raises_auth_error(imap_server):
+    server = imap.ImapServer(host="127.0.0.1", user=imap_server.user, port=imap_server.port,
+                             security="plain")  # fmt: skip
+    with pytest.raises(AuthError, match="refused the login"):
+        imap.connect(server, "wrong")
+
+
+def test_draft_saved_replaces_its_previous_version(store, imap_server):
+    add_account(store, imap_server)
+    first = b"From: maya@okafor.example\r\nSubject: Plants\r\nMessage-ID: <d1@x>\r\n\r\nv1\r\n"
+    second = first.replace(b"v1", b"v2")
+    uid = imap.append_draft(store, "maya", imap_server.password, first)
+    imap.append_draft(store, "maya", imap_server.password, second, previous_uid=uid)
+    client = client_for(imap_server)
+    client.select_folder("Drafts", readonly=True)
+    found = client.fetch(client.search(["ALL"]), ["BODY.PEEK[]", "FLAGS"])
+    assert len(found) == 1
+    (data,) = found.values()
+    assert b"\\Draft" in data[b"FLAGS"]
+    assert email.message_from_bytes(data[b"BODY[]"]).get_payload().strip() == "v2"
+
+
+def test_real_mailing_list_and_enron_mail_land_as_a_file_import_would(store, imap_server, tmp_path):
+    from sync import files
+
+    raw = [item for _, item in files.read(shared("mbox", "usrp-users-800.mbox"))]
+    raw += [p.read_bytes() for p in sorted(shared("enron", "small-50-users").glob("*sent*"))]
+    append_all(imap_server, "Sent", raw)
+    store.add_account("list")  # no addresses: keep mail from anyone
+    store.set_server(
+        "list",
+        imap.ImapServer(
+            host="127.0.0.1", user=imap_server.user, port=imap_server.port, security="plain"
+        ).to_json(),
+    )
+    report = imap.sync(store, "list", imap_server.password)
+    assert sum(report.counts.values()) == len(raw)
+    assert report.counts["kept"] > 800 and report.counts["unparseable"] == 0
