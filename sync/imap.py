@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import email.utils
 import re
-import socket
 import ssl
 import time
 import warnings
@@ -90,7 +89,10 @@ def connect(server: ImapServer, secret: str) -> Any:
                 f"refusing to send a password in clear text to {server.host}: use --security "
                 "ssl or starttls, or --insecure if you really mean it"
             )
-        warnings.warn(f"IMAP to {server.host} without TLS: your password is readable on the way")
+        warnings.warn(
+            f"IMAP to {server.host} without TLS: your password is readable on the way",
+            stacklevel=2,
+        )
     where = f"{server.host}:{server.effective_port}"
     context = ssl.create_default_context(cafile=server.ca_file or None)
     try:
@@ -229,7 +231,7 @@ def sync(
     try:
         folder = find_folder(client, b"\\Sent", SENT_NAMES, server.sent)
         return sync_folder(store, account, client, folder, min_words, batch, progress)
-    except (OSError, IMAPClientError, socket.timeout) as exc:
+    except (OSError, IMAPClientError) as exc:  # socket.timeout is an OSError
         raise SyncError(
             f"the connection to {server.host} failed during the sync ({exc}); what was "
             "fetched is kept: run 'panza sync' again to continue"
