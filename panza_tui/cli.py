@@ -268,6 +268,11 @@ def sync(account: AccountOpt) -> None:
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )  # fmt: skip
     print_import_report(report)
+    from sync import drafts
+
+    saved, failing = drafts.retry_failed(ws.store, account, secret)
+    if saved or failing:
+        console.print(f"drafts waiting for the server: {saved} saved now, {failing} still failing")
     if report.resynced:
         console.print(f"UIDVALIDITY of '{report.folder}' changed: the folder was synced again")
     if report.deleted_ids:

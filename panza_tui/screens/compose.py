@@ -18,6 +18,7 @@ from textual.widgets import Footer, Header, Input, Static, TextArea
 from textual.worker import get_current_worker
 
 from panza_tui.drafting import Draft, Retrieved
+from panza_tui.errors import PanzaError
 from panza_tui.widgets.retrieved import RetrievedPanel
 
 
@@ -37,6 +38,10 @@ class ComposeScreen(Screen):
     DEFAULT_CSS = """
     ComposeScreen #main { width: 2fr; }
     ComposeScreen #instruction { border: round $accent; border-title-color: $accent; }
+    ComposeScreen #headers { height: 3; }
+    ComposeScreen #headers Input { border: round $panel-lighten-2; }
+    ComposeScreen #to, ComposeScreen #subject { width: 2fr; }
+    ComposeScreen #cc { width: 1fr; }
     ComposeScreen #draft { height: 1fr; border: round $primary; border-title-color: $primary; }
     ComposeScreen RetrievedPanel { width: 1fr; }
     ComposeScreen #status { height: 1; color: $text-muted; padding: 0 1; }
@@ -69,6 +74,11 @@ class ComposeScreen(Screen):
         yield Header()
         with Horizontal():
             with Vertical(id="main"):
+                with Horizontal(id="headers"):
+                    for field, hint in (("to", "To"), ("cc", "Cc"), ("subject", "Subject")):
+                        header = Input(placeholder=hint, id=field)
+                        header.border_title = hint
+                        yield header
                 box = Input(
                     self.initial,
                     placeholder="e.g. Ask Jonas for the drainage numbers by Friday",
@@ -171,16 +181,43 @@ class ComposeScreen(Screen):
     # actions on the draft -------------------------------------------------------------------
 
     def action_save(self) -> None:
+        """Save the draft locally now; then, if the account has a server, upload it there."""
         text = self.query_one("#draft", TextArea).text
         if not text.strip():
             self.notify("Nothing to save yet.", severity="warning")
             return
         store = self.app.workspace.store  # type: ignore[attr-defined]
         retrieved = [{"id": r.id, "score": r.score} for r in self.retrieved]
+        headers = {f: self.query_one(f"#{f}", Input).value.strip() for f in ("to", "cc", "subject")}
         self.draft_id = store.save_draft(
-            self.account, self.instruction, text, retrieved, self.draft_id
-        )
-        self.notify(f"Saved as local draft #{self.draft_id}.")
+            self.account, self.instruction, text, retrieved, self.draft_id,
+            to_addrs=headers["to"], cc_addrs=headers["cc"], subject=headers["subject"],
+        )  # fmt: skip
+        if store.server(self.account).get("kind") == "imap":
+            self.notify(f"Saved as local draft #{self.draft_id}; uploading…")
+            self.upload(self.draft_id)
+        else:
+            self.notify(f"Saved as local draft #{self.draft_id}.")
+
+    @work(thread=True, group="upload")
+    def upload(self, draft_id: int) -> None:
+        """Worker: put the draft in the server's Drafts folder (the local copy stays)."""
+        from panza_tui import secrets
+        from sync import drafts
+
+        store = self.app.workspace.store  # type: ignore[attr-defined]
+        secret = secrets.get_secret(f"{self.account}:imap")
+        try:
+            if secret is None:
+                raise PanzaError("no stored password: run 'panza account add' again")
+            drafts.save(store, self.account, draft_id, secret)
+        except PanzaError as exc:
+            self.app.call_from_thread(
+                self.notify, f"Kept locally, will retry on the next save or sync: {exc}",
+                title="Draft not on the server", severity="warning",
+            )  # fmt: skip
+            return
+        self.app.call_from_thread(self.notify, f"Draft #{draft_id} saved to the server's Drafts.")
 
     def action_copy(self) -> None:
         self.app.copy_to_clipboard(self.query_one("#draft", TextArea).text)

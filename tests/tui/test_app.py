@@ -9,6 +9,7 @@ import pytest
 
 from panza_tui.demo import ADDRESS, mailbox
 from sync.importer import import_path
+from tests.sync.conftest import imap_server  # noqa: F401 - a fixture
 
 
 @pytest.fixture()
@@ -146,3 +147,40 @@ def test_core_never_imports_textual():
         "panza_tui.store, panza_tui.retrieval, panza_tui.drafting"
     )
     assert "textual" not in loaded
+
+
+async def test_saving_puts_the_draft_in_the_server_drafts_folder(demo_ws, imap_server):  # noqa: F811
+    from textual.widgets import TextArea
+
+    from panza_tui import secrets
+    from panza_tui.app import PanzaApp
+    from sync import imap
+    from tests.sync.test_drafts import read_drafts
+
+    demo_ws.store.set_server("demo", imap.ImapServer(
+        host="127.0.0.1", user=imap_server.user, port=imap_server.port, security="plain",
+    ).to_json())  # fmt: skip
+    secrets.set_secret("demo:imap", imap_server.password)
+    demo_ws.config.drafting.max_tokens = 24
+    demo_ws.config.retrieval.top_k = 0
+    app = PanzaApp(account="demo", workspace=demo_ws)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await pilot.press("c")
+        await pilot.pause()
+        await pilot.click("#to")
+        await pilot.press(*"tom@example.net")
+        await pilot.click("#subject")
+        await pilot.press(*"Drill")
+        await pilot.click("#instruction")
+        await pilot.press(*"Ask Tom for my drill back", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        text = app.screen.query_one("#draft", TextArea).text
+        await pilot.press("ctrl+s")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    ((message, _),) = read_drafts(imap_server)
+    assert message["To"] == "tom@example.net" and message["Subject"] == "Drill"
+    assert message.get_content().strip() == text.strip()
+    local = demo_ws.store.drafts("demo")[0]
+    assert local["server_ref"] and local["server_error"] is None
