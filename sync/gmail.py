@@ -1,0 +1,210 @@
+"""Sent mail from the Gmail API (``google-api-python-client``), incrementally; drafts back.
+
+The client is built from the library's static discovery document (no discovery request at
+run time); ``root_url`` points it at another endpoint (a test server). The first sync lists
+``q="in:sent"`` page by page and fetches each message with ``format=raw``; later ones ask
+``history.list`` for what was added to or deleted from SENT since the stored historyId. A
+404 means that historyId has expired (Gmail keeps about a week), so the account is synced
+from scratch. The historyId is stored only after every message up to it is in the store.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from typing import Any
+
+from panza_tui.errors import AuthError, SyncError
+from panza_tui.store import Store
+from sync import extract
+from sync.imap import SyncReport
+
+FOLDER = "gmail:SENT"
+SCOPES = [
+    "https://www.googleapis.com/auth/gmail.readonly",
+    "https://www.googleapis.com/auth/gmail.compose",
+]
+TOKEN_URI = "https://oauth2.googleapis.com/token"
+
+
+def credentials(token: dict[str, Any]) -> Any:
+    """OAuth2 credentials from the stored token JSON (``token``, ``refresh_token``,
+    ``token_uri``, ``client_id``, ``client_secret``, optional ``expiry`` in ISO 8601 UTC);
+    the client refreshes the access token silently when it has expired."""
+    from datetime import datetime
+
+    from google.oauth2.credentials import Credentials
+
+    expiry = token.get("expiry")
+    return Credentials(
+        token=token.get("token"),
+        refresh_token=token.get("refresh_token"),
+        token_uri=token.get("token_uri") or TOKEN_URI,
+        client_id=token.get("client_id"),
+        client_secret=token.get("client_secret"),
+        scopes=token.get("scopes") or SCOPES,
+        # google-auth compares naive UTC datetimes
+        expiry=datetime.fromisoformat(expiry.rstrip("Z")).replace(tzinfo=None) if expiry else None,
+    )
+
+
+def token_json(creds: Any) -> dict[str, Any]:
+    """What to store for ``creds`` (in the keyring): the inverse of ``credentials``."""
+    return {
+        "token": creds.token,
+        "refresh_token": creds.refresh_token,
+        "token_uri": creds.token_uri,
+        "client_id": creds.client_id,
+        "client_secret": creds.client_secret,
+        "scopes": list(creds.scopes or SCOPES),
+        "expiry": creds.expiry.isoformat() + "Z" if creds.expiry else None,
+    }
+
+
+def service(creds: Any, root_url: str = "") -> Any:
+    """A Gmail v1 client from the static discovery document, optionally on ``root_url``."""
+    from googleapiclient import discovery_cache
+    from googleapiclient.discovery import build_from_document
+
+    document = json.loads(discovery_cache.get_static_doc("gmail", "v1"))
+    if root_url:
+        root = root_url.rstrip("/") + "/"
+        document["rootUrl"] = document["mtlsRootUrl"] = root
+        document["baseUrl"] = root + document["servicePath"]
+    return build_from_document(document, credentials=creds)
+
+
+def _call(request: Any) -> Any:
+    """Execute a request, turning HTTP and auth failures into Panza errors."""
+    from google.auth.exceptions import RefreshError
+    from googleapiclient.errors import HttpError
+
+    try:
+        return request.execute(num_retries=2)
+    except RefreshError as exc:
+        raise AuthError(
+            f"Google refused to refresh the access token ({exc}); run 'panza account add "
+            "--gmail' again"
+        ) from exc
+    except HttpError as exc:
+        if exc.resp.status in (401, 403):
+            raise AuthError(f"Gmail refused the request ({exc.resp.status}): {exc.reason}") from exc
+        raise
+    except OSError as exc:
+        raise SyncError(f"cannot reach the Gmail API: {exc}") from exc
+
+
+def _gmail_ids(store: Store, account: str) -> dict[str, int]:
+    """Gmail message id -> store id, for the messages synced from Gmail."""
+    return {
+        m.source.removeprefix("gmail/"): m.id
+        for m in store.messages(account)
+        if m.folder == FOLDER and m.id is not None
+    }
+
+
+def sync(
+    store: Store, account: str, creds: Any, root_url: str = "", min_words: int = 10,
+    progress: Callable[[int, int], None] | None = None,
+) -> SyncReport:  # fmt: skip
+    """Bring the account's Gmail sent mail up to date; raises ``AuthError``/``SyncError``."""
+    from googleapiclient.errors import HttpError
+
+    gmail = service(creds, root_url)
+    users = gmail.users()
+    report = SyncReport(FOLDER)
+    state = store.sync_state(account, FOLDER)
+    known = _gmail_ids(store, account)
+    added: list[str] = []
+    history_id: str | None = None
+    if state is not None and state["history_id"]:
+        try:
+            added, deleted, history_id = _history(users, state["history_id"])
+        except HttpError as exc:
+            if exc.resp.status != 404:
+                raise SyncError(f"Gmail history.list failed: {exc}") from exc
+            report.resynced, state = True, None
+        else:
+            gone = [known[i] for i in deleted if i in known]
+            store.delete_messages(gone)
+            report.deleted_ids += gone
+    if state is None or not state["history_id"]:
+        # Full sync: list everything; what is stored but no longer listed was deleted.
+        history_id = str(_call(users.getProfile(userId="me"))["historyId"])
+        added = _list_sent(users)
+        listed = set(added)
+        gone = [row for gmail_id, row in known.items() if gmail_id not in listed]
+        store.delete_messages(gone)
+        report.deleted_ids += gone
+    new = [i for i in dict.fromkeys(added) if i not in known]
+    addresses = store.addresses(account) or None
+    for done, gmail_id in enumerate(new, start=1):
+        try:
+            item = _call(users.messages().get(userId="me", id=gmail_id, format="raw"))
+        except HttpError as exc:
+            if exc.resp.status == 404:  # deleted between listing and fetching
+                continue
+            raise SyncError(f"Gmail messages.get {gmail_id} failed: {exc}") from exc
+        raw = base64.urlsafe_b64decode(item["raw"] + "=" * (-len(item["raw"]) % 4))
+        result = extract.extract(
+            raw, addresses, min_words, source=f"gmail/{gmail_id}", folder=FOLDER
+        )
+        if isinstance(result, extract.Skip):
+            report.counts[result.reason] += 1
+            if result.reason == "unparseable":
+                report.errors.append((f"gmail/{gmail_id}", result.detail))
+        else:
+            row = store.add_message(account, result)
+            report.counts["kept" if row else "duplicate"] += 1
+            if row:
+                report.new_ids.append(row)
+        if progress:
+            progress(done, len(new))
+    store.set_sync_state(account, FOLDER, history_id=history_id)
+    return report
+
+
+def _list_sent(users: Any) -> list[str]:
+    ids: list[str] = []
+    token = None
+    while True:
+        page = _call(
+            users.messages().list(userId="me", q="in:sent", pageToken=token, maxResults=500)
+        )
+        ids += [m["id"] for m in page.get("messages", [])]
+        token = page.get("nextPageToken")
+        if not token:
+            return ids
+
+
+def _history(users: Any, start: str) -> tuple[list[str], list[str], str]:
+    """(ids added to SENT, ids deleted, newest historyId) since ``start``; 404 if expired."""
+    added: list[str] = []
+    deleted: list[str] = []
+    token = None
+    newest = start
+    while True:
+        page = users.history().list(
+            userId="me", startHistoryId=start, labelId="SENT", pageToken=token,
+            historyTypes=["messageAdded", "messageDeleted"],
+        ).execute(num_retries=2)  # fmt: skip
+        for record in page.get("history", []):
+            added += [a["message"]["id"] for a in record.get("messagesAdded", [])
+                      if "SENT" in a["message"].get("labelIds", ["SENT"])]  # fmt: skip
+            deleted += [d["message"]["id"] for d in record.get("messagesDeleted", [])]
+        newest = str(page.get("historyId", newest))
+        token = page.get("nextPageToken")
+        if not token:
+            return [i for i in added if i not in set(deleted)], deleted, newest
+
+
+def save_draft(creds: Any, raw: bytes, draft_id: str | None = None, root_url: str = "") -> str:
+    """users.drafts.create (or .update of ``draft_id``) with the raw message; returns the id."""
+    users = service(creds, root_url).users()
+    body = {"message": {"raw": base64.urlsafe_b64encode(raw).decode()}}
+    if draft_id:
+        result = _call(users.drafts().update(userId="me", id=draft_id, body=body))
+    else:
+        result = _call(users.drafts().create(userId="me", body=body))
+    return str(result["id"])

@@ -1,0 +1,155 @@
+"""Gmail sync with the real google-api-python-client against a local Gmail stand-in."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import mailbox
+
+import pytest
+
+from panza_tui.demo import ADDRESS, mailbox as demo_mailbox
+from panza_tui.errors import AuthError
+from panza_tui.store import Store
+from sync import gmail
+from sync.importer import import_path
+from tests.sync.fake_gmail import FakeGmail
+
+
+@pytest.fixture()
+def fake():
+    server = FakeGmail()
+    yield server
+    server.close()
+
+
+@pytest.fixture()
+def store(tmp_path):
+    with Store(tmp_path / "p.sqlite3") as s:
+        s.add_account("maya", [ADDRESS])
+        yield s
+
+
+def creds_for(fake, token="valid-token", refresh="refresh-1", expired=False):
+    from datetime import datetime, timedelta
+
+    info = {
+        "token": token, "refresh_token": refresh, "token_uri": f"{fake.url}/token",
+        "client_id": "cid", "client_secret": "csecret", "scopes": gmail.SCOPES,
+    }  # fmt: skip
+    creds = gmail.credentials(info)
+    if expired:
+        creds.expiry = datetime.utcnow() - timedelta(minutes=5)  # google-auth uses naive UTC
+    return creds
+
+
+def demo_raw() -> list[bytes]:
+    return [bytes(m) for m in mailbox.mbox(demo_mailbox())]
+
+
+def test_full_sync_pages_and_matches_a_file_import(store, fake, tmp_path):
+    for raw in demo_raw():
+        fake.add(raw)
+    fake.add(demo_raw()[0].replace(b"Subject:", b"Subject: inbox"), labels=["INBOX"])
+    report = gmail.sync(store, "maya", creds_for(fake), fake.url)
+    with Store(tmp_path / "ref.sqlite3") as reference:
+        reference.add_account("maya", [ADDRESS])
+        assert report.counts == import_path(reference, "maya", demo_mailbox()).counts
+    assert (
+        sum(
+            r.startswith("GET /gmail/v1/users/me/messages") and r.count("/") == 5
+            for r in fake.requests
+        )
+        == 69 // fake.page_size + 1
+    )  # every page was read
+    assert store.sync_state("maya", gmail.FOLDER)["history_id"] == str(fake.history_id)
+
+
+def test_incremental_sync_by_history_adds_and_deletes(store, fake):
+    raws = demo_raw()
+    ids = [fake.add(raw) for raw in raws[:20]]
+    gmail.sync(store, "maya", creds_for(fake), fake.url)
+    before = store.count_messages("maya")
+    new = [fake.add(raw) for raw in raws[20:23]]
+    fake.delete(ids[0])
+    fake.requests.clear()
+    report = gmail.sync(store, "maya", creds_for(fake), fake.url)
+    assert sum(report.counts.values()) == 3
+    assert not any(r == "GET /gmail/v1/users/me/messages" for r in fake.requests)  # no listing
+    assert len(report.deleted_ids) == 1
+    assert store.count_messages("maya") == before + report.counts["kept"] - 1
+    assert {m.source for m in store.messages("maya")} >= {f"gmail/{i}" for i in new[:1]}
+
+
+def test_expired_history_id_triggers_a_clean_full_resync(store, fake):
+    for raw in demo_raw()[:10]:
+        fake.add(raw)
+    gmail.sync(store, "maya", creds_for(fake), fake.url)
+    count = store.count_messages("maya")
+    fake.oldest_history = fake.history_id + 1
+    fake.add(demo_raw()[12])
+    fake.delete(next(iter(fake.messages)))
+    fake.requests.clear()
+    report = gmail.sync(store, "maya", creds_for(fake), fake.url)
+    assert report.resynced and len(report.deleted_ids) == 1
+    assert sum(report.counts.values()) == 1  # only the new message was fetched
+    assert store.count_messages("maya") == count - 1 + report.counts["kept"]
+    assert len({m.content_hash for m in store.messages("maya")}) == store.count_messages("maya")
+
+
+def test_expired_access_token_is_refreshed_silently(store, fake):
+    fake.add(demo_raw()[0])
+    gmail.sync(store, "maya", creds_for(fake, token="stale", expired=True), fake.url)
+    assert fake.grants == ["refresh_token"]
+    assert store.count_messages("maya") == 1
+
+
+def test_revoked_refresh_token_is_a_clear_auth_error(store, fake):
+    with pytest.raises(AuthError, match="refresh"):
+        gmail.sync(
+            store, "maya", creds_for(fake, token="stale", refresh="revoked", expired=True), fake.url
+        )
+
+
+def test_drafts_create_then_update(fake):
+    first = b"From: maya@okafor.example\r\nSubject: Plants\r\n\r\nv1\r\n"
+    draft_id = gmail.save_draft(creds_for(fake), first, root_url=fake.url)
+    assert (
+        gmail.save_draft(creds_for(fake), first.replace(b"v1", b"v2"), draft_id, fake.url)
+        == draft_id
+    )
+    assert list(fake.drafts) == [draft_id]
+    parsed = email.message_from_bytes(fake.drafts[draft_id], policy=email.policy.default)
+    assert parsed["Subject"] == "Plants" and parsed.get_content().strip() == "v2"
+
+
+def test_installed_app_oauth_flow_with_pkce_end_to_end(fake, monkeypatch):
+    import threading
+    import urllib.request
+    import webbrowser
+
+    from sync import oauth
+
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # the stand-in speaks plain HTTP
+    visited = []
+
+    class Consent(webbrowser.BaseBrowser):
+        """The user's browser: opens the consent page, which redirects back at once."""
+
+        def open(self, url, new=0, autoraise=True):
+            visited.append(url)
+            threading.Thread(target=lambda: urllib.request.urlopen(url, timeout=10).read()).start()
+            return True
+
+    webbrowser.register("panza-test", None, Consent("panza-test"))
+    config = {"installed": {
+        "client_id": "cid", "client_secret": "csecret", "auth_uri": f"{fake.url}/auth",
+        "token_uri": f"{fake.url}/token", "redirect_uris": ["http://localhost"],
+    }}  # fmt: skip
+    creds = oauth.authorize_installed_app(config, browser="panza-test", timeout=20)
+    assert "code_challenge_method=S256" in visited[0]
+    assert fake.grants == ["authorization_code"]  # and the verifier matched the challenge
+    assert creds.refresh_token in fake.refresh_tokens
+    stored = gmail.token_json(creds)
+    again = gmail.credentials(stored)
+    assert (again.refresh_token, again.token_uri) == (creds.refresh_token, f"{fake.url}/token")
