@@ -204,13 +204,14 @@ app.add_typer(account_app, name="account")
 @account_app.command("add")
 def account_add(
     name: Annotated[str, typer.Argument(help="Account name.")],
-    imap: Annotated[str, typer.Option("--imap", help="IMAP server host name.")],
-    user: Annotated[str, typer.Option(help="Login name, usually your address.")],
+    imap: Annotated[str, typer.Option("--imap", help="IMAP server host name.")] = "",
+    user: Annotated[str, typer.Option(help="Login name, usually your address.")] = "",
+    gmail: Annotated[bool, typer.Option("--gmail", help="Use the Gmail API (OAuth).")] = False,
+    client_secrets: Annotated[str, typer.Option(help="Gmail: OAuth client JSON file.")] = "",
+    api_root: Annotated[str, typer.Option(hidden=True, help="Gmail API endpoint.")] = "",
     port: Annotated[int, typer.Option(help="0: 993 for ssl, 143 otherwise.")] = 0,
     security: Annotated[str, typer.Option(help="ssl, starttls or plain.")] = "ssl",
-    oauth: Annotated[
-        bool, typer.Option(help="XOAUTH2 with an access token, not a password.")
-    ] = False,
+    oauth: Annotated[bool, typer.Option(help="IMAP XOAUTH2 with an access token.")] = False,
     address: Annotated[
         Optional[list[str]],  # noqa: UP045 - typer needs Optional here
         typer.Option("--address", help="Your sending address (default: --user). Repeatable."),
@@ -221,12 +222,32 @@ def account_add(
     insecure: Annotated[bool, typer.Option(help="Allow a plaintext login off loopback.")] = False,
     password_stdin: Annotated[bool, typer.Option(help="Read the secret from stdin.")] = False,
 ) -> None:
-    """Add (or update) an IMAP account: the login is tested before anything is stored."""
+    """Add (or update) an IMAP or Gmail account; the login is tested before anything is
+    stored, and secrets go to the keyring (or a 0600 file where there is none)."""
+    from panza_tui.errors import AccountError
+
+    if gmail == bool(imap):
+        raise AccountError("say either --imap HOST --user NAME, or --gmail --client-secrets FILE")
+    if gmail:
+        _add_gmail(name, client_secrets, api_root, address or [])
+    else:
+        _add_imap(name, imap, user, port, security, oauth, address or [], sent, drafts, ca_file,
+                  insecure, password_stdin)  # fmt: skip
+
+
+def _store_secret(key: str, value: str) -> str:
     from panza_tui import secrets
+
+    where = secrets.set_secret(key, value)
+    return "the system keyring" if where == "keyring" else f"{where} (no keyring here; mode 0600)"
+
+
+def _add_imap(name, host, user, port, security, oauth, addresses, sent, drafts, ca_file,
+              insecure, password_stdin) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
     from sync import imap as imap_mod
 
     server = imap_mod.ImapServer(
-        host=imap, user=user, port=port, security=security,
+        host=host, user=user, port=port, security=security,
         auth="xoauth2" if oauth else "password", sent=sent, drafts=drafts, ca_file=ca_file,
         insecure=insecure,
     )  # fmt: skip
@@ -241,11 +262,34 @@ def account_add(
         folder = imap_mod.find_folder(client, b"\\Sent", imap_mod.SENT_NAMES, sent)
         client.logout()
     ws = _workspace()
-    ws.store.add_account(name, address or ([user] if "@" in user else []))
+    ws.store.add_account(name, addresses or ([user] if "@" in user else []))
     ws.store.set_server(name, server.to_json())
-    where = secrets.set_secret(f"{name}:imap", secret)
-    note = "the system keyring" if where == "keyring" else f"{where} (no keyring here; mode 0600)"
+    note = _store_secret(f"{name}:imap", secret)
     console.print(f"account '{name}': logged in, sent folder '{folder}'; {what} stored in {note}")
+
+
+def _add_gmail(name: str, client_secrets: str, api_root: str, addresses: list[str]) -> None:
+    from panza_tui.errors import AccountError
+    from sync import gmail as gmail_mod
+    from sync import oauth
+
+    if not client_secrets:
+        raise AccountError("--gmail needs --client-secrets FILE (an OAuth 'Desktop app' client)")
+    try:
+        config = json.loads(Path(client_secrets).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise AccountError(f"{client_secrets}: not a readable client secrets file ({exc})") from exc
+    creds = oauth.authorize_installed_app(config)
+    profile = gmail_mod.service(creds, api_root).users().getProfile(userId="me").execute()
+    ws = _workspace()
+    ws.store.add_account(name, addresses or [profile["emailAddress"]])
+    ws.store.set_server(
+        name, {"kind": "gmail", "root_url": api_root, "email": profile["emailAddress"]}
+    )
+    note = _store_secret(f"{name}:gmail", json.dumps(gmail_mod.token_json(creds)))
+    console.print(
+        f"account '{name}': Gmail {profile['emailAddress']}; refresh token stored in {note}"
+    )
 
 
 @app.command()
@@ -253,28 +297,41 @@ def sync(account: AccountOpt) -> None:
     """Fetch new sent mail from the account's server (incremental, resumable)."""
     from panza_tui import secrets
     from panza_tui.errors import AccountError
-    from sync import imap as imap_mod
-
-    ws = _workspace()
-    if ws.store.server(account).get("kind") != "imap":
-        raise AccountError(f"account {account!r} has no server: add one with 'panza account add'")
-    secret = secrets.get_secret(f"{account}:imap")
-    if secret is None:
-        raise AccountError(f"no stored password for {account!r}: run 'panza account add' again")
-    with _progress() as bar:
-        task = bar.add_task("sync", total=None, info="")
-        report = imap_mod.sync(
-            ws.store, account, secret, ws.config.imports.min_words,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )  # fmt: skip
-    print_import_report(report)
     from sync import drafts
 
+    ws = _workspace()
+    server = ws.store.server(account)
+    kind = server.get("kind")
+    if kind not in ("imap", "gmail"):
+        raise AccountError(f"account {account!r} has no server: add one with 'panza account add'")
+    secret = secrets.get_secret(f"{account}:{kind}")
+    if secret is None:
+        raise AccountError(f"no stored secret for {account!r}: run 'panza account add' again")
+    with _progress() as bar:
+        task = bar.add_task("sync", total=None, info="")
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        if kind == "imap":
+            from sync import imap as imap_mod
+
+            report = imap_mod.sync(ws.store, account, secret, ws.config.imports.min_words,
+                                   progress=progress)  # fmt: skip
+        else:
+            from sync import gmail as gmail_mod
+
+            creds = gmail_mod.credentials(json.loads(secret))
+            report = gmail_mod.sync(ws.store, account, creds, server.get("root_url", ""),
+                                    ws.config.imports.min_words, progress)  # fmt: skip
+            secret = json.dumps(gmail_mod.token_json(creds))  # it may have been refreshed
+            secrets.set_secret(f"{account}:gmail", secret)
+    print_import_report(report)
     saved, failing = drafts.retry_failed(ws.store, account, secret)
     if saved or failing:
         console.print(f"drafts waiting for the server: {saved} saved now, {failing} still failing")
     if report.resynced:
-        console.print(f"UIDVALIDITY of '{report.folder}' changed: the folder was synced again")
+        console.print(f"'{report.folder}' was read again from the start (server state changed)")
     if report.deleted_ids:
         ws.index(account).remove(report.deleted_ids)
     added = ws.update_index(account)

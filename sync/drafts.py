@@ -9,6 +9,7 @@ server's previous copy is replaced rather than piled up.
 from __future__ import annotations
 
 import email.utils
+import json
 import sqlite3
 from email.message import EmailMessage
 
@@ -40,7 +41,8 @@ def build_message(draft: sqlite3.Row, from_addr: str) -> bytes:
 
 
 def save(store: Store, account: str, draft_id: int, secret: str) -> str:
-    """Upload one local draft to the account's server; returns the server's reference.
+    """Upload one local draft to the account's server; returns the server's reference
+    (IMAP UID or Gmail draft id). ``secret``: the IMAP password, or the Gmail token JSON.
 
     Raises ``SyncError``/``AuthError`` after recording the reason on the draft.
     """
@@ -54,13 +56,22 @@ def save(store: Store, account: str, draft_id: int, secret: str) -> str:
     addresses = store.addresses(account)
     server = store.server(account)
     from_addr = addresses[0] if addresses else server.get("user", "")
-    previous = int(draft["server_ref"]) if draft["server_ref"] else None
+    raw = build_message(draft, from_addr)
     try:
-        uid = imap.append_draft(store, account, secret, build_message(draft, from_addr), previous)
+        if server.get("kind") == "gmail":
+            from sync import gmail
+
+            creds = gmail.credentials(json.loads(secret))
+            ref = gmail.save_draft(
+                creds, raw, draft["server_ref"] or None, server.get("root_url", "")
+            )
+        else:
+            previous = int(draft["server_ref"]) if draft["server_ref"] else None
+            uid = imap.append_draft(store, account, secret, raw, previous)
+            ref = str(uid) if uid is not None else ""
     except SyncError as exc:
         store.set_draft_server(draft_id, server_error=str(exc))
         raise
-    ref = str(uid) if uid is not None else ""
     store.set_draft_server(draft_id, server_ref=ref, server_error=None)
     return ref
 

@@ -193,7 +193,7 @@ class ComposeScreen(Screen):
             self.account, self.instruction, text, retrieved, self.draft_id,
             to_addrs=headers["to"], cc_addrs=headers["cc"], subject=headers["subject"],
         )  # fmt: skip
-        if store.server(self.account).get("kind") == "imap":
+        if store.server(self.account).get("kind") in ("imap", "gmail"):
             self.notify(f"Saved as local draft #{self.draft_id}; uploading…")
             self.upload(self.draft_id)
         else:
@@ -206,7 +206,8 @@ class ComposeScreen(Screen):
         from sync import drafts
 
         store = self.app.workspace.store  # type: ignore[attr-defined]
-        secret = secrets.get_secret(f"{self.account}:imap")
+        kind = store.server(self.account)["kind"]
+        secret = secrets.get_secret(f"{self.account}:{kind}")
         try:
             if secret is None:
                 raise PanzaError("no stored password: run 'panza account add' again")

@@ -153,3 +153,46 @@ def test_installed_app_oauth_flow_with_pkce_end_to_end(fake, monkeypatch):
     stored = gmail.token_json(creds)
     again = gmail.credentials(stored)
     assert (again.refresh_token, again.token_uri) == (creds.refresh_token, f"{fake.url}/token")
+
+
+def test_gmail_account_from_the_cli_consent_sync_and_draft(fake, home, tmp_path):
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from panza_tui import secrets
+    from sync import drafts
+
+    if shutil.which("curl") is None:
+        pytest.skip("needs curl to play the user's browser")
+    for raw in demo_raw()[:12]:
+        fake.add(raw)
+    client = tmp_path / "client_secret.json"
+    client.write_text(json.dumps({"installed": {
+        "client_id": "cid", "client_secret": "csecret", "auth_uri": f"{fake.url}/auth",
+        "token_uri": f"{fake.url}/token", "redirect_uris": ["http://localhost"],
+    }}))  # fmt: skip
+    env = {
+        **os.environ, "OAUTHLIB_INSECURE_TRANSPORT": "1",
+        # the "browser" follows the consent redirect back to Panza's loopback listener
+        "BROWSER": "sh -c 'curl -sL -o /dev/null \"$0\" &' %s",
+    }  # fmt: skip
+    add = subprocess.run(
+        [sys.executable, "-m", "panza_tui", "account", "add", "g", "--gmail",
+         "--client-secrets", str(client), "--api-root", fake.url],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert add.returncode == 0, add.stderr
+    assert "Gmail maya@okafor.example" in add.stderr
+    sync = subprocess.run([sys.executable, "-m", "panza_tui", "sync", "--account", "g"],
+                          capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    assert sync.returncode == 0, sync.stderr
+    with Store() as store:
+        assert store.count_messages("g") == sum(1 for m in store.messages("g"))
+        assert store.count_messages("g") >= 10
+        draft_id = store.save_draft("g", "x", "Hi Tom,\n\nThe drill?\n", [], subject="Drill")
+        drafts.save(store, "g", draft_id, secrets.get_secret("g:gmail"))
+    (saved,) = fake.drafts.values()
+    assert b"Subject: Drill" in saved and b"From: maya@okafor.example" in saved
