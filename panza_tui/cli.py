@@ -295,49 +295,26 @@ def _add_gmail(name: str, client_secrets: str, api_root: str, addresses: list[st
 @app.command()
 def sync(account: AccountOpt) -> None:
     """Fetch new sent mail from the account's server (incremental, resumable)."""
-    from panza_tui import secrets
-    from panza_tui.errors import AccountError
-    from sync import drafts
+    from sync.runner import sync_account
 
     ws = _workspace()
-    server = ws.store.server(account)
-    kind = server.get("kind")
-    if kind not in ("imap", "gmail"):
-        raise AccountError(f"account {account!r} has no server: add one with 'panza account add'")
-    secret = secrets.get_secret(f"{account}:{kind}")
-    if secret is None:
-        raise AccountError(f"no stored secret for {account!r}: run 'panza account add' again")
     with _progress() as bar:
         task = bar.add_task("sync", total=None, info="")
-
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        if kind == "imap":
-            from sync import imap as imap_mod
-
-            report = imap_mod.sync(ws.store, account, secret, ws.config.imports.min_words,
-                                   progress=progress)  # fmt: skip
-        else:
-            from sync import gmail as gmail_mod
-
-            creds = gmail_mod.credentials(json.loads(secret))
-            report = gmail_mod.sync(ws.store, account, creds, server.get("root_url", ""),
-                                    ws.config.imports.min_words, progress)  # fmt: skip
-            secret = json.dumps(gmail_mod.token_json(creds))  # it may have been refreshed
-            secrets.set_secret(f"{account}:gmail", secret)
+        result = sync_account(
+            ws, account, lambda done, total: bar.update(task, completed=done, total=total)
+        )
+    report = result.report
     print_import_report(report)
-    saved, failing = drafts.retry_failed(ws.store, account, secret)
-    if saved or failing:
-        console.print(f"drafts waiting for the server: {saved} saved now, {failing} still failing")
+    if result.drafts_saved or result.drafts_failing:
+        console.print(
+            f"drafts waiting for the server: {result.drafts_saved} saved now, "
+            f"{result.drafts_failing} still failing"
+        )
     if report.resynced:
         console.print(f"'{report.folder}' was read again from the start (server state changed)")
-    if report.deleted_ids:
-        ws.index(account).remove(report.deleted_ids)
-    added = ws.update_index(account)
     console.print(
         f"'{report.folder}': {report.counts['kept']} new, {len(report.deleted_ids)} removed; "
-        f"{ws.store.count_messages(account)} emails in '{account}', {added} newly indexed"
+        f"{ws.store.count_messages(account)} emails in '{account}', {result.indexed} newly indexed"
     )
 
 

@@ -202,15 +202,12 @@ class ComposeScreen(Screen):
     @work(thread=True, group="upload")
     def upload(self, draft_id: int) -> None:
         """Worker: put the draft in the server's Drafts folder (the local copy stays)."""
-        from panza_tui import secrets
         from sync import drafts
+        from sync.runner import server_secret
 
         store = self.app.workspace.store  # type: ignore[attr-defined]
-        kind = store.server(self.account)["kind"]
-        secret = secrets.get_secret(f"{self.account}:{kind}")
         try:
-            if secret is None:
-                raise PanzaError("no stored password: run 'panza account add' again")
+            _, secret = server_secret(self.app.workspace, self.account)  # type: ignore[attr-defined]
             drafts.save(store, self.account, draft_id, secret)
         except PanzaError as exc:
             self.app.call_from_thread(

@@ -20,6 +20,7 @@ class MailScreen(Screen):
     BINDINGS = [
         Binding("slash", "filter", "Filter"),
         Binding("c", "compose", "Compose"),
+        Binding("a", "accounts", "Accounts"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("q", "app.quit", "Quit"),
     ]
@@ -107,6 +108,11 @@ class MailScreen(Screen):
         box.value = ""
         box.remove_class("visible")
         self.query_one(MailList).focus()
+
+    def action_accounts(self) -> None:
+        from panza_tui.screens.accounts import AccountsScreen
+
+        self.app.push_screen(AccountsScreen())
 
     def action_compose(self) -> None:
         if self.account is None:

@@ -184,3 +184,48 @@ async def test_saving_puts_the_draft_in_the_server_drafts_folder(demo_ws, imap_s
     assert message.get_content().strip() == text.strip()
     local = demo_ws.store.drafts("demo")[0]
     assert local["server_ref"] and local["server_error"] is None
+
+
+async def test_accounts_screen_syncs_with_progress_tests_and_removes(demo_ws, imap_server):  # noqa: F811
+    from textual.widgets import DataTable, ProgressBar
+
+    from panza_tui import secrets
+    from panza_tui.app import PanzaApp
+    from panza_tui.screens.accounts import AccountsScreen
+    from sync import imap
+    from tests.sync.conftest import append_all
+    from tests.sync.test_imap import demo_messages
+
+    append_all(imap_server, "Sent", demo_messages())
+    demo_ws.store.add_account("server", [ADDRESS])
+    demo_ws.store.set_server("server", imap.ImapServer(
+        host="127.0.0.1", user=imap_server.user, port=imap_server.port, security="plain",
+    ).to_json())  # fmt: skip
+    secrets.set_secret("server:imap", imap_server.password)
+    app = PanzaApp(account="demo", workspace=demo_ws)
+    async with app.run_test(size=(130, 30)) as pilot:
+        await pilot.press("a")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, AccountsScreen)
+        table = screen.query_one(DataTable)
+        assert [table.get_row_at(i)[0] for i in range(table.row_count)] == ["demo", "server"]
+        await pilot.press("down", "s")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "65 new" in str(screen.query_one("#status").render())
+        bar = screen.query_one(ProgressBar)
+        assert bar.progress == bar.total == len(demo_messages())  # all 69 fetched, 65 kept
+        assert table.get_row_at(1)[2] == "65" and table.get_row_at(1)[3] != "never"
+        await pilot.press("t")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        notes = [n.message for n in app._notifications]
+        assert any("login work" in m for m in notes), notes
+        await pilot.press("delete")
+        await pilot.pause()
+        assert table.row_count == 2  # the first press only asks
+        await pilot.press("delete")
+        await pilot.pause()
+        assert table.row_count == 1 and demo_ws.store.accounts() == ["demo"]
+        assert secrets.get_secret("server:imap") is None
