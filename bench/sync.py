@@ -63,6 +63,7 @@ Far :remote:Sent
 Near :local:Sent
 Create Near
 Sync Pull
+SyncState *
 """
 
 
@@ -83,6 +84,7 @@ def corpus(n: int) -> list[bytes]:
 def fill(server: dovecot.Dovecot, messages: list[bytes]) -> None:
     """Write the messages straight into the server's maildir (far faster than APPEND)."""
     path = server.root / "mail" / server.user / ".Sent"
+    path.parent.mkdir(parents=True, exist_ok=True)
     box = mailbox.Maildir(path, create=True)
     for raw in messages:
         box.add(mailbox.MaildirMessage(raw))

@@ -13,12 +13,14 @@ interruption are recognised by Message-ID or content hash and not stored twice.
 from __future__ import annotations
 
 import email.utils
+import queue
+import threading
 import re
 import ssl
 import time
 import warnings
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -181,30 +183,29 @@ def sync_folder(
     new = sorted(uid for uid in client.search(["UID", f"{last_uid + 1}:*"]) if uid > last_uid)
     addresses = store.addresses(account) or None
     done = 0
-    for start in range(0, len(new), batch):
-        chunk = new[start : start + batch]
-        data = client.fetch(chunk, ["BODY.PEEK[]"])
-        for uid in chunk:
-            raw = data.get(uid, {}).get(b"BODY[]")
-            source = f"{folder}/{uid}"
-            if raw is None:
-                report.counts["unparseable"] += 1
-                report.errors.append((source, "the server returned no body"))
-                continue
-            result = extract.extract(raw, addresses, min_words, source=source, folder=folder)
-            if isinstance(result, extract.Skip):
-                report.counts[result.reason] += 1
-                if result.reason == "unparseable":
-                    report.errors.append((source, result.detail))
-                continue
-            result.uid = uid
-            row = store.add_message(account, result)
-            if row is None:
-                report.counts["duplicate"] += 1
-            else:
-                report.counts["kept"] += 1
-                report.new_ids.append(row)
-        store.set_sync_state(account, folder, uidvalidity=uidvalidity, last_uid=chunk[-1])
+    for chunk, data in _prefetched(client, new, batch):
+        with store.transaction():
+            for uid in chunk:
+                raw = data.get(uid, {}).get(b"BODY[]")
+                source = f"{folder}/{uid}"
+                if raw is None:
+                    report.counts["unparseable"] += 1
+                    report.errors.append((source, "the server returned no body"))
+                    continue
+                result = extract.extract(raw, addresses, min_words, source=source, folder=folder)
+                if isinstance(result, extract.Skip):
+                    report.counts[result.reason] += 1
+                    if result.reason == "unparseable":
+                        report.errors.append((source, result.detail))
+                    continue
+                result.uid = uid
+                row = store.add_message(account, result)
+                if row is None:
+                    report.counts["duplicate"] += 1
+                else:
+                    report.counts["kept"] += 1
+                    report.new_ids.append(row)
+            store.set_sync_state(account, folder, uidvalidity=uidvalidity, last_uid=chunk[-1])
         done += len(chunk)
         if progress:
             progress(done, len(new))
@@ -213,6 +214,40 @@ def sync_folder(
         highestmodseq=modseq,
     )  # fmt: skip
     return report
+
+
+def _prefetched(client: Any, uids: list[int], batch: int) -> Iterator[tuple[list[int], dict]]:
+    """(UIDs, fetched data) batch by batch, fetching the next batch while the caller parses
+    this one: the server and the network work while we parse. Only the fetching thread
+    touches the connection; its errors are raised here."""
+    chunks: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def fetch() -> None:
+        try:
+            for start in range(0, len(uids), batch):
+                if stop.is_set():
+                    return
+                chunk = uids[start : start + batch]
+                chunks.put((chunk, client.fetch(chunk, ["BODY.PEEK[]"])))
+            chunks.put(None)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            chunks.put(exc)
+
+    worker = threading.Thread(target=fetch, daemon=True, name="imap-fetch")
+    worker.start()
+    try:
+        while (item := chunks.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # let a pending put finish, so the thread can end
+            try:
+                chunks.get(timeout=0.1)
+            except queue.Empty:
+                pass
 
 
 def sync(
