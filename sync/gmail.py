@@ -62,8 +62,11 @@ def token_json(creds: Any) -> dict[str, Any]:
     }
 
 
-def service(creds: Any, root_url: str = "") -> Any:
-    """A Gmail v1 client from the static discovery document, optionally on ``root_url``."""
+def service(creds: Any, root_url: str = "", timeout: float = 30.0) -> Any:
+    """A Gmail v1 client from the static discovery document, optionally on ``root_url``;
+    every HTTP call times out after ``timeout`` seconds."""
+    import google_auth_httplib2
+    import httplib2
     from googleapiclient import discovery_cache
     from googleapiclient.discovery import build_from_document
 
@@ -72,7 +75,8 @@ def service(creds: Any, root_url: str = "") -> Any:
         root = root_url.rstrip("/") + "/"
         document["rootUrl"] = document["mtlsRootUrl"] = root
         document["baseUrl"] = root + document["servicePath"]
-    return build_from_document(document, credentials=creds)
+    http = google_auth_httplib2.AuthorizedHttp(creds, http=httplib2.Http(timeout=timeout))
+    return build_from_document(document, http=http)
 
 
 def _call(request: Any) -> Any:
