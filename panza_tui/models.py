@@ -31,8 +31,10 @@ def quiet_transformers() -> None:
 
     Panza shows its own progress; those lines would only bury it. Imports transformers.
     """
+    import os
     import warnings
 
+    os.environ.setdefault("TQDM_DISABLE", "1")  # the GGUF dequantizer's own tqdm bar
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
