@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import mailbox
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -116,11 +115,13 @@ def main() -> None:
         config = local / "mbsyncrc"
         config.write_text(MBSYNC.format(port=server.port, user=server.user,
                                         password=server.password, local=local))  # fmt: skip
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         start = time.perf_counter()
-        subprocess.run(["mbsync", "-q", "-c", str(config), "sent"], check=True)
+        process = subprocess.Popen(["mbsync", "-q", "-c", str(config), "sent"])
+        _, status, usage = os.wait4(process.pid, 0)  # this child's own peak RSS
         mbsync_s = time.perf_counter() - start
-        mbsync_rss = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+        if os.waitstatus_to_exitcode(status) != 0:
+            sys.exit("mbsync failed")
+        mbsync_rss = usage.ru_maxrss / 1024
         mbsync_count = len(list((local / "Sent" / "cur").iterdir())) + len(
             list((local / "Sent" / "new").iterdir())
         )
