@@ -211,7 +211,13 @@ def account_add(
     api_root: Annotated[str, typer.Option(hidden=True, help="Gmail API endpoint.")] = "",
     port: Annotated[int, typer.Option(help="0: 993 for ssl, 143 otherwise.")] = 0,
     security: Annotated[str, typer.Option(help="ssl, starttls or plain.")] = "ssl",
-    oauth: Annotated[bool, typer.Option(help="IMAP XOAUTH2 with an access token.")] = False,
+    oauth: Annotated[bool, typer.Option(help="IMAP XOAUTH2 instead of a password.")] = False,
+    oauthbearer: Annotated[bool, typer.Option(help="IMAP OAUTHBEARER (RFC 7628).")] = False,
+    oauth_token_uri: Annotated[
+        str, typer.Option(help="OAuth token endpoint: store a refresh token.")
+    ] = "",
+    oauth_client_id: Annotated[str, typer.Option(help="OAuth client id.")] = "",
+    oauth_client_secret: Annotated[str, typer.Option(help="OAuth client secret.")] = "",
     address: Annotated[
         Optional[list[str]],  # noqa: UP045 - typer needs Optional here
         typer.Option("--address", help="Your sending address (default: --user). Repeatable."),
@@ -231,8 +237,10 @@ def account_add(
     if gmail:
         _add_gmail(name, client_secrets, api_root, address or [])
     else:
-        _add_imap(name, imap, user, port, security, oauth, address or [], sent, drafts, ca_file,
-                  insecure, password_stdin)  # fmt: skip
+        auth = "oauthbearer" if oauthbearer else "xoauth2" if oauth else "password"
+        oauth_settings = (oauth_token_uri, oauth_client_id, oauth_client_secret)
+        _add_imap(name, imap, user, port, security, auth, address or [], sent, drafts, ca_file,
+                  insecure, password_stdin, oauth_settings)  # fmt: skip
 
 
 def _store_secret(key: str, value: str) -> str:
@@ -242,21 +250,26 @@ def _store_secret(key: str, value: str) -> str:
     return "the system keyring" if where == "keyring" else f"{where} (no keyring here; mode 0600)"
 
 
-def _add_imap(name, host, user, port, security, oauth, addresses, sent, drafts, ca_file,
-              insecure, password_stdin) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+def _add_imap(name, host, user, port, security, auth, addresses, sent, drafts, ca_file,
+              insecure, password_stdin, oauth_settings) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
     from sync import imap as imap_mod
 
+    token_uri, client_id, client_secret = oauth_settings
     server = imap_mod.ImapServer(
-        host=host, user=user, port=port, security=security,
-        auth="xoauth2" if oauth else "password", sent=sent, drafts=drafts, ca_file=ca_file,
-        insecure=insecure,
+        host=host, user=user, port=port, security=security, auth=auth, sent=sent,
+        drafts=drafts, ca_file=ca_file, insecure=insecure, oauth_token_uri=token_uri,
+        oauth_client_id=client_id,
     )  # fmt: skip
-    what = "access token" if oauth else "password (or app password)"
+    what = {"password": "password (or app password)"}.get(
+        auth, "refresh token" if token_uri else "access token"
+    )
     secret = (
         sys.stdin.readline().rstrip("\n")
         if password_stdin
         else typer.prompt(f"{what} for {user}", hide_input=True)
     )
+    if auth != "password" and token_uri:
+        secret = json.dumps({"refresh_token": secret, "client_secret": client_secret})
     with console.status(f"logging in to {server.host}:{server.effective_port}"):
         client = imap_mod.connect(server, secret)
         folder = imap_mod.find_folder(client, b"\\Sent", imap_mod.SENT_NAMES, sent)

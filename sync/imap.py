@@ -13,6 +13,7 @@ interruption are recognised by Message-ID or content hash and not stored twice.
 from __future__ import annotations
 
 import email.utils
+import json
 import queue
 import threading
 import re
@@ -40,7 +41,9 @@ class ImapServer:
 
     ``security``: ``ssl`` (IMAPS, port 993), ``starttls`` or ``plain`` (port 143; only to
     loopback unless ``insecure``). ``auth``: ``password``, ``xoauth2`` or ``oauthbearer``
-    (the secret is then an OAuth2 access token). ``timeout`` in seconds, for every call.
+    (the secret is then an OAuth2 access token, or, with ``oauth_token_uri``, a JSON object
+    with ``refresh_token`` and ``client_secret`` from which a fresh access token is obtained
+    at each connection, as aerc and neomutt do). ``timeout`` in seconds, for every call.
     """
 
     host: str
@@ -53,6 +56,8 @@ class ImapServer:
     ca_file: str = ""
     insecure: bool = False
     timeout: float = 30.0
+    oauth_token_uri: str = ""  # with oauth: refresh the access token here (RFC 6749 6)
+    oauth_client_id: str = ""
 
     @property
     def effective_port(self) -> int:
@@ -115,8 +120,9 @@ def connect(server: ImapServer, secret: str) -> Any:
         if server.auth == "password":
             client.login(server.user, secret)
         elif server.auth in ("xoauth2", "oauthbearer"):
+            token = access_token(server, secret) if server.oauth_token_uri else secret
             login = client.oauth2_login if server.auth == "xoauth2" else client.oauthbearer_login
-            login(server.user, secret)
+            login(server.user, token)
         else:
             raise SyncError(f"unknown IMAP auth method {server.auth!r}")
     except LoginError as exc:
@@ -126,6 +132,35 @@ def connect(server: ImapServer, secret: str) -> Any:
             "(or app password) and run 'panza account add' again"
         ) from exc
     return client
+
+
+def access_token(server: ImapServer, secret: str) -> str:
+    """A fresh OAuth2 access token from the refresh token in ``secret`` (JSON with
+    ``refresh_token`` and ``client_secret``) at ``server.oauth_token_uri``.
+
+    Raises ``AuthError`` if the token endpoint refuses, ``SyncError`` if it is unreachable.
+    """
+    import requests
+
+    stored = json.loads(secret)
+    try:
+        response = requests.post(
+            server.oauth_token_uri,
+            data={
+                "grant_type": "refresh_token", "refresh_token": stored["refresh_token"],
+                "client_id": server.oauth_client_id,
+                "client_secret": stored.get("client_secret", ""),
+            },
+            timeout=server.timeout,
+        )  # fmt: skip
+    except requests.RequestException as exc:
+        raise SyncError(f"cannot reach the token endpoint {server.oauth_token_uri}: {exc}") from exc
+    if response.status_code != 200 or "access_token" not in response.json():
+        raise AuthError(
+            f"{server.oauth_token_uri} refused the refresh token ({response.status_code}: "
+            f"{response.text[:200]}); run 'panza account add' again"
+        )
+    return str(response.json()["access_token"])
 
 
 def _text(exc: BaseException) -> str:

@@ -26,7 +26,7 @@ log_path = {root}/dovecot.log
 default_login_user = nobody
 default_internal_user = nobody
 default_internal_group = nogroup
-auth_mechanisms = plain login
+auth_mechanisms = plain login{oauth_mechanisms}
 disable_plaintext_auth = no
 ssl = {ssl}
 {ssl_files}
@@ -35,7 +35,7 @@ first_valid_uid = 0
 protocol imap {{
   imap_capability = +CONDSTORE
 }}
-passdb {{
+{oauth_passdb}passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {root}/passwd
 }}
@@ -124,8 +124,15 @@ def make_cert(folder: Path) -> tuple[Path, Path]:
     return key, cert
 
 
-def start(user: str = "maya@okafor.example", password: str = "s3cret", tls: bool = True) -> Dovecot:
-    """Start Dovecot on free loopback ports; raises RuntimeError with its log if it fails."""
+def start(
+    user: str = "maya@okafor.example", password: str = "s3cret", tls: bool = True,
+    introspection_url: str = "",
+) -> Dovecot:  # fmt: skip
+    """Start Dovecot on free loopback ports; raises RuntimeError with its log if it fails.
+
+    ``introspection_url``: also accept XOAUTH2/OAUTHBEARER, checking each bearer token
+    with an RFC 7662 introspection endpoint there.
+    """
     if shutil.which("dovecot") is None:
         raise FileNotFoundError("dovecot is not installed (Debian package dovecot-imapd)")
     root = Path(tempfile.mkdtemp(prefix="panza-dovecot-"))
@@ -141,9 +148,21 @@ def start(user: str = "maya@okafor.example", password: str = "s3cret", tls: bool
         ssl_files = f"ssl_cert = <{cert}\nssl_key = <{key}"
     port, tls_port = free_port(), free_port()
     uid, gid = _nobody()
+    oauth_mechanisms = oauth_passdb = ""
+    if introspection_url:
+        (root / "oauth2.conf.ext").write_text(
+            f"introspection_mode = post\nintrospection_url = {introspection_url}\n"
+            "username_attribute = email\nactive_attribute = active\nactive_value = true\n"
+        )
+        oauth_mechanisms = " xoauth2 oauthbearer"
+        oauth_passdb = (
+            "passdb {\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n"
+            f"  args = {root}/oauth2.conf.ext\n}}\n"
+        )
     (root / "dovecot.conf").write_text(
         CONFIG.format(root=root, ssl="yes" if tls else "no", ssl_files=ssl_files, port=port,
-                      tls_port=tls_port, uid=uid, gid=gid)
+                      tls_port=tls_port, uid=uid, gid=gid, oauth_mechanisms=oauth_mechanisms,
+                      oauth_passdb=oauth_passdb)
     )  # fmt: skip
     server = Dovecot(root, port, tls_port, user, password, cert, _launch(root))
     _wait_for_greeting(server)

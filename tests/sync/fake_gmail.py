@@ -147,6 +147,13 @@ def _handler(gmail: FakeGmail):
         def do_POST(self):  # noqa: N802
             url = urlparse(self.path)
             gmail.requests.append(f"POST {url.path}")
+            if url.path == "/introspect":  # RFC 7662, as Dovecot's oauth2 passdb asks it
+                form = {k: v[0] for k, v in parse_qs(self._body().decode()).items()}
+                active = form.get("token") in gmail.access_tokens
+                self._send(
+                    200, {"active": "true" if active else "false", "email": "maya@okafor.example"}
+                )
+                return
             if url.path == "/token":
                 form = {k: v[0] for k, v in parse_qs(self._body().decode()).items()}
                 gmail.grants.append(form["grant_type"])

@@ -247,3 +247,32 @@ def test_real_mailing_list_and_enron_mail_land_as_a_file_import_would(store, ima
     report = imap.sync(store, "list", imap_server.password)
     assert sum(report.counts.values()) == len(raw)
     assert report.counts["kept"] > 800 and report.counts["unparseable"] == 0
+
+
+@pytest.mark.parametrize("mechanism", ["xoauth2", "oauthbearer"])
+def test_oauth_login_refreshes_the_access_token_at_the_token_endpoint(store, mechanism):
+    import json
+
+    from tests.sync import dovecot
+    from tests.sync.fake_gmail import FakeGmail
+
+    oauth = FakeGmail()  # stands in for the provider: token endpoint + RFC 7662 introspection
+    server = dovecot.start(tls=False, introspection_url=f"{oauth.url}/introspect")
+    try:
+        append_all(server, "Sent", demo_messages()[:6])
+        store.add_account("maya", [ADDRESS])
+        settings = imap.ImapServer(
+            host="127.0.0.1", user=server.user, port=server.port, security="plain",
+            auth=mechanism, oauth_token_uri=f"{oauth.url}/token", oauth_client_id="cid",
+        )  # fmt: skip
+        store.set_server("maya", settings.to_json())
+        secret = json.dumps({"refresh_token": "refresh-1", "client_secret": "csecret"})
+        report = imap.sync(store, "maya", secret)
+        assert sum(report.counts.values()) == 6
+        assert oauth.grants == ["refresh_token"]
+        revoked = json.dumps({"refresh_token": "revoked", "client_secret": "csecret"})
+        with pytest.raises(AuthError, match="refused the refresh token"):
+            imap.connect(settings, revoked)
+    finally:
+        server.stop()
+        oauth.close()
