@@ -1,8 +1,8 @@
 """The Accounts screen: every account with its server, mail count, last sync and active
 model; sync one with a progress bar, test its connection, remove it, or open its mail.
 
-Adding an account (which needs a password prompt or a browser consent) stays in the CLI:
-``panza account add``; the screen says so.
+``n`` and ``e`` open a form to add or edit an IMAP account; Gmail accounts, which need a
+browser consent, are added with ``panza account add --gmail``; the screen says so.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
 from panza_tui.errors import PanzaError
 
 HINT = (
-    "Add an account with  panza account add NAME --imap HOST --user ADDRESS  "
-    "or  panza account add NAME --gmail --client-secrets FILE"
+    "n adds an IMAP account here; a Gmail account needs a browser consent: "
+    "panza account add NAME --gmail --client-secrets FILE"
 )
 
 
@@ -29,6 +29,8 @@ class AccountsScreen(Screen):
     """Accounts, one row each; keys act on the highlighted one."""
 
     BINDINGS = [
+        Binding("n", "add", "New"),
+        Binding("e", "edit", "Edit"),
         Binding("s", "sync", "Sync"),
         Binding("t", "test", "Test connection"),
         Binding("enter", "open", "Open mail"),
@@ -97,6 +99,22 @@ class AccountsScreen(Screen):
         if table.row_count == 0:
             return None
         return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
+    def action_add(self) -> None:
+        from panza_tui.screens.account_form import AccountForm
+
+        self.app.push_screen(AccountForm(), lambda _: self.refresh_table())
+
+    def action_edit(self) -> None:
+        name = self.selected
+        if name is None:
+            return
+        if self.app.workspace.store.server(name).get("kind") != "imap":  # type: ignore[attr-defined]
+            self.notify("Only IMAP accounts are edited here.", severity="warning")
+            return
+        from panza_tui.screens.account_form import AccountForm
+
+        self.app.push_screen(AccountForm(name), lambda _: self.refresh_table())
 
     def action_sync(self) -> None:
         if self.selected:

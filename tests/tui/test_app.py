@@ -229,3 +229,43 @@ async def test_accounts_screen_syncs_with_progress_tests_and_removes(demo_ws, im
         await pilot.pause()
         assert table.row_count == 1 and demo_ws.store.accounts() == ["demo"]
         assert secrets.get_secret("server:imap") is None
+
+
+async def test_adding_and_editing_an_imap_account_in_the_app(workspace, imap_server):  # noqa: F811
+    from textual.widgets import Input, Select, Static
+
+    from panza_tui import secrets
+    from panza_tui.app import PanzaApp
+    from panza_tui.screens.account_form import AccountForm
+
+    app = PanzaApp(workspace=workspace)
+
+    async def fill_and_save(pilot, **values):
+        form = app.screen
+        assert isinstance(form, AccountForm)
+        for key, value in values.items():
+            form.query_one(f"#{key}", Input).value = value
+        form.query_one("#security", Select).value = "plain"
+        form.query_one("#save").press()
+        await pilot.pause()  # the press is handled, the login worker starts
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        return form
+
+    async with app.run_test(size=(120, 50)) as pilot:
+        await pilot.press("a", "n")
+        await pilot.pause()
+        settings = dict(name="box", host="127.0.0.1", port=str(imap_server.port), user=imap_server.user)
+        form = await fill_and_save(pilot, **settings, password="wrong")
+        assert "refused the login" in str(form.query_one("#error", Static).render())
+        assert workspace.store.accounts() == []  # nothing stored on a failed login
+        await fill_and_save(pilot, **settings, password=imap_server.password)
+        assert workspace.store.accounts() == ["box"]
+        assert secrets.get_secret("box:imap") == imap_server.password
+        assert workspace.store.server("box")["port"] == imap_server.port
+        await pilot.press("e")
+        await pilot.pause()
+        assert app.screen.query_one("#host", Input).value == "127.0.0.1"
+        await fill_and_save(pilot, password="")  # an empty password keeps the stored one
+        assert not isinstance(app.screen, AccountForm)
+        assert secrets.get_secret("box:imap") == imap_server.password
