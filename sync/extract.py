@@ -50,6 +50,12 @@ _ATTRIBUTION = re.compile(
     re.I | re.S,
 )
 _SIGNATURE = re.compile(r"^-- ?$")
+_HEADER_FROM = re.compile(r"^(From|Von|De):\s")
+_HEADER_TO = re.compile(r"^To:\s")
+_BLANK_RUNS = re.compile(r"\n{3,}")
+# Every marker above starts with one of these characters; other lines skip the regexes
+# (quote stripping runs over every line of every synced message).
+_MARKER_STARTS = frozenset("-_BOALEIFVDT")
 _FWD_SUBJECT = re.compile(r"^\s*(fwd?|wg|tr)\s*:", re.I)
 
 
@@ -139,6 +145,8 @@ def strip_quoted(text: str) -> tuple[str, bool]:
     dropped: set[int] = set()
     for i, line in enumerate(lines):
         stripped = line.strip()
+        if not stripped or stripped[0] not in _MARKER_STARTS:
+            continue
         if any(p.match(stripped) for p in _FORWARD_HEADERS):
             cut, forwarded = i, True
             break
@@ -161,12 +169,12 @@ def strip_quoted(text: str) -> tuple[str, bool]:
                 cut = i
                 break
         # Outlook / Lotus Notes reply header: "From: ..." then "Sent:"/"To:" within 3 lines.
-        if re.match(r"^(From|Von|De):\s", stripped) and i > 0:
+        if i > 0 and _HEADER_FROM.match(stripped):
             following = [s.strip().lower() for s in lines[i + 1 : i + 4]]
             if any(s.startswith(("sent:", "date:", "to:", "gesendet:")) for s in following):
                 cut = i
                 break
-        if re.match(r"^To:\s", stripped) and any(
+        if _HEADER_TO.match(stripped) and any(
             s.strip().lower().startswith("cc:") for s in lines[i + 1 : i + 3]
         ):
             # Lotus Notes puts "Name\nDate\nTo:\ncc:\nSubject:"; back up over name and date.
@@ -180,7 +188,7 @@ def strip_quoted(text: str) -> tuple[str, bool]:
         for i, line in enumerate(lines[:cut])
         if i not in dropped and not line.lstrip().startswith(">")
     ]
-    result = re.sub(r"\n{3,}", "\n\n", "\n".join(own)).strip()
+    result = _BLANK_RUNS.sub("\n\n", "\n".join(own)).strip()
     return result, forwarded
 
 
