@@ -39,7 +39,8 @@ again = imap.sync(store, "bench", sys.argv[3])
 incremental = time.perf_counter() - start
 print(json.dumps({"full_s": full, "incremental_s": incremental, "fetched": sum(report.counts.values()),
                   "kept": report.counts["kept"], "again": sum(again.counts.values()),
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "worker_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
 """
 
 MBSYNC = """IMAPAccount bench
@@ -137,12 +138,19 @@ def main() -> None:
         server.stop()
     rows = [
         ["mbsync (isync) -> maildir", mbsync_count, mbsync_s, "-", mbsync_rss],
-        ["panza full sync -> store", ours["fetched"], ours["full_s"], ours["kept"], ours["peak_rss_mb"]],
+        [
+            "panza full sync -> store",
+            ours["fetched"],
+            ours["full_s"],
+            ours["kept"],
+            ours["peak_rss_mb"],
+        ],
         ["ratio (panza / mbsync)", "-", ours["full_s"] / mbsync_s, "-", "-"],
         ["panza incremental, nothing new", ours["again"], ours["incremental_s"], "-", "-"],
     ]
     report("sync", ["sync", "messages", "seconds", "kept", "peak_rss_mb"], rows,
-           {"messages": args.messages})  # fmt: skip
+           {"messages": args.messages,
+            "panza_extract_worker_peak_rss_mb": ours["worker_peak_rss_mb"]})  # fmt: skip
 
 
 if __name__ == "__main__":

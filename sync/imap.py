@@ -12,6 +12,7 @@ interruption are recognised by Message-ID or content hash and not stored twice.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import queue
@@ -25,6 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from panza_tui import threads
 from panza_tui.errors import AuthError, SyncError
 from panza_tui.store import Store
 from sync import extract
@@ -218,37 +220,67 @@ def sync_folder(
     new = sorted(uid for uid in client.search(["UID", f"{last_uid + 1}:*"]) if uid > last_uid)
     addresses = store.addresses(account) or None
     done = 0
-    for chunk, data in _prefetched(client, new, batch):
-        with store.transaction():
-            for uid in chunk:
-                raw = data.get(uid, {}).get(b"BODY[]")
-                source = f"{folder}/{uid}"
-                if raw is None:
-                    report.counts["unparseable"] += 1
-                    report.errors.append((source, "the server returned no body"))
-                    continue
-                result = extract.extract(raw, addresses, min_words, source=source, folder=folder)
-                if isinstance(result, extract.Skip):
-                    report.counts[result.reason] += 1
-                    if result.reason == "unparseable":
-                        report.errors.append((source, result.detail))
-                    continue
-                result.uid = uid
-                row = store.add_message(account, result)
-                if row is None:
-                    report.counts["duplicate"] += 1
-                else:
-                    report.counts["kept"] += 1
-                    report.new_ids.append(row)
-            store.set_sync_state(account, folder, uidvalidity=uidvalidity, last_uid=chunk[-1])
-        done += len(chunk)
-        if progress:
-            progress(done, len(new))
+    with _extractor(len(new)) as run:
+        for chunk, data in _prefetched(client, new, batch):
+            jobs = [(data.get(uid, {}).get(b"BODY[]"), addresses, min_words, f"{folder}/{uid}", folder)
+                    for uid in chunk]  # fmt: skip
+            results = run(jobs)
+            with store.transaction():
+                for uid, (raw, *_), result in zip(chunk, jobs, results, strict=True):
+                    source = f"{folder}/{uid}"
+                    if raw is None:
+                        report.counts["unparseable"] += 1
+                        report.errors.append((source, "the server returned no body"))
+                        continue
+                    if isinstance(result, extract.Skip):
+                        report.counts[result.reason] += 1
+                        if result.reason == "unparseable":
+                            report.errors.append((source, result.detail))
+                        continue
+                    result.uid = uid
+                    row = store.add_message(account, result)
+                    if row is None:
+                        report.counts["duplicate"] += 1
+                    else:
+                        report.counts["kept"] += 1
+                        report.new_ids.append(row)
+                store.set_sync_state(account, folder, uidvalidity=uidvalidity, last_uid=chunk[-1])
+            done += len(chunk)
+            if progress:
+                progress(done, len(new))
     store.set_sync_state(
         account, folder, uidvalidity=uidvalidity, last_uid=max([last_uid, *new]),
         highestmodseq=modseq,
     )  # fmt: skip
     return report
+
+
+PARALLEL_FROM = 2000  # messages; below this, starting worker processes costs more than it saves
+
+
+def _extract_job(job: tuple) -> extract.Message | extract.Skip | None:
+    raw, addresses, min_words, source, folder = job
+    if raw is None:
+        return None
+    return extract.extract(raw, addresses, min_words, source=source, folder=folder)
+
+
+@contextlib.contextmanager
+def _extractor(count: int) -> Iterator[Callable[[list[tuple]], list]]:
+    """A function that extracts a batch of messages: in worker processes for a large sync
+    (parsing is CPU-bound Python: the stdlib parser even compiles a regex per multipart
+    boundary), in this process otherwise. Workers are spawned, not forked, so a sync started
+    from the TUI's threads cannot inherit a held lock."""
+    cores = threads.available_cores()
+    if count < PARALLEL_FROM or cores < 2:
+        yield lambda jobs: [_extract_job(job) for job in jobs]
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(cores, 4), mp_context=context) as pool:
+        yield lambda jobs: list(pool.map(_extract_job, jobs, chunksize=32))
 
 
 def _prefetched(client: Any, uids: list[int], batch: int) -> Iterator[tuple[list[int], dict]]:

@@ -61,6 +61,34 @@ def test_full_then_incremental_sync_matches_a_file_import(store, imap_server, tm
     assert len(uids) == expected["kept"]
 
 
+def test_a_large_sync_extracts_in_worker_processes_with_the_same_result(
+    store, imap_server, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(imap, "PARALLEL_FROM", 10)
+    monkeypatch.setattr(imap.threads, "available_cores", lambda: 2)
+    import concurrent.futures
+
+    mapped = []
+
+    class Pool(concurrent.futures.ProcessPoolExecutor):
+        def map(self, fn, *iterables, **kwargs):
+            jobs = list(iterables[0])
+            mapped.extend(jobs)
+            return super().map(fn, jobs, **kwargs)
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", Pool)
+    append_all(imap_server, "Sent", demo_messages())
+    add_account(store, imap_server)
+    report = imap.sync(store, "maya", imap_server.password, batch=25)
+    assert len(mapped) == len(demo_messages())  # every message went to the worker pool
+    with Store(tmp_path / "file.sqlite3") as reference:
+        reference.add_account("maya", [ADDRESS])
+        assert report.counts == import_path(reference, "maya", demo_mailbox()).counts
+        assert {m.text for m in store.messages("maya")} == {
+            m.text for m in reference.messages("maya")
+        }
+
+
 def test_sync_never_marks_mail_seen(store, imap_server):
     append_all(imap_server, "Sent", demo_messages()[:5])
     add_account(store, imap_server)

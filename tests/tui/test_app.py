@@ -255,7 +255,9 @@ async def test_adding_and_editing_an_imap_account_in_the_app(workspace, imap_ser
     async with app.run_test(size=(120, 50)) as pilot:
         await pilot.press("a", "n")
         await pilot.pause()
-        settings = dict(name="box", host="127.0.0.1", port=str(imap_server.port), user=imap_server.user)
+        settings = dict(
+            name="box", host="127.0.0.1", port=str(imap_server.port), user=imap_server.user
+        )
         form = await fill_and_save(pilot, **settings, password="wrong")
         assert "refused the login" in str(form.query_one("#error", Static).render())
         assert workspace.store.accounts() == []  # nothing stored on a failed login
