@@ -74,19 +74,37 @@ class Hit:
 
 
 class EmailIndex:
-    """The usearch index of one account's emails, persisted at ``path``."""
+    """The usearch index of one account's emails, persisted at ``path``.
 
-    def __init__(self, path: Path, dim: int) -> None:
+    An existing file is opened without the embedding model (the file records its width), so
+    checking for new mail costs no model load; ``dim`` is needed only to start a new index.
+    A corrupt file is only a cache of the store: it is replaced by an empty index.
+    """
+
+    def __init__(self, path: Path, dim: int | None = None) -> None:
         from usearch.index import Index
 
         self.path = path
-        self.index = Index(ndim=dim, metric="cos", dtype="f32")
+        self.index = None
         if path.exists():
             try:
-                self.index.load(str(path))
+                self.index = Index.restore(str(path))
             except Exception:
-                # A corrupt index is only a cache of the store: rebuild it from scratch.
-                self.index = Index(ndim=dim, metric="cos", dtype="f32")
+                self.index = None
+        if self.index is None:
+            if dim is None:
+                raise ValueError("a new index needs its dimension")
+            self.index = Index(ndim=dim, metric="cos", dtype="f32")
+
+    @staticmethod
+    def usable(path: Path) -> bool:
+        """Whether ``path`` holds an index that opens without knowing its width."""
+        from usearch.index import Index
+
+        try:
+            return path.exists() and Index.restore(str(path)) is not None
+        except Exception:
+            return False
 
     def __len__(self) -> int:
         return len(self.index)

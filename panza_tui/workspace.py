@@ -42,7 +42,9 @@ class Workspace:
         from panza_tui.retrieval import EmailIndex
 
         if account not in self._indexes:
-            self._indexes[account] = EmailIndex(locations.index_file(account), self.embedder.dim)
+            path = locations.index_file(account)
+            dim = None if EmailIndex.usable(path) else self.embedder.dim
+            self._indexes[account] = EmailIndex(path, dim)
         return self._indexes[account]
 
     def update_index(self, account: str) -> int:

@@ -52,3 +52,14 @@ def test_embeddings_are_unit_vectors(workspace):
     vectors = workspace.embedder.encode(["one", "two words"])
     assert vectors.shape == (2, 384) and vectors.dtype == np.float32
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_checking_for_new_mail_does_not_load_the_model(filled):
+    from panza_tui.workspace import Workspace
+
+    ws, _ = filled
+    ws.update_index("me")
+    fresh = Workspace(store=ws.store)
+    assert fresh.update_index("me") == 0
+    assert fresh.embedder._model is None  # the index opened from its file alone
+    assert len(fresh.index("me")) == 4
