@@ -1,0 +1,94 @@
+"""The SQLite schema of the store, one migration per version (``PRAGMA user_version``).
+
+Append a new script to ``MIGRATIONS`` to change the schema; never edit a published one:
+databases already at that version would never see the change.
+"""
+
+MIGRATIONS: list[str] = [
+    # 1: the first schema
+    """
+    CREATE TABLE accounts (
+        name TEXT PRIMARY KEY,
+        addresses TEXT NOT NULL DEFAULT '[]',      -- JSON list, lower-case
+        user_preamble TEXT NOT NULL DEFAULT '',
+        active_adapter INTEGER,                     -- runs.id of the export in use
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        account TEXT NOT NULL REFERENCES accounts(name) ON DELETE CASCADE,
+        message_id TEXT,
+        content_hash TEXT NOT NULL,
+        folder TEXT NOT NULL DEFAULT '',
+        date TEXT,                                  -- ISO 8601, UTC
+        from_addr TEXT NOT NULL DEFAULT '',
+        to_addrs TEXT NOT NULL DEFAULT '',
+        cc_addrs TEXT NOT NULL DEFAULT '',
+        subject TEXT NOT NULL DEFAULT '',
+        text TEXT NOT NULL,
+        in_reply_to TEXT,
+        refs TEXT,
+        source TEXT NOT NULL DEFAULT '',
+        imported_at REAL NOT NULL,
+        UNIQUE (account, content_hash)
+    );
+    CREATE UNIQUE INDEX messages_message_id ON messages(account, message_id)
+        WHERE message_id IS NOT NULL;
+    CREATE INDEX messages_date ON messages(account, date);
+    CREATE TABLE pairs (
+        content_hash TEXT NOT NULL,
+        model TEXT NOT NULL,
+        prompt_hash TEXT NOT NULL,
+        instruction TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (content_hash, model, prompt_hash)
+    );
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        account TEXT NOT NULL REFERENCES accounts(name) ON DELETE CASCADE,
+        kind TEXT NOT NULL,                         -- train | export | eval
+        status TEXT NOT NULL,                       -- running | done | failed
+        input_hash TEXT NOT NULL,
+        config TEXT NOT NULL DEFAULT '{}',
+        metrics TEXT NOT NULL DEFAULT '{}',
+        path TEXT NOT NULL DEFAULT '',
+        parent INTEGER REFERENCES runs(id),
+        started_at REAL NOT NULL,
+        finished_at REAL
+    );
+    CREATE INDEX runs_lookup ON runs(account, kind, input_hash, status);
+    CREATE TABLE drafts (
+        id INTEGER PRIMARY KEY,
+        account TEXT NOT NULL REFERENCES accounts(name) ON DELETE CASCADE,
+        instruction TEXT NOT NULL,
+        text TEXT NOT NULL,
+        retrieved TEXT NOT NULL DEFAULT '[]',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    """,
+    # 2: server sync (IMAP UIDs, per-folder state) and drafts that go back to the server
+    """
+    ALTER TABLE accounts ADD COLUMN server TEXT NOT NULL DEFAULT '{}';  -- JSON settings
+    ALTER TABLE messages ADD COLUMN uid INTEGER;          -- IMAP UID within folder
+    CREATE INDEX messages_uid ON messages(account, folder, uid);
+    CREATE TABLE sync_state (
+        account TEXT NOT NULL REFERENCES accounts(name) ON DELETE CASCADE,
+        folder TEXT NOT NULL,
+        uidvalidity INTEGER,
+        last_uid INTEGER NOT NULL DEFAULT 0,
+        highestmodseq INTEGER,
+        history_id TEXT,                                  -- Gmail
+        synced_at REAL,
+        PRIMARY KEY (account, folder)
+    );
+    ALTER TABLE drafts ADD COLUMN to_addrs TEXT NOT NULL DEFAULT '';
+    ALTER TABLE drafts ADD COLUMN cc_addrs TEXT NOT NULL DEFAULT '';
+    ALTER TABLE drafts ADD COLUMN subject TEXT NOT NULL DEFAULT '';
+    ALTER TABLE drafts ADD COLUMN in_reply_to TEXT;
+    ALTER TABLE drafts ADD COLUMN refs TEXT;
+    ALTER TABLE drafts ADD COLUMN message_id TEXT;
+    ALTER TABLE drafts ADD COLUMN server_ref TEXT;        -- IMAP UID or Gmail draft id
+    ALTER TABLE drafts ADD COLUMN server_error TEXT;      -- last failed save, kept to retry
+    """,
+]
