@@ -18,9 +18,45 @@ from panza_tui import threads
 from panza_tui.errors import CheckpointError
 
 
+_LIBRARIES = ("libggml-base.so", "libggml-cpu.so", "libggml.so", "libllama.so")
+_preloaded = False
+
+
+def preload() -> None:
+    """Load llama.cpp's shared libraries with ``RTLD_DEEPBIND``, before usearch's extension.
+
+    usearch's compiled module carries C++ runtime symbols that, once loaded, take the place
+    of llama.cpp's: loading a model then fails in the tokenizer with ``std::bad_cast``.
+    Binding llama.cpp's libraries to their own symbols first prevents that, and must happen
+    before usearch is imported (``panza_tui.retrieval`` calls this). Cheap: no model, no
+    Python import of llama_cpp. Does nothing where the libraries are laid out differently.
+    """
+    global _preloaded
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read once, when libgomp loads
+    if _preloaded or not hasattr(os, "RTLD_DEEPBIND"):
+        return
+    _preloaded = True
+    import ctypes
+    import importlib.util
+
+    spec = importlib.util.find_spec("llama_cpp")
+    if spec is None or not spec.submodule_search_locations:
+        return
+    folder = Path(next(iter(spec.submodule_search_locations))) / "lib"
+    for name in _LIBRARIES:
+        if (folder / name).exists():
+            try:
+                ctypes.CDLL(
+                    str(folder / name), mode=os.RTLD_LAZY | os.RTLD_DEEPBIND | ctypes.RTLD_GLOBAL
+                )
+            except OSError:
+                return
+
+
 def import_llama_cpp() -> Any:
     """Import llama_cpp with the environment it needs; quiet its logging."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    preload()
     import llama_cpp
 
     return llama_cpp

@@ -22,6 +22,17 @@ def email_text(message: Message) -> str:
     return f"{message.subject}\n\n{message.text}" if message.subject else message.text
 
 
+def _usearch_index() -> Any:
+    """usearch's ``Index`` class, imported only after llama.cpp's libraries are loaded (see
+    ``panza_tui.llama.preload``: in the other order llama.cpp can no longer load a model)."""
+    from panza_tui.llama import preload
+
+    preload()
+    from usearch.index import Index
+
+    return Index
+
+
 class Embedder:
     """A sentence-transformers model loaded from a local folder, offline, on the CPU.
 
@@ -82,7 +93,7 @@ class EmailIndex:
     """
 
     def __init__(self, path: Path, dim: int | None = None) -> None:
-        from usearch.index import Index
+        Index = _usearch_index()
 
         self.path = path
         self.index = None
@@ -99,7 +110,7 @@ class EmailIndex:
     @staticmethod
     def usable(path: Path) -> bool:
         """Whether ``path`` holds an index that opens without knowing its width."""
-        from usearch.index import Index
+        Index = _usearch_index()
 
         try:
             return path.exists() and Index.restore(str(path)) is not None

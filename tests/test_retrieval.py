@@ -63,3 +63,19 @@ def test_checking_for_new_mail_does_not_load_the_model(filled):
     assert fresh.update_index("me") == 0
     assert fresh.embedder._model is None  # the index opened from its file alone
     assert len(fresh.index("me")) == 4
+
+
+def test_llama_cpp_loads_a_model_after_a_retrieval_index_was_opened(tmp_path):
+    """usearch's extension, loaded first, used to break llama.cpp's tokenizer (std::bad_cast);
+    a fresh process, because the order of loading is the whole point."""
+    import subprocess
+    import sys
+
+    code = (
+        "from pathlib import Path; from panza_tui.retrieval import EmailIndex; "
+        f"EmailIndex(Path({str(tmp_path / 'i.usearch')!r}), 4); "
+        "from panza_tui import llama, models; "
+        "llama.load(models.resolve_llm('embedded').path, n_ctx=128); print('loaded')"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0 and "loaded" in run.stdout, run.stderr[-2000:]
