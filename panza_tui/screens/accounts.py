@@ -49,7 +49,7 @@ class AccountsScreen(Screen):
 
         summary: str
 
-    _armed: tuple[str, int] | None = None  # (account, 5-second slot) of a first delete press
+    _armed: tuple[str, float] | None = None  # (account, monotonic time) of a first delete press
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -189,8 +189,9 @@ class AccountsScreen(Screen):
         if name is None:
             return
         store = self.app.workspace.store  # type: ignore[attr-defined]
-        if self._armed != (name, int(time.monotonic() // 5)):
-            self._armed = (name, int(time.monotonic() // 5))
+        armed_name, armed_at = self._armed or ("", 0.0)
+        if armed_name != name or time.monotonic() - armed_at > 5:
+            self._armed = (name, time.monotonic())
             self.notify(
                 f"Press delete again to remove '{name}', its {store.count_messages(name)} emails, "
                 "adapters and stored secrets.", severity="warning",
