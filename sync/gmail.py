@@ -117,7 +117,7 @@ def sync(
 
     gmail = service(creds, root_url)
     users = gmail.users()
-    report = SyncReport(FOLDER)
+    report = SyncReport(folder=FOLDER)
     state = store.sync_state(account, FOLDER)
     known = _gmail_ids(store, account)
     added: list[str] = []
@@ -154,15 +154,7 @@ def sync(
         result = extract.extract(
             raw, addresses, min_words, source=f"gmail/{gmail_id}", folder=FOLDER
         )
-        if isinstance(result, extract.Skip):
-            report.counts[result.reason] += 1
-            if result.reason == "unparseable":
-                report.errors.append((f"gmail/{gmail_id}", result.detail))
-        else:
-            row = store.add_message(account, result)
-            report.counts["kept" if row else "duplicate"] += 1
-            if row:
-                report.new_ids.append(row)
+        report.record(store, account, f"gmail/{gmail_id}", result)
         if progress:
             progress(done, len(new))
     store.set_sync_state(account, FOLDER, history_id=history_id)

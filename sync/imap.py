@@ -21,7 +21,6 @@ import re
 import ssl
 import time
 import warnings
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -30,6 +29,7 @@ from panza_tui import threads
 from panza_tui.errors import AuthError, SyncError
 from panza_tui.store import Store
 from sync import extract
+from sync.importer import ImportReport
 
 SENT_NAMES = ("Sent", "Sent Items", "Sent Messages", "[Gmail]/Sent Mail", "INBOX.Sent", "Sent Mail")
 DRAFT_NAMES = ("Drafts", "[Gmail]/Drafts", "INBOX.Drafts", "Draft")
@@ -74,15 +74,12 @@ class ImapServer:
 
 
 @dataclass
-class SyncReport:
-    """What one folder's sync did: counts by outcome (as import), ids added and removed."""
+class SyncReport(ImportReport):
+    """What one folder's sync did: counts by outcome (as an import), ids added and removed."""
 
     folder: str = ""
-    counts: Counter = field(default_factory=Counter)
-    new_ids: list[int] = field(default_factory=list)
     deleted_ids: list[int] = field(default_factory=list)
-    errors: list[tuple[str, str]] = field(default_factory=list)
-    resynced: bool = False  # UIDVALIDITY changed: the folder was synced from scratch
+    resynced: bool = False  # the server's state changed: the folder was read from scratch
 
 
 def connect(server: ImapServer, secret: str) -> Any:
@@ -196,7 +193,7 @@ def sync_folder(
     batch: int = 200, progress: Callable[[int, int], None] | None = None,
 ) -> SyncReport:  # fmt: skip
     """Bring ``folder`` of ``account`` up to date; see the module docstring for how."""
-    report = SyncReport(folder)
+    report = SyncReport(folder=folder)
     info = client.select_folder(folder, readonly=True)
     uidvalidity = int(info[b"UIDVALIDITY"])
     modseq = info.get(b"HIGHESTMODSEQ")
@@ -229,21 +226,10 @@ def sync_folder(
                 for uid, (raw, *_), result in zip(chunk, jobs, results, strict=True):
                     source = f"{folder}/{uid}"
                     if raw is None:
-                        report.counts["unparseable"] += 1
-                        report.errors.append((source, "the server returned no body"))
-                        continue
-                    if isinstance(result, extract.Skip):
-                        report.counts[result.reason] += 1
-                        if result.reason == "unparseable":
-                            report.errors.append((source, result.detail))
-                        continue
-                    result.uid = uid
-                    row = store.add_message(account, result)
-                    if row is None:
-                        report.counts["duplicate"] += 1
-                    else:
-                        report.counts["kept"] += 1
-                        report.new_ids.append(row)
+                        result = extract.Skip("unparseable", "the server returned no body")
+                    elif isinstance(result, extract.Message):
+                        result.uid = uid
+                    report.record(store, account, source, result)
                 store.set_sync_state(account, folder, uidvalidity=uidvalidity, last_uid=chunk[-1])
             done += len(chunk)
             if progress:

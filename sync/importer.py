@@ -24,6 +24,23 @@ class ImportReport:
         """All messages seen, whatever their outcome."""
         return sum(self.counts.values())
 
+    def record(
+        self, store: Store, account: str, source: str, result: Message | extract.Skip
+    ) -> int | None:
+        """Count one extracted message and store it if kept; returns its new row id."""
+        if isinstance(result, extract.Skip):
+            self.counts[result.reason] += 1
+            if result.reason == "unparseable":
+                self.errors.append((source, result.detail))
+            return None
+        row = store.add_message(account, result)
+        if row is None:
+            self.counts["duplicate"] += 1
+        else:
+            self.counts["kept"] += 1
+            self.new_ids.append(row)
+        return row
+
 
 def import_path(
     store: Store, account: str, path: Path, min_words: int = 10,
@@ -42,17 +59,7 @@ def import_path(
             result = _from_record(item, min_words, source)
         else:
             result = extract.extract(item, addresses, min_words, source=source, folder=path.name)
-        if isinstance(result, extract.Skip):
-            report.counts[result.reason] += 1
-            if result.reason == "unparseable":
-                report.errors.append((source, result.detail))
-        else:
-            row = store.add_message(account, result)
-            if row is None:
-                report.counts["duplicate"] += 1
-            else:
-                report.counts["kept"] += 1
-                report.new_ids.append(row)
+        report.record(store, account, source, result)
         if progress:
             progress(1)
     return report
