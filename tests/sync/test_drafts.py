@@ -11,20 +11,15 @@ import pytest
 from panza_tui.demo import ADDRESS
 from panza_tui.errors import SyncError
 from panza_tui.store import Store
-from sync import drafts, imap
+from sync import drafts
 from tests.sync.conftest import client_for
+from tests.sync.test_imap import add_account
 
 
 @pytest.fixture()
 def store(tmp_path, imap_server):
     with Store(tmp_path / "p.sqlite3") as s:
-        s.add_account("maya", [ADDRESS])
-        s.set_server(
-            "maya",
-            imap.ImapServer(
-                host="127.0.0.1", user=imap_server.user, port=imap_server.port, security="plain"
-            ).to_json(),
-        )
+        add_account(s, imap_server)
         yield s
 
 

@@ -31,37 +31,15 @@ def test_encode_masks_the_prompt_and_drops_retrieved_emails_to_fit(workspace):
     tokenizer = AutoTokenizer.from_pretrained(base.hf_folder(workspace.llm))
     message = Message(text="Hi Tom,\n\nThanks for the drill!\n\nCheers,\nMaya")
     long_email = "word " * 400
-    full = dataset.encode(
-        tokenizer,
-        workspace.chat_template,
-        "sys",
-        "",
-        message,
-        "Thank Tom",
-        2048,
-        [long_email, long_email],
-    )
-    tight = dataset.encode(
-        tokenizer,
-        workspace.chat_template,
-        "sys",
-        "",
-        message,
-        "Thank Tom",
-        300,
-        [long_email, long_email],
-    )
-    tighter = dataset.encode(
-        tokenizer,
-        workspace.chat_template,
-        "sys",
-        "",
-        message,
-        "Thank Tom",
-        120,
-        [long_email, long_email],
-    )
-    bare = dataset.encode(tokenizer, workspace.chat_template, "sys", "", message, "Thank Tom", 120)
+
+    def encode(max_length, retrieved=()):
+        return dataset.encode(tokenizer, workspace.chat_template, "sys", "", message,
+                              "Thank Tom", max_length, retrieved)  # fmt: skip
+
+    full = encode(2048, [long_email, long_email])
+    tight = encode(300, [long_email, long_email])
+    tighter = encode(120, [long_email, long_email])
+    bare = encode(120)
     assert len(full.input_ids) > 300 >= len(tight.input_ids)
     text = tokenizer.decode(tight.input_ids)
     assert "EMAIL 1:" in text and "EMAIL 2:" not in text  # one past email had to go
