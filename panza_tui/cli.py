@@ -1,4 +1,4 @@
-"""The ``panza`` command line: import, playback, train, export, draft, tui, demo.
+"""The ``panza`` command line: import, playback, train, export, eval, draft, tui, demo.
 
 Each command is a thin shell over the pipeline modules; errors derived from ``PanzaError``
 are printed as one line naming the cause (exit 2), never as a traceback.
@@ -153,6 +153,50 @@ def export(
         f"run #{result.run_id}{' (reused)' if result.reused else ''}: {result.path} "
         f"({result.metrics['bytes'] / 2**20:.1f} MiB); llama.cpp vs torch logits: max |diff| "
         f"{check['max_abs_diff']:.3f}, top-1 agreement {check['top1_agreement']:.1%}"
+    )
+
+
+@app.command("eval")
+def eval_(
+    account: AccountOpt,
+    run: Annotated[int, typer.Option(help="Export run to evaluate (default: the active one).")] = 0,
+    limit: Annotated[int, typer.Option(help="Only the first N held-out emails.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    force: Annotated[bool, typer.Option(help="Redo rows even if identical ones exist.")] = False,
+) -> None:
+    """Score drafts against held-out sent mail: base, base+RAG, fine-tuned, fine-tuned+RAG."""
+    from training import evaluate
+
+    ws = _workspace()
+    ws.config.evaluation.limit = limit or ws.config.evaluation.limit
+    with _progress() as bar:
+        task = bar.add_task("eval", total=None, info="loading models")
+
+        def step(setting: str, done: int, total: int) -> None:
+            bar.update(task, description=setting, completed=done, total=total, info="")
+
+        result = evaluate.evaluate(ws, account, run or None, progress=step, force=force)
+    if as_json:
+        print(json.dumps(result.to_json(), indent=2))
+        return
+    print_eval(result)
+
+
+def print_eval(result) -> None:  # type: ignore[no-untyped-def]
+    """The eval table (metrics 0-100, style similarity 0-1) and where its files are."""
+    table = Table(title=f"{result.account}: {result.n_test} held-out emails")
+    for column in ("setting", "method", "BLEU", "chrF", "ROUGE-1", "ROUGE-2", "ROUGE-L",
+                   "style sim"):  # fmt: skip
+        table.add_column(column, justify="left" if column in ("setting", "method") else "right")
+    for row in result.rows:
+        table.add_row(
+            row["setting"], row["method"],
+            *(f"{row[k]:.2f}" for k in ("bleu", "chrf", "rouge1", "rouge2", "rougeL")),
+            f"{row['style_sim']:.3f}",
+        )  # fmt: skip
+    Console().print(table)
+    console.print(
+        f"eval run #{result.run_id}: {result.folder / 'eval.json'}, eval.png, drafts.jsonl"
     )
 
 

@@ -89,6 +89,18 @@ class DraftingConfig:
 
 
 @dataclass
+class EvaluationConfig:
+    """``panza eval``: generation settings for the held-out drafts (greedy by default)."""
+
+    temperature: float = 0.0  # greedy: the same drafts on every run, so rows are comparable
+    top_p: float = 1.0
+    max_tokens: int = 256
+    seed: int = 0
+    limit: int = 0  # 0: every held-out email; otherwise the first N (by store id)
+    threads: int = 0  # 0: every core (a batch job)
+
+
+@dataclass
 class PromptConfig:
     """The system preamble and the default user preamble (who the user is)."""
 
@@ -113,6 +125,7 @@ class Config:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     drafting: DraftingConfig = field(default_factory=DraftingConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     prompt: PromptConfig = field(default_factory=PromptConfig)
     ui: UIConfig = field(default_factory=UIConfig)
 

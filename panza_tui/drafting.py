@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from panza_tui import llama, prompting
+from panza_tui.config import DraftingConfig
 from panza_tui.errors import PipelineError
 from panza_tui.workspace import Workspace
 
@@ -58,27 +59,43 @@ class ModelChoice:
     label: str
 
 
-def choose_model(ws: Workspace, account: str, use_adapter: bool = True) -> ModelChoice:
-    """The account's active export if any (and ``use_adapter``), else the base GGUF.
+def export_choice(ws: Workspace, run: Any) -> ModelChoice:
+    """What llama.cpp loads for a finished export run (merged GGUF, or base + adapter GGUF).
 
-    Raises ``PipelineError`` when neither exists (a Hugging Face base must be exported first).
+    Raises ``PipelineError`` if the run is not a finished export whose file still exists.
     """
-    if use_adapter:
-        active = ws.store.account(account)["active_adapter"]
-        run = ws.store.run(active) if active else ws.store.latest_run(account, "export")
-        if run is not None and run.status == "done" and Path(run.path).exists():
-            if run.config.get("adapter_only"):
-                return ModelChoice(
-                    ws.llm.path, Path(run.path), f"{ws.llm.name} + adapter #{run.id}"
-                )
-            return ModelChoice(
-                Path(run.path), None, f"fine-tuned #{run.id} ({Path(run.path).name})"
-            )
+    if run.kind != "export" or run.status != "done" or not Path(run.path).exists():
+        raise PipelineError(f"run #{run.id} is not a finished export with its GGUF on disk")
+    if run.config.get("adapter_only"):
+        return ModelChoice(ws.llm.path, Path(run.path), f"{ws.llm.name} + adapter #{run.id}")
+    return ModelChoice(Path(run.path), None, f"fine-tuned #{run.id} ({Path(run.path).name})")
+
+
+def base_choice(ws: Workspace, account: str) -> ModelChoice:
+    """The base GGUF; raises ``PipelineError`` for a Hugging Face base (export it first)."""
     if ws.llm.kind == "gguf":
         return ModelChoice(ws.llm.path, None, f"{ws.llm.name} (base)")
     raise PipelineError(
         f"the base model {ws.llm.path} is not a GGUF: run 'panza export --account {account}' first"
     )
+
+
+def active_export(ws: Workspace, account: str) -> Any:
+    """The account's active export run (else its newest), or None if it has none on disk."""
+    active = ws.store.account(account)["active_adapter"]
+    run = ws.store.run(active) if active else ws.store.latest_run(account, "export")
+    if run is not None and run.status == "done" and Path(run.path).exists():
+        return run
+    return None
+
+
+def choose_model(ws: Workspace, account: str, use_adapter: bool = True) -> ModelChoice:
+    """The account's active export if any (and ``use_adapter``), else the base GGUF.
+
+    Raises ``PipelineError`` when neither exists (a Hugging Face base must be exported first).
+    """
+    run = active_export(ws, account) if use_adapter else None
+    return export_choice(ws, run) if run is not None else base_choice(ws, account)
 
 
 class Drafter:
@@ -89,20 +106,22 @@ class Drafter:
     """
 
     def __init__(
-        self, ws: Workspace, account: str, use_adapter: bool = True, use_rag: bool = True
-    ) -> None:
+        self, ws: Workspace, account: str, use_adapter: bool = True, use_rag: bool = True,
+        choice: ModelChoice | None = None, settings: DraftingConfig | None = None,
+    ) -> None:  # fmt: skip
         ws.store.account(account)
         self.ws = ws
         self.account = account
         self.use_rag = use_rag
-        self.choice = choose_model(ws, account, use_adapter)
+        self.choice = choice or choose_model(ws, account, use_adapter)
+        self.settings = settings or ws.config.drafting
         self._llm: Any = None
         self._lock = threading.Lock()
 
     def load(self) -> None:
         """Load llama.cpp (and the embedder, for RAG) now rather than on the first draft."""
         if self._llm is None:
-            d = self.ws.config.drafting
+            d = self.settings
             self._llm = llama.load(
                 self.choice.path, self.choice.lora, n_ctx=d.n_ctx, n_threads=d.threads, seed=d.seed
             )
@@ -160,7 +179,7 @@ class Drafter:
         retrieval_ms = (time.perf_counter() - start) * 1000
         if on_retrieved:
             on_retrieved(retrieved)
-        d = self.ws.config.drafting
+        d = self.settings
         generation = llama.stream(
             self._llm, self.prompt(instruction, retrieved), max_tokens=d.max_tokens,
             temperature=d.temperature, top_p=d.top_p, seed=d.seed if seed is None else seed,

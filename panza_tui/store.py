@@ -369,6 +369,13 @@ class Store:
         ).fetchone()
         return None if row is None else _run(row)
 
+    def runs(self, account: str, kind: str | None = None) -> list[Run]:
+        """All runs of ``account`` (of ``kind`` if given), newest first, any status."""
+        sql, args = "SELECT * FROM runs WHERE account=?", [account]
+        if kind is not None:
+            sql, args = sql + " AND kind=?", [account, kind]
+        return [_run(row) for row in self.db.execute(sql + " ORDER BY id DESC", args)]
+
     # drafts -----------------------------------------------------------------------------
 
     def save_draft(

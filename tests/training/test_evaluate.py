@@ -1,0 +1,67 @@
+"""``panza eval`` on the trained David fixture: four rows, files under the run, reuse, and
+retrieval that never shows a draft its own held-out email."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def evaluated(david):
+    from training import evaluate
+
+    david.ws.config.evaluation.max_tokens = 24
+    return evaluate.evaluate(david.ws, "david", export_run=david.merged.run_id)
+
+
+def test_four_rows_with_metrics_in_range(evaluated, david):
+    from training import evaluate, metrics
+
+    assert [row["setting"] for row in evaluated.rows] == list(evaluate.SETTINGS)
+    assert [row["method"] for row in evaluated.rows] == ["none", "none", "lora", "lora"]
+    assert evaluated.n_test == len(evaluate.test_set(david.ws, "david")) >= 1
+    for row in evaluated.rows:
+        assert all(0 <= row[name] <= 100 for name in metrics.METRICS if name != "style_sim")
+        assert 0 < row["style_sim"] <= 1
+        assert row["generation"]["temperature"] == 0.0 and row["generation"]["max_tokens"] == 24
+    assert evaluated.rows[2]["model"].startswith(f"fine-tuned #{david.merged.run_id}")
+
+
+def test_files_under_the_run(evaluated):
+    saved = json.loads((evaluated.folder / "eval.json").read_text())
+    assert saved["account"] == "david" and len(saved["rows"]) == 4
+    assert (evaluated.folder / "eval.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    logged = [json.loads(line) for line in (evaluated.folder / "drafts.jsonl").open()]
+    assert len(logged) == 4 * evaluated.n_test
+    assert all(entry["draft"] for entry in logged)
+
+
+def test_rag_never_retrieves_a_held_out_email(evaluated, david):
+    from training import evaluate
+
+    held_out = {message.id for message, _ in evaluate.test_set(david.ws, "david")}
+    logged = [json.loads(line) for line in (evaluated.folder / "drafts.jsonl").open()]
+    with_rag = [entry for entry in logged if entry["setting"].endswith("+rag")]
+    assert any(entry["retrieved"] for entry in with_rag)
+    assert not any(set(entry["retrieved"]) & held_out for entry in with_rag)
+    assert not any(entry["retrieved"] for entry in logged if not entry["setting"].endswith("+rag"))
+
+
+def test_unchanged_rows_are_reused_and_the_cli_prints_json(evaluated, david):
+    from typer.testing import CliRunner
+
+    from panza_tui.cli import app
+
+    result = CliRunner().invoke(
+        app, ["eval", "--account", "david", "--run", str(david.merged.run_id), "--json"],
+        env={"PANZA_EVALUATION__MAX_TOKENS": "24"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout[result.stdout.index("{") :])
+    assert printed["account"] == "david" and printed["n_test"] == evaluated.n_test
+    assert all(row.get("reused") for row in printed["rows"])
+    assert [r["bleu"] for r in printed["rows"]] == [r["bleu"] for r in evaluated.rows]

@@ -1,0 +1,230 @@
+"""``panza eval``: how much the account's model writes like its user, on held-out sent mail.
+
+The Panza paper's ablation (arXiv 2407.10994, table 2): four settings drafted from the same
+playback instructions of the held-out emails, each scored against the real email with
+``training.metrics``:
+
+- ``base``: the base model with the drafting prompt, no retrieved emails;
+- ``base+rag``: the same, with the top-k retrieved past emails;
+- ``finetuned``: the account's exported model (or the export run given), no retrieval;
+- ``finetuned+rag``: the exported model with retrieved emails, as ``panza draft`` uses it.
+
+Retrieval only sees training emails: every held-out email is excluded, so no draft is
+shown its own answer. Generation is greedy by default (``[evaluation]``), so reruns give the
+same drafts; a row whose inputs did not change is reused from an earlier eval run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from panza_tui import prompting
+from panza_tui.drafting import (
+    Draft,
+    Drafter,
+    ModelChoice,
+    active_export,
+    base_choice,
+    export_choice,
+)
+from panza_tui.errors import PipelineError
+from panza_tui.workspace import Workspace
+from training import metrics
+from training.finetune import training_pairs
+
+SETTINGS = ("base", "base+rag", "finetuned", "finetuned+rag")
+
+
+@dataclass
+class EvalResult:
+    """One eval run: ``rows`` (one dict per setting, metrics 0-100, style_sim 0-1) and the
+    folder holding ``eval.json``, ``eval.png`` and ``drafts.jsonl``."""
+
+    run_id: int
+    account: str
+    n_test: int
+    rows: list[dict[str, Any]]
+    folder: Path
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``panza eval --json`` object: account, n_test, run, rows."""
+        return {"account": self.account, "n_test": self.n_test, "run": self.run_id,
+                "rows": self.rows}  # fmt: skip
+
+
+def test_set(ws: Workspace, account: str) -> list[tuple[Any, str]]:
+    """Held-out (message, instruction) pairs, by store id, cut to ``[evaluation] limit``."""
+    _, test = training_pairs(ws, account)
+    test.sort(key=lambda pair: pair[0].id)
+    limit = ws.config.evaluation.limit
+    return test[:limit] if limit else test
+
+
+def _generation(ws: Workspace) -> dict[str, Any]:
+    e = ws.config.evaluation
+    return {"temperature": e.temperature, "top_p": e.top_p, "max_tokens": e.max_tokens,
+            "seed": e.seed}  # fmt: skip
+
+
+def _row_key(ws: Workspace, account: str, model_key: Any, rag: bool, test: list) -> str:
+    preamble = ws.store.account(account)["user_preamble"] or ws.config.prompt.user_preamble
+    data = [(m.content_hash, instruction) for m, instruction in test]
+    retrieval = asdict(ws.config.retrieval) if rag else None
+    return prompting.fingerprint(
+        model_key, rag, retrieval, _generation(ws), ws.config.prompt.system, preamble,
+        ws.chat_template, ws.config.models.embedding, data,
+    )  # fmt: skip
+
+
+def _earlier_rows(ws: Workspace, account: str) -> dict[str, dict[str, Any]]:
+    rows: dict[str, dict[str, Any]] = {}
+    for run in reversed(ws.store.runs(account, "eval")):
+        if run.status == "done":
+            rows.update({row["key"]: row for row in run.metrics.get("rows", []) if "key" in row})
+    return rows
+
+
+def draft_all(
+    ws: Workspace, account: str, choice: ModelChoice, rag: bool, test: list,
+    progress: Callable[[str], None] | None = None,
+) -> list[Draft]:  # fmt: skip
+    """One draft per held-out instruction with ``choice`` (greedy by default); retrieval
+    never returns a held-out email."""
+    e = ws.config.evaluation
+    settings = replace(
+        ws.config.drafting, temperature=e.temperature, top_p=e.top_p, max_tokens=e.max_tokens,
+        seed=e.seed, threads=e.threads or os.cpu_count() or 1,
+    )  # fmt: skip
+    drafter = Drafter(ws, account, use_rag=rag, choice=choice, settings=settings)
+    held_out = [message.id for message, _ in test]
+    drafts = []
+    for _, instruction in test:
+        drafts.append(drafter.draft(instruction, exclude=held_out))
+        if progress:
+            progress(instruction)
+    return drafts
+
+
+def evaluate(
+    ws: Workspace, account: str, export_run: int | None = None,
+    progress: Callable[[str, int, int], None] | None = None, force: bool = False,
+) -> EvalResult:  # fmt: skip
+    """Draft and score the held-out emails of ``account`` in the four settings.
+
+    ``export_run``: the fine-tuned model to evaluate (default: the account's active export;
+    without one only the base rows are produced). ``progress(setting, done, total)`` after
+    each draft. Rows with unchanged inputs are reused from earlier evals unless ``force``.
+    Raises ``PipelineError`` without playback pairs or held-out emails.
+    """
+    test = test_set(ws, account)
+    if not test:
+        raise PipelineError(
+            f"account {account!r} has no held-out emails: import more mail or raise "
+            "[training] test_fraction"
+        )
+    run = ws.store.run(export_run) if export_run else active_export(ws, account)
+    plans: list[tuple[str, ModelChoice, Any, str]] = [
+        ("base", base_choice(ws, account), ws.llm.fingerprint, "none")
+    ]
+    if run is not None:
+        method = ws.store.run(run.parent).config.get("method", "lora") if run.parent else "?"
+        plans.append(("finetuned", export_choice(ws, run), (run.id, run.input_hash), method))
+    ws.update_index(account)
+    earlier = {} if force else _earlier_rows(ws, account)
+    run_id = ws.store.start_run(
+        account, "eval", prompting.fingerprint([p[2] for p in plans], _generation(ws)),
+        {"generation": _generation(ws), "export_run": run.id if run else None},
+        parent=run.id if run else None,
+    )  # fmt: skip
+    folder = ws.run_path(account, run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    try:
+        with (folder / "drafts.jsonl").open("w") as log:
+            for name, choice, model_key, method in plans:
+                for rag in (False, True):
+                    setting = f"{name}+rag" if rag else name
+                    key = _row_key(ws, account, model_key, rag, test)
+                    if key in earlier:
+                        rows.append({**earlier[key], "reused": True})
+                        continue
+                    rows.append(_row(ws, account, setting, method, choice, rag, test, key, log,
+                                     progress))  # fmt: skip
+        result = EvalResult(run_id, account, len(test), rows, folder)
+        (folder / "eval.json").write_text(json.dumps(result.to_json(), indent=2))
+        write_chart(result, folder / "eval.png")
+    except BaseException:
+        ws.store.finish_run(run_id, "failed")
+        raise
+    ws.store.finish_run(run_id, "done", str(folder), result.to_json())
+    return result
+
+
+def _row(
+    ws: Workspace, account: str, setting: str, method: str, choice: ModelChoice, rag: bool,
+    test: list, key: str, log: Any, progress: Callable[[str, int, int], None] | None,
+) -> dict[str, Any]:  # fmt: skip
+    done = 0
+
+    def step(_: str) -> None:
+        nonlocal done
+        done += 1
+        if progress:
+            progress(setting, done, len(test))
+
+    started = time.perf_counter()
+    drafts = draft_all(ws, account, choice, rag, test, step)
+    seconds = time.perf_counter() - started
+    for (message, instruction), draft in zip(test, drafts, strict=True):
+        log.write(json.dumps({
+            "setting": setting, "id": message.id, "instruction": instruction,
+            "draft": draft.draft, "email": message.text,
+            "retrieved": [r.id for r in draft.retrieved],
+        }) + "\n")  # fmt: skip
+    texts = [d.draft for d in drafts]
+    scores = metrics.score(texts, [m.text.strip() for m, _ in test], ws.embedder)
+    return {
+        "setting": setting, "method": method,
+        **{name: round(value, 4) for name, value in scores.items()},
+        "model": choice.label, "generation": _generation(ws), "seconds": round(seconds, 1),
+        "key": key,
+    }  # fmt: skip
+
+
+def latest(ws: Workspace, account: str) -> EvalResult | None:
+    """The account's newest finished eval, or None."""
+    run = ws.store.latest_run(account, "eval")
+    if run is None:
+        return None
+    m = run.metrics
+    return EvalResult(run.id, account, m.get("n_test", 0), m.get("rows", []), Path(run.path))
+
+
+def write_chart(result: EvalResult, path: Path) -> Path:
+    """A grouped bar chart (PNG) of every metric by setting; style_sim drawn x100."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(metrics.METRICS)
+    fig, ax = plt.subplots(figsize=(9, 4), dpi=120)
+    width = 0.8 / max(1, len(result.rows))
+    for i, row in enumerate(result.rows):
+        values = [row[n] * (100 if n == "style_sim" else 1) for n in names]
+        ax.bar([x + i * width for x in range(len(names))], values, width, label=row["setting"])
+    ax.set_xticks([x + width * (len(result.rows) - 1) / 2 for x in range(len(names))])
+    ax.set_xticklabels([n if n != "style_sim" else "style_sim x100" for n in names])
+    ax.set_ylabel("score (0-100)")
+    ax.set_title(f"{result.account}: {result.n_test} held-out emails (eval run #{result.run_id})")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
