@@ -21,7 +21,7 @@ def main() -> None:
     temp_home("pipeline")
     from panza_tui.workspace import Workspace
     from sync.importer import import_path
-    from training import base, dataset, finetune, playback
+    from training import base, dataset, finetune, methods, playback
 
     ws = Workspace()
     ws.store.add_account("david")
@@ -47,7 +47,7 @@ def main() -> None:
     timings = {}
     for name in ("panza", "plain peft"):
         model, tokenizer = base.load(ws.llm)
-        model = get_peft_model(model, finetune.lora_config(ws.config)).train()
+        model = get_peft_model(model, methods.lora_config(ws.config.training)).train()
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
         examples = finetune.encode_pairs(ws, "david", tokenizer, train_pairs)
         batches = dataset.batches(examples, ws.config.training.batch_size, 0, 0)[

@@ -107,22 +107,29 @@ def train(
     epochs: Annotated[int, typer.Option(help="Override [training] epochs.")] = 0,
     max_steps: Annotated[int, typer.Option(help="Stop after this many steps.")] = 0,
     lr: Annotated[float, typer.Option(help="Override [training] lr.")] = 0.0,
+    method: Annotated[str, typer.Option(help="lora, rosa or full (default: [training]).")] = "",
     force: Annotated[bool, typer.Option(help="Train even if an identical run exists.")] = False,
+    resume: Annotated[
+        bool, typer.Option(help="Continue the last killed run from its checkpoint.")
+    ] = False,
 ) -> None:
-    """Fine-tune a LoRA adapter on the account's playback pairs."""
+    """Fine-tune the account's adapter (LoRA, RoSA) or whole model on its playback pairs."""
     ws = _workspace()
     t = ws.config.training
     t.epochs, t.max_steps, t.lr = epochs or t.epochs, max_steps or t.max_steps, lr or t.lr
-    result = run_training(ws, account, force)
+    t.method = method or t.method
+    result = run_training(ws, account, force, resume)
     m = result.metrics
+    resumed = f" (resumed at step {m['resumed_at']})" if m.get("resumed_at") is not None else ""
     console.print(
-        f"run #{result.run_id}{' (reused)' if result.reused else ''}: {m['steps']} steps, "
+        f"run #{result.run_id}{' (reused)' if result.reused else ''}{resumed}: "
+        f"{m.get('method', 'lora')}, {m['steps']} steps, "
         f"loss {m['first_loss']:.3f} -> {m['last_loss']:.3f}, held-out loss {m['test_loss']:.3f}, "
         f"{m['seconds']:.0f} s; adapter in {result.adapter}"
     )
 
 
-def run_training(ws, account: str, force: bool = False):  # type: ignore[no-untyped-def]
+def run_training(ws, account: str, force: bool = False, resume: bool = False):  # type: ignore[no-untyped-def]
     """Train with a progress bar (steps, loss); returns the ``TrainResult``."""
     from training import finetune
 
@@ -132,7 +139,7 @@ def run_training(ws, account: str, force: bool = False):  # type: ignore[no-unty
         def step(done: int, total: int, loss: float) -> None:
             bar.update(task, completed=done, total=total, info=f"loss {loss:.3f}")
 
-        return finetune.train(ws, account, progress=step, force=force)
+        return finetune.train(ws, account, progress=step, force=force, resume=resume)
 
 
 @app.command()

@@ -344,6 +344,12 @@ class Store:
             (status, path, json.dumps(metrics or {}), time.time(), run_id),
         )
 
+    def reopen_run(self, run_id: int) -> None:
+        """Mark a killed or failed run ``running`` again (``panza train --resume``)."""
+        self.db.execute(
+            "UPDATE runs SET status='running', finished_at=NULL WHERE id=?", (run_id,)
+        )
+
     def run(self, run_id: int) -> Run:
         """One run by id; raises ``PanzaError`` if there is none."""
         row = self.db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()

@@ -65,19 +65,31 @@ def hf_folder(model: ModelRef) -> Path:
     return folder
 
 
-def load(model: ModelRef, dtype: str = "float32", device: str = "cpu") -> tuple[Any, Any]:
-    """(model, tokenizer) ready for training on ``device``; raises ``ModelError``."""
-    torch = setup_torch()
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def load_tokenizer(model: ModelRef) -> Any:
+    """The base model's tokenizer (pad token set); raises ``ModelError``."""
+    from transformers import AutoTokenizer
 
     folder = hf_folder(model)
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot load the tokenizer from {folder} ({exc})") from exc
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load(model: ModelRef, dtype: str = "float32", device: str = "cpu") -> tuple[Any, Any]:
+    """(model, tokenizer) ready for training on ``device``; raises ``ModelError``."""
+    torch = setup_torch()
+    from transformers import AutoModelForCausalLM
+
+    tokenizer = load_tokenizer(model)
+    folder = hf_folder(model)
+    try:
         lm = AutoModelForCausalLM.from_pretrained(
             folder, dtype=getattr(torch, dtype), local_files_only=True
         ).to(device)
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load the base model from {folder} ({exc})") from exc
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
     return lm, tokenizer

@@ -1,11 +1,14 @@
 """Export an account's fine-tuned model as a quantized GGUF that llama.cpp runs on a CPU.
 
 Two forms:
-- merged (default): the adapter is merged into the base weights (PEFT ``merge_and_unload``),
+- merged (default): the adapter is merged into the base weights (``methods.load_merged``:
+  PEFT ``merge_and_unload``, RoSA's sparse part added first; a full fine-tune as is),
   written as F32 GGUF, checked against the torch model, then quantized by llama.cpp's own
   ``llama_model_quantize`` (Q8_0 by default; Q4_K_M, F16, ...).
 - ``adapter_only``: a GGUF LoRA adapter that llama.cpp applies on top of the base GGUF
-  (``lora_path=``), a few MB instead of a whole model; needs a GGUF base.
+  (``lora_path=``), a few MB instead of a whole model; needs a GGUF base and LoRA (the
+  format has no place for RoSA's sparse part). Accounts with such adapters share one
+  loaded base when drafting.
 
 The round trip is verified on a fixed prompt: llama.cpp's logits on the exported file are
 compared with the merged torch model's, and the numbers are stored with the run.
@@ -26,7 +29,7 @@ from typing import Any
 from panza_tui import prompting, threads
 from panza_tui.errors import CheckpointError, ModelError, PipelineError
 from panza_tui.workspace import Workspace
-from training import base
+from training import base, methods
 
 QUANT_TYPES = ("Q8_0", "Q4_K_M", "Q5_K_M", "Q4_0", "F16", "F32")
 CHECK_INSTRUCTION = "Write a short note thanking a colleague for their help this week."
@@ -145,10 +148,14 @@ def export(
     if trained is None or trained.status != "done":
         raise PipelineError(f"account {account!r} has no finished training run: run 'panza train'")
     adapter = Path(trained.path)
-    if not (adapter / "adapter_config.json").exists():
-        raise CheckpointError(f"{adapter}: adapter missing or incomplete; train again")
+    method = methods.method_of(adapter)  # CheckpointError if missing or incomplete
     if adapter_only and ws.llm.kind != "gguf":
         raise PipelineError("--adapter-only needs a GGUF base model to apply the adapter to")
+    if adapter_only and method != "lora":
+        raise PipelineError(
+            f"run #{trained.id} is {method}: llama.cpp adapters carry only LoRA factors, so "
+            "it is exported merged (drop --adapter-only)"
+        )
     key = prompting.fingerprint(trained.id, trained.input_hash, quant, adapter_only)
     previous = ws.store.find_run(account, "export", key)
     if previous and not force and Path(previous.path).exists():
@@ -174,21 +181,21 @@ def _export(
     ws: Workspace, adapter: Path, folder: Path, quant: str, adapter_only: bool
 ) -> tuple[Path, dict[str, Any]]:
     base.setup_torch()
-    from peft import PeftModel
-
     from training import gguf_writer
 
     model, tokenizer = base.load(ws.llm)
-    try:
-        peft_model = PeftModel.from_pretrained(model, adapter)
-    except Exception as exc:  # safetensors, JSON or shape errors: all mean a bad checkpoint
-        raise CheckpointError(
-            f"{adapter}: cannot load the adapter ({type(exc).__name__}: {exc}); "
-            "retrain with 'panza train --force'"
-        ) from exc
     ids = check_ids(ws, tokenizer)
     source_gguf = ws.llm.path if ws.llm.kind == "gguf" else None
     if adapter_only:
+        from peft import PeftModel
+
+        try:
+            peft_model = PeftModel.from_pretrained(model, adapter)
+        except Exception as exc:  # safetensors, JSON or shape errors: a bad checkpoint
+            raise CheckpointError(
+                f"{adapter}: cannot load the adapter ({type(exc).__name__}: {exc}); "
+                "retrain with 'panza train --force'"
+            ) from exc
         path = folder / "adapter.gguf"
         tmp = folder / "adapter.gguf.tmp"
         alpha = peft_model.peft_config["default"].lora_alpha
@@ -198,7 +205,7 @@ def _export(
         check = compare_logits(ws.llm.path, merged, ids, lora_path=path)
         return path, {"check": check, "bytes": path.stat().st_size, "base": str(ws.llm.path)}
 
-    merged = peft_model.merge_and_unload().eval()
+    merged = methods.load_merged(model, adapter)
     full = folder / "model-f32.gguf.tmp"
     gguf_writer.write_model(
         merged, base.hf_folder(ws.llm), full, name="panza", source_gguf=source_gguf

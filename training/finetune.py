@@ -1,15 +1,20 @@
-"""Fine-tuning an adapter on an account's (instruction, email) pairs with PEFT.
+"""Fine-tuning an account's model on its (instruction, email) pairs.
 
-LoRA (Hu et al., arXiv 2106.09685) through ``peft``: rank ``r``, scale ``alpha / r``, on all
-linear layers by default. One adapter per account (OPPU, arXiv 2402.04401) on a shared base.
-The loop is plain PyTorch: micro-batches of one email (no padding waste on a CPU), gradients
-accumulated over ``batch_size`` emails, AdamW with linear warm-up and decay, loss averaged
-over the email tokens of the batch.
+The method (LoRA, RoSA or full, ``training.methods``) decides what trains; this module runs
+the loop. One adapter per account (OPPU, arXiv 2402.04401) on a shared base. Micro-batches
+of one email (no padding waste), gradients accumulated over ``batch_size`` emails, AdamW
+with linear warm-up and decay, loss averaged over the email tokens of the batch.
+
+The loop runs through ``accelerate``: one process on a CPU or a GPU as is, and under
+``accelerate launch`` (DDP, FSDP) each process takes its share of every batch. Checkpoints
+every ``checkpoint_every`` steps let ``panza train --resume`` continue a killed run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import random
 import resource
 import time
 from collections.abc import Callable
@@ -18,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from panza_tui import prompting
-from panza_tui.config import Config
-from panza_tui.errors import PipelineError
+from panza_tui.errors import PanzaError, PipelineError
+from panza_tui.store import Run
 from panza_tui.workspace import Workspace
-from training import base, dataset, playback
+from training import base, checkpoint, dataset, device, methods, playback
 
 
 @dataclass
@@ -53,7 +58,8 @@ def training_pairs(ws: Workspace, account: str) -> tuple[list, list]:
 
 def input_hash(ws: Workspace, account: str, train_pairs: list) -> str:
     """What a training run depends on: base weights, settings, prompt and data."""
-    settings = {k: v for k, v in asdict(ws.config.training).items() if k != "threads"}
+    ignored = ("threads", "checkpoint_every")
+    settings = {k: v for k, v in asdict(ws.config.training).items() if k not in ignored}
     settings["retrieval"] = asdict(ws.config.retrieval)
     settings["embedding"] = ws.config.models.embedding
     preamble = ws.store.account(account)["user_preamble"] or ws.config.prompt.user_preamble
@@ -135,44 +141,59 @@ def mean_loss(model: Any, examples: list, device: str) -> float:
     return total / count if count else math.nan
 
 
-def lora_config(config: Config) -> Any:
-    """The PEFT ``LoraConfig`` from ``[training]`` (rank, alpha, dropout, target modules)."""
-    from peft import LoraConfig
-
-    t = config.training
-    targets: Any = t.target_modules
-    if targets != "all-linear":
-        targets = [name.strip() for name in targets.split(",") if name.strip()]
-    return LoraConfig(
-        r=t.rank, lora_alpha=t.alpha, lora_dropout=t.dropout, target_modules=targets,
-        task_type="CAUSAL_LM",
-    )  # fmt: skip
+def resumable(ws: Workspace, account: str) -> Run | None:
+    """The newest unfinished (killed or failed) training run of ``account`` that left a
+    checkpoint, or None."""
+    for run in ws.store.runs(account, "train"):
+        if run.status == "done":
+            return None
+        if checkpoint.find(ws.run_path(account, run.id)):
+            return run
+    return None
 
 
 def train(
     ws: Workspace, account: str, progress: Callable[[int, int, float], None] | None = None,
-    force: bool = False,
+    force: bool = False, resume: bool = False,
 ) -> TrainResult:  # fmt: skip
-    """Train an adapter for ``account`` and record it as a run.
+    """Train ``account``'s adapter (or full model) and record it as a run.
 
-    Reuses a finished run with identical inputs unless ``force``. ``progress(step, steps,
-    loss)`` is called after each optimizer step. Raises ``PipelineError`` if there are no
-    playback pairs; a failure marks the run ``failed`` and re-raises.
+    Reuses a finished run with identical inputs unless ``force``. ``resume`` continues the
+    newest killed or failed run from its checkpoint. ``progress(step, steps, loss)`` after
+    each optimizer step. Raises ``PipelineError`` without playback pairs, or when there is
+    nothing to resume or the data changed since; ``ConfigError``/``ModelError`` for a method
+    or placement this machine cannot run. A failure marks the run ``failed`` (its checkpoint
+    stays for ``--resume``) and re-raises.
     """
     ws.store.account(account)  # AccountError naming the known accounts
     config = ws.config.training
-    if config.method != "lora":
-        raise PipelineError(f"training method {config.method!r} is not available yet; use lora")
+    methods.check(config)
+    device.pick(config)  # fail before loading anything
     train_pairs, test_pairs = training_pairs(ws, account)
     key = input_hash(ws, account, train_pairs)
-    previous = ws.store.find_run(account, "train", key)
-    if previous and not force and (Path(previous.path) / "adapter_config.json").exists():
-        return TrainResult(previous.id, Path(previous.path), previous.metrics, reused=True)
-
-    run_id = ws.store.start_run(account, "train", key, asdict(config))
+    if resume:
+        run = resumable(ws, account)
+        if run is None:
+            raise PipelineError(
+                f"account {account!r} has no interrupted training run to resume: run "
+                f"'panza train --account {account}'"
+            )
+        if run.input_hash != key:
+            raise PipelineError(
+                f"run #{run.id} was started with other data or settings (new mail, or a "
+                "changed [training] option); start a new run with 'panza train'"
+            )
+        run_id = run.id
+        ws.store.reopen_run(run_id)
+    else:
+        previous = ws.store.find_run(account, "train", key)
+        if previous and not force and _complete(Path(previous.path)):
+            return TrainResult(previous.id, Path(previous.path), previous.metrics, reused=True)
+        settings = {**asdict(config), "lr": methods.learning_rate(config)}
+        run_id = ws.store.start_run(account, "train", key, settings)
     folder = ws.run_path(account, run_id) / "adapter"
     try:
-        metrics = _train(ws, account, train_pairs, test_pairs, folder, progress)
+        metrics = _train(ws, account, train_pairs, test_pairs, folder, key, progress, resume)
     except BaseException:
         ws.store.finish_run(run_id, "failed")
         raise
@@ -180,29 +201,75 @@ def train(
     return TrainResult(run_id, folder, metrics)
 
 
+def _complete(folder: Path) -> bool:
+    try:
+        methods.method_of(folder)
+    except PanzaError:
+        return False
+    return True
+
+
+def mask_sample(examples: list, n: int, seed: int) -> list:
+    """The emails of RoSA's warm-up pass: ``n`` drawn with the run's seed."""
+    return random.Random(seed).sample(examples, min(n, len(examples)))
+
+
+def load_base(ws: Workspace, placement: device.Placement) -> tuple[Any, Any]:
+    """(model, tokenizer) placed as ``placement`` says: float32 weights on the device, or
+    4-bit NF4 weights on the GPU."""
+    if placement.quantize == "nf4":
+        from training.quantized import load_4bit
+
+        folder = base.hf_folder(ws.llm)
+        model = load_4bit(folder, placement.dtype, placement.gradient_checkpointing)
+        return model, base.load_tokenizer(ws.llm)
+    model, tokenizer = base.load(ws.llm, "float32", placement.device)
+    if placement.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.config.use_cache = False
+    return model, tokenizer
+
+
 def _train(
-    ws: Workspace, account: str, train_pairs: list, test_pairs: list, folder: Path,
-    progress: Callable[[int, int, float], None] | None,
+    ws: Workspace, account: str, train_pairs: list, test_pairs: list, folder: Path, key: str,
+    progress: Callable[[int, int, float], None] | None, resume: bool,
 ) -> dict[str, Any]:  # fmt: skip
     torch = base.setup_torch(ws.config.training.threads)
-    from peft import get_peft_model
+    from accelerate import Accelerator
 
     t = ws.config.training
+    placement = device.pick(t)
+    run_folder = folder.parent
+    saved = checkpoint.load(checkpoint.find(run_folder)) if resume else None
     torch.manual_seed(t.seed)
     started = time.perf_counter()
-    model, tokenizer = base.load(ws.llm)
+    accelerator = Accelerator(
+        cpu=placement.device == "cpu",
+        mixed_precision="bf16" if placement.dtype == "bfloat16" else "no",
+    )
+    model, tokenizer = load_base(ws, placement)
     examples = encode_pairs(ws, account, tokenizer, train_pairs)
     test_examples = encode_pairs(ws, account, tokenizer, test_pairs)
     if not examples:
         raise PipelineError(f"account {account!r}: no training example fits max_length")
-    model = get_peft_model(model, lora_config(ws.config))
+    where = accelerator.device
+
+    def mean_example_loss(m: Any, example: dataset.Example) -> Any:
+        loss, count = example_loss(m, example, where)
+        return loss / max(1, count)
+
+    trainable = methods.prepare(
+        t, model, lambda: mask_sample(examples, t.mask_examples, t.seed), mean_example_loss,
+        supports=methods.supports_from(saved.state["model"]) if saved else None,
+    )  # fmt: skip
+    model = accelerator.prepare(trainable.model)
     model.train()
     steps_per_epoch = math.ceil(len(examples) / t.batch_size)
     total = steps_per_epoch * t.epochs
     if t.max_steps:
         total = min(total, t.max_steps)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=t.lr, weight_decay=0.0)
+    params = trainable.parameters
+    optimizer = torch.optim.AdamW(params, lr=methods.learning_rate(t), weight_decay=0.0)
     warmup = max(1, total // 10)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
@@ -212,31 +279,68 @@ def _train(
     )
     losses: list[float] = []
     step = 0
+    if saved:
+        trainable.load_state(saved.state["model"])
+        optimizer.load_state_dict(saved.state["optimizer"])
+        schedule.load_state_dict(saved.state["scheduler"])
+        checkpoint.restore_rng(saved)
+        step, losses = saved.step, list(saved.losses)
+    resumed_at = step
+    world, rank = accelerator.num_processes, accelerator.process_index
     for epoch in range(t.epochs):
-        for batch in dataset.batches(examples, t.batch_size, t.seed, epoch):
+        for index, batch in enumerate(dataset.batches(examples, t.batch_size, t.seed, epoch)):
+            if epoch * steps_per_epoch + index < resumed_at:
+                continue  # done before the checkpoint; the seeded order repeats exactly
             if step >= total:
                 break
             n_tokens = sum(sum(1 for x in e.labels[1:] if x != dataset.IGNORE) for e in batch)
-            batch_loss = 0.0
-            for example in batch:
-                loss, _ = example_loss(model, example, "cpu")
-                (loss / n_tokens).backward()
-                batch_loss += loss.detach().item()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            mine = batch[rank::world]
+            batch_loss = torch.zeros((), device=where)
+            for i, example in enumerate(mine):
+                # DDP all-reduces on the last micro-batch only; the sum over processes of
+                # world * loss / n_tokens, averaged by DDP, is the batch's mean token loss.
+                quiet = i < len(mine) - 1
+                with accelerator.no_sync(model) if quiet else contextlib.nullcontext():
+                    loss, _ = example_loss(model, example, where)
+                    accelerator.backward(loss * world / n_tokens)
+                batch_loss += loss.detach()
+            if trainable.sparse and world > 1:  # outside the DDP module: reduce by hand
+                for p in trainable.sparse.parameters():
+                    p.grad = accelerator.reduce(p.grad, reduction="mean")
+            accelerator.clip_grad_norm_(params, 1.0)
             optimizer.step()
             schedule.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
-            losses.append(batch_loss / n_tokens)
+            losses.append(float(accelerator.reduce(batch_loss, reduction="sum")) / n_tokens)
             if progress:
                 progress(step, total, losses[-1])
+            if t.checkpoint_every and step % t.checkpoint_every == 0 and step < total:
+                if accelerator.is_main_process:
+                    checkpoint.save(run_folder, step, losses, key, trainable.state(),
+                                    optimizer, schedule)  # fmt: skip
+                accelerator.wait_for_everyone()
     seconds = time.perf_counter() - started
     model.eval()
-    test_loss = mean_loss(model, test_examples, "cpu") if test_examples else math.nan
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder)
+    test_loss = mean_loss(model, test_examples, where) if test_examples else math.nan
+    if accelerator.is_main_process:
+        trainable.save(folder, tokenizer)
+        checkpoint.remove(run_folder)
+    accelerator.wait_for_everyone()
+    sparse_values = (
+        sum(len(d.indices) for d in trainable.sparse.deltas.values()) if trainable.sparse else 0
+    )
     return {
+        "method": trainable.method,
+        "device": placement.device,
+        "dtype": placement.dtype,
+        "quantize": placement.quantize,
+        "processes": world,
+        "lr": methods.learning_rate(t),
+        "trainable_params": sum(p.numel() for p in params),
+        "sparse_values": sparse_values,
         "steps": step,
+        "resumed_at": resumed_at if resume else None,
         "examples": len(examples),
         "test_examples": len(test_examples),
         "first_loss": losses[0],
@@ -245,4 +349,13 @@ def _train(
         "test_loss": test_loss,
         "seconds": seconds,
         "peak_rss_mb": peak_rss_mb(),
+        "peak_gpu_mb": _peak_gpu_mb(),
     }
+
+
+def _peak_gpu_mb() -> float | None:
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    return torch.cuda.max_memory_allocated() / 2**20

@@ -1,0 +1,75 @@
+"""Where and how a training run computes: device, dtype, 4-bit base, gradient checkpointing.
+
+``[training] device = "auto"`` takes a CUDA GPU when torch sees one and the CPU otherwise.
+On a GPU the defaults are Panza's: bf16 compute (where the GPU supports it) and gradient
+checkpointing; ``quantize = "nf4"`` loads the base in 4-bit NormalFloat through
+bitsandbytes (QLoRA, Dettmers et al., arXiv 2305.14314; QRoSA for RoSA). The CPU computes in
+float32 without checkpointing, which would only cost time there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from panza_tui.config import TrainingConfig
+from panza_tui.errors import ConfigError, ModelError
+
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "float32", "bfloat16")
+QUANTIZE = ("none", "nf4")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A resolved placement: ``device`` "cpu" or "cuda", ``dtype`` "float32" or "bfloat16"
+    (compute dtype), ``quantize`` "none" or "nf4", and whether to checkpoint activations."""
+
+    device: str
+    dtype: str
+    quantize: str
+    gradient_checkpointing: bool
+
+
+def pick(config: TrainingConfig, cuda: bool | None = None, bf16: bool | None = None) -> Placement:
+    """Resolve ``[training] device, precision, quantize, gradient_checkpointing``.
+
+    ``cuda``/``bf16`` say what the machine has (probed with torch when None). Raises
+    ``ConfigError`` for unknown values and ``ModelError`` for a request the machine cannot
+    serve (a GPU or 4-bit base without CUDA, 4-bit with full fine-tuning).
+    """
+    for value, allowed, key in (
+        (config.device, DEVICES, "device"),
+        (config.precision, PRECISIONS, "precision"),
+        (config.quantize, QUANTIZE, "quantize"),
+    ):
+        if value not in allowed:
+            raise ConfigError(f"[training] {key} = {value!r}; choose one of {', '.join(allowed)}")
+    if cuda is None or bf16 is None:
+        import torch
+
+        cuda = torch.cuda.is_available() if cuda is None else cuda
+        bf16 = (cuda and torch.cuda.is_bf16_supported()) if bf16 is None else bf16
+    if config.device == "cuda" and not cuda:
+        raise ModelError("[training] device = 'cuda' but torch sees no CUDA GPU here")
+    device = "cuda" if config.device == "cuda" or (config.device == "auto" and cuda) else "cpu"
+    if config.quantize == "nf4":
+        if device != "cuda":
+            raise ModelError(
+                "a 4-bit NF4 base (bitsandbytes) needs a CUDA GPU; set [training] quantize = "
+                "'none' to train on the CPU"
+            )
+        if config.method == "full":
+            raise ModelError("full fine-tuning cannot train 4-bit weights; use lora or rosa")
+    if config.precision == "auto":
+        dtype = "bfloat16" if device == "cuda" and bf16 else "float32"
+    else:
+        dtype = config.precision
+    checkpointing = {"auto": device == "cuda", "on": True, "off": False}.get(
+        config.gradient_checkpointing
+    )
+    if checkpointing is None:
+        raise ConfigError(
+            f"[training] gradient_checkpointing = {config.gradient_checkpointing!r}; "
+            "choose auto, on or off"
+        )
+    return Placement(device, dtype, config.quantize, checkpointing)
