@@ -194,7 +194,8 @@ def print_eval(result) -> None:  # type: ignore[no-untyped-def]
     table = Table(title=f"{result.account}: {result.n_test} held-out emails")
     for column in ("setting", "method", "BLEU", "chrF", "ROUGE-1", "ROUGE-2", "ROUGE-L",
                    "style sim"):  # fmt: skip
-        table.add_column(column, justify="left" if column in ("setting", "method") else "right")
+        left = column in ("setting", "method")
+        table.add_column(column, justify="left" if left else "right", no_wrap=left)
     for row in result.rows:
         table.add_row(
             row["setting"], row["method"],
@@ -246,6 +247,47 @@ def tui(account: Annotated[Optional[str], typer.Option("--account", "-a")] = Non
     from panza_tui.app import PanzaApp
 
     PanzaApp(account=account).run()
+
+
+adapters_app = typer.Typer(help="Model versions of an account (one active).", no_args_is_help=True)
+app.add_typer(adapters_app, name="adapters")
+
+
+@adapters_app.command("list")
+def adapters_list(account: AccountOpt) -> None:
+    """List the account's exported models, newest first; * marks the active one."""
+    from panza_tui.adapters import versions
+
+    ws = _workspace()
+    table = Table(show_edge=False)
+    for column in ("", "export run", "train run", "method", "quant", "form", "file"):
+        table.add_column(column)
+    for v in versions(ws.store, account):
+        table.add_row(
+            "*" if v.active else "", f"#{v.run}", f"#{v.train_run}" if v.train_run else "-",
+            v.method, v.quant, "adapter" if v.adapter_only else "merged", v.path,
+        )  # fmt: skip
+    Console().print(table)
+
+
+@adapters_app.command("activate")
+def adapters_activate(
+    account: AccountOpt, run: Annotated[int, typer.Argument(help="Export run id.")]
+) -> None:
+    """Draft with export ``RUN`` from now on."""
+    from panza_tui.adapters import activate
+
+    v = activate(_workspace().store, account, run)
+    console.print(f"account {account!r} drafts with export #{v.run} ({v.method}, {v.quant})")
+
+
+@adapters_app.command("rollback")
+def adapters_rollback(account: AccountOpt) -> None:
+    """Go back to the model exported before the active one."""
+    from panza_tui.adapters import rollback
+
+    v = rollback(_workspace().store, account)
+    console.print(f"account {account!r} rolled back to export #{v.run} ({v.method}, {v.quant})")
 
 
 account_app = typer.Typer(help="Mail accounts on a server (IMAP).", no_args_is_help=True)

@@ -7,7 +7,6 @@ the base model's chat template, exactly as in training.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -101,7 +100,9 @@ def choose_model(ws: Workspace, account: str, use_adapter: bool = True) -> Model
 class Drafter:
     """Loaded models for one account, reused across drafts.
 
-    Safe to call from several threads: drafts run one at a time (a llama.cpp context is not
+    Drafters whose models are the same GGUF (accounts with adapter-only exports on one base)
+    share one loaded model and swap adapters per draft (``llama.SharedModel``). Safe to call
+    from several threads: drafts on a model run one at a time (a llama.cpp context is not
     reentrant), so a superseded draft in the TUI finishes its current token first.
     """
 
@@ -115,16 +116,13 @@ class Drafter:
         self.use_rag = use_rag
         self.choice = choice or choose_model(ws, account, use_adapter)
         self.settings = settings or ws.config.drafting
-        self._llm: Any = None
-        self._lock = threading.Lock()
+        self._model: llama.SharedModel | None = None
 
     def load(self) -> None:
         """Load llama.cpp (and the embedder, for RAG) now rather than on the first draft."""
-        if self._llm is None:
+        if self._model is None:
             d = self.settings
-            self._llm = llama.load(
-                self.choice.path, self.choice.lora, n_ctx=d.n_ctx, n_threads=d.threads, seed=d.seed
-            )
+            self._model = llama.shared(self.choice.path, d.n_ctx, d.threads, d.seed)
         if self.use_rag:
             self.ws.index(self.account)
 
@@ -166,7 +164,9 @@ class Drafter:
         """
         if not instruction.strip():
             raise PipelineError("the instruction is empty: say what the email should do")
-        with self._lock:
+        self.load()
+        assert self._model is not None
+        with self._model.lock:
             return self._draft(instruction, on_token, exclude, seed, on_retrieved)
 
     def _draft(
@@ -181,7 +181,8 @@ class Drafter:
             on_retrieved(retrieved)
         d = self.settings
         generation = llama.stream(
-            self._llm, self.prompt(instruction, retrieved), max_tokens=d.max_tokens,
+            self._model.use(self.choice.lora), self.prompt(instruction, retrieved),
+            max_tokens=d.max_tokens,
             temperature=d.temperature, top_p=d.top_p, seed=d.seed if seed is None else seed,
             stop=STOP, on_token=on_token,
         )  # fmt: skip

@@ -8,7 +8,9 @@ second job) needs, and generation stalls.
 from __future__ import annotations
 
 import os
+import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,3 +133,68 @@ def stream(
             on_token(piece)
     end = time.perf_counter()
     return Generation("".join(pieces), len(pieces), (first or end) - start, end - start)
+
+
+class SharedModel:
+    """One loaded GGUF shared by several accounts, each with its own LoRA adapter (OPPU,
+    arXiv 2402.04401: one base, one adapter per user).
+
+    llama.cpp sets adapters per context (``llama_set_adapters_lora``), so switching accounts
+    costs an adapter swap, not a model load. Adapters are loaded once per file and live as
+    long as the model. Use under ``lock``: the context is not reentrant.
+    """
+
+    def __init__(self, llm: Any) -> None:
+        self.llm = llm
+        self.lock = threading.RLock()
+        self._adapters: dict[Path, Any] = {}
+        self._current: Path | None = None
+
+    def use(self, lora: Path | None) -> Any:
+        """The model with ``lora`` (a GGUF LoRA adapter, or None for the bare base) applied.
+
+        Raises ``CheckpointError`` naming the file if llama.cpp cannot load the adapter.
+        """
+        if lora == self._current:
+            return self.llm
+        import ctypes
+
+        llama_cpp = import_llama_cpp()
+        ctx = self.llm._ctx.ctx
+        if lora is None:
+            code = llama_cpp.llama_set_adapters_lora(ctx, None, 0, None)
+        else:
+            if lora not in self._adapters:
+                if not Path(lora).is_file():
+                    raise CheckpointError(f"{lora}: no such adapter file")
+                adapter = llama_cpp.llama_adapter_lora_init(
+                    self.llm._model.model, str(lora).encode()
+                )
+                if adapter is None:
+                    raise CheckpointError(f"llama.cpp could not load the adapter {lora}")
+                self._adapters[lora] = adapter
+            adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(self._adapters[lora])
+            code = llama_cpp.llama_set_adapters_lora(ctx, adapters, 1, (ctypes.c_float * 1)(1.0))
+        if code:
+            raise CheckpointError(f"llama.cpp could not apply the adapter {lora} (code {code})")
+        self.llm.reset()  # the cached prompt was computed with the previous adapter
+        self._current = lora
+        return self.llm
+
+
+_shared: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+_shared_lock = threading.Lock()
+
+
+def shared(model_path: Path, n_ctx: int, n_threads: int, seed: int) -> SharedModel:
+    """The process's ``SharedModel`` for a GGUF and context settings, loaded on first use.
+
+    Held weakly: the model is freed once no drafter uses it any more.
+    """
+    key = (Path(model_path).resolve(), n_ctx, threads.pick(n_threads), seed)
+    with _shared_lock:
+        model = _shared.get(key)
+        if model is None:
+            model = SharedModel(load(model_path, None, n_ctx=n_ctx, n_threads=n_threads, seed=seed))
+            _shared[key] = model
+        return model

@@ -346,9 +346,7 @@ class Store:
 
     def reopen_run(self, run_id: int) -> None:
         """Mark a killed or failed run ``running`` again (``panza train --resume``)."""
-        self.db.execute(
-            "UPDATE runs SET status='running', finished_at=NULL WHERE id=?", (run_id,)
-        )
+        self.db.execute("UPDATE runs SET status='running', finished_at=NULL WHERE id=?", (run_id,))
 
     def run(self, run_id: int) -> Run:
         """One run by id; raises ``PanzaError`` if there is none."""

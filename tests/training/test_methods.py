@@ -1,0 +1,106 @@
+"""RoSA and full fine-tuning on the embedded model with David's mail, and a training run that
+is killed mid-way and resumed: it must end with the same weights as an uninterrupted one."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture()
+def method(david):
+    """Switch the David workspace to another method for one test, then back."""
+    t = david.ws.config.training
+    saved = (t.method, t.max_steps, t.mask_examples, t.checkpoint_every, t.lr)
+    yield t
+    t.method, t.max_steps, t.mask_examples, t.checkpoint_every, t.lr = saved
+
+
+def test_rosa_trains_saves_reloads_and_exports_merged(david, method):
+    from panza_tui.drafting import Drafter, export_choice
+    from panza_tui.errors import PipelineError
+    from training import export, finetune, methods, rosa
+
+    method.method, method.max_steps, method.mask_examples = "rosa", 3, 4
+    trained = finetune.train(david.ws, "david")
+    m = trained.metrics
+    assert m["method"] == "rosa" and m["steps"] == 3 and m["device"] == "cpu"
+    # 1% of every adapted matrix of SmolLM2-135M (30 blocks x 7 linears)
+    assert 0.0099 < m["sparse_values"] / 106_168_320 < 0.0101
+    assert methods.method_of(trained.adapter) == "rosa"
+    from safetensors.torch import load_file
+
+    saved = load_file(str(trained.adapter / rosa.SPARSE_FILE))
+    indices = sum(len(t) for k, t in saved.items() if k.endswith(".indices"))
+    assert indices == sum(len(t) for k, t in saved.items() if k.endswith(".values"))
+    assert indices == m["sparse_values"] and len(saved) == 2 * 210
+    with pytest.raises(PipelineError, match="merged"):
+        export.export(david.ws, "david", adapter_only=True, train_run=trained.run_id)
+    exported = export.export(david.ws, "david", "Q8_0", train_run=trained.run_id)
+    assert exported.metrics["check_f32"]["top1_agreement"] == 1.0  # sparse part merged right
+    drafter = Drafter(
+        david.ws, "david", choice=export_choice(david.ws, david.ws.store.run(exported.run_id))
+    )
+    assert drafter.draft("Thank Tom for the quick reply").draft
+
+
+def test_full_fine_tuning_trains_every_weight_and_exports(david, method):
+    from training import export, finetune, methods
+
+    method.method, method.max_steps, method.lr = "full", 1, 0.0  # 0: the method's default
+    trained = finetune.train(david.ws, "david")
+    assert trained.metrics["method"] == "full" and trained.metrics["lr"] == 5e-5
+    assert trained.metrics["trainable_params"] > 130_000_000
+    assert methods.method_of(trained.adapter) == "full"
+    exported = export.export(david.ws, "david", "Q8_0", train_run=trained.run_id)
+    assert exported.metrics["check_f32"]["top1_agreement"] == 1.0
+
+
+def _tensors(folder):
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "adapter_model.safetensors"))
+
+
+def test_a_killed_run_resumes_to_the_same_weights(david, method, tmp_path):
+    import torch
+
+    from panza_tui.errors import PipelineError
+    from training import checkpoint, finetune
+
+    env = {**os.environ, "PANZA_TRAINING__MAX_STEPS": "5", "PANZA_TRAINING__CHECKPOINT_EVERY": "1"}
+    method.max_steps, method.checkpoint_every = 5, 1
+    cmd = [sys.executable, "-m", "panza_tui", "train", "--account", "david", "--force"]
+    child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    run = None
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and child.poll() is None:
+        run = finetune.resumable(david.ws, "david")
+        found = run and checkpoint.find(david.ws.run_path("david", run.id))
+        if found and checkpoint.load(found).step >= 2:
+            break
+        time.sleep(0.2)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert run is not None, child.stderr.read().decode()[-2000:]
+    assert david.ws.store.run(run.id).status == "running"  # killed: nobody marked it
+
+    resumed = finetune.train(david.ws, "david", resume=True)
+    assert resumed.run_id == run.id and resumed.metrics["resumed_at"] >= 2
+    assert resumed.metrics["steps"] == 5 and len(resumed.metrics["losses"]) == 5
+    assert checkpoint.find(david.ws.run_path("david", run.id)) is None  # cleaned up
+    with pytest.raises(PipelineError, match="no interrupted"):
+        finetune.train(david.ws, "david", resume=True)
+
+    straight = finetune.train(david.ws, "david", force=True)
+    assert straight.metrics["losses"] == pytest.approx(resumed.metrics["losses"], abs=1e-6)
+    ours, theirs = _tensors(resumed.adapter), _tensors(straight.adapter)
+    assert ours.keys() == theirs.keys()
+    assert all(torch.allclose(ours[k], theirs[k], atol=1e-6) for k in ours)
