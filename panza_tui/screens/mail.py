@@ -21,6 +21,7 @@ class MailScreen(Screen):
         Binding("slash", "filter", "Filter"),
         Binding("c", "compose", "Compose"),
         Binding("a", "accounts", "Accounts"),
+        Binding("e", "evaluation", "Evaluation"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("q", "app.quit", "Quit"),
     ]
@@ -113,6 +114,14 @@ class MailScreen(Screen):
         from panza_tui.screens.accounts import AccountsScreen
 
         self.app.push_screen(AccountsScreen())
+
+    def action_evaluation(self) -> None:
+        if self.account is None:
+            self.notify("Import some mail first (panza import or panza demo).", severity="warning")
+            return
+        from panza_tui.screens.evaluation import EvaluationScreen
+
+        self.app.push_screen(EvaluationScreen(self.store, self.account))
 
     def action_compose(self) -> None:
         if self.account is None:

@@ -122,6 +122,48 @@ async def test_regenerating_mid_stream_keeps_only_the_new_draft(demo_ws):
     assert text.strip() == expected
 
 
+async def test_evaluation_screen_shows_the_latest_eval_table(demo_ws):
+    from textual.widgets import DataTable, Static
+
+    from panza_tui.app import PanzaApp
+
+    app = PanzaApp(account="demo", workspace=demo_ws)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.press("e")
+        await pilot.pause()
+        assert "panza eval --account demo" in str(
+            app.screen.query_one("#eval-head", Static).render()
+        )
+        await pilot.press("escape")
+        # What training.evaluate stores with an eval run (its own tests cover the numbers).
+        store = demo_ws.store
+        for bleu in (1.0, 2.0):  # two runs: the screen shows the newer one
+            run = store.start_run("demo", "eval", "k", {})
+            rows = [
+                {"setting": s, "method": m, "bleu": bleu, "chrf": 20.0, "rouge1": 30.0,
+                 "rouge2": 9.0, "rougeL": 25.5, "style_sim": 0.512}
+                for s, m in (("base", "none"), ("base+rag", "none"), ("finetuned", "lora"),
+                             ("finetuned+rag", "lora"))
+            ]  # fmt: skip
+            store.finish_run(run, "done", f"/runs/{run}", {"n_test": 24, "rows": rows})
+        await pilot.press("e")
+        await pilot.pause()
+        table = app.screen.query_one(DataTable)
+        assert table.row_count == 4
+        assert [str(cell) for cell in table.get_row("finetuned+rag")] == [
+            "finetuned+rag",
+            "lora",
+            "2.00",
+            "20.00",
+            "30.00",
+            "9.00",
+            "25.50",
+            "0.512",
+        ]
+        assert "24 held-out emails" in str(app.screen.query_one("#eval-head", Static).render())
+        assert f"/runs/{run}/eval.png" in str(app.screen.query_one("#eval-files", Static).render())
+
+
 def test_mail_screen_snapshot(demo_ws, snap_compare):
     from panza_tui.app import PanzaApp
 
