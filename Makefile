@@ -27,6 +27,7 @@ bench: install
 	$(PY) bench/retrieval.py
 	$(PY) bench/tui_start.py
 	$(PY) bench/pipeline.py
+	$(PY) bench/train.py
 	$(PY) bench/sync.py
 
 clean:

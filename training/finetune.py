@@ -286,6 +286,7 @@ def _train(
         checkpoint.restore_rng(saved)
         step, losses = saved.step, list(saved.losses)
     resumed_at = step
+    loop_started = time.perf_counter()
     world, rank = accelerator.num_processes, accelerator.process_index
     for epoch in range(t.epochs):
         for index, batch in enumerate(dataset.batches(examples, t.batch_size, t.seed, epoch)):
@@ -321,6 +322,7 @@ def _train(
                                     optimizer, schedule)  # fmt: skip
                 accelerator.wait_for_everyone()
     seconds = time.perf_counter() - started
+    loop_seconds = time.perf_counter() - loop_started
     model.eval()
     test_loss = mean_loss(model, test_examples, where) if test_examples else math.nan
     if accelerator.is_main_process:
@@ -348,6 +350,7 @@ def _train(
         "losses": losses,
         "test_loss": test_loss,
         "seconds": seconds,
+        "loop_seconds": loop_seconds,
         "peak_rss_mb": peak_rss_mb(),
         "peak_gpu_mb": _peak_gpu_mb(),
     }
