@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import random
 import resource
 import time
@@ -171,6 +172,8 @@ def train(
     device.pick(config)  # fail before loading anything
     train_pairs, test_pairs = training_pairs(ws, account)
     key = input_hash(ws, account, train_pairs)
+    # Under `accelerate launch` every process runs this; only the first records the run.
+    main = int(os.environ.get("RANK", "0")) == 0
     if resume:
         run = resumable(ws, account)
         if run is None:
@@ -184,19 +187,23 @@ def train(
                 "changed [training] option); start a new run with 'panza train'"
             )
         run_id = run.id
-        ws.store.reopen_run(run_id)
+        if main:
+            ws.store.reopen_run(run_id)
     else:
         previous = ws.store.find_run(account, "train", key)
         if previous and not force and _complete(Path(previous.path)):
             return TrainResult(previous.id, Path(previous.path), previous.metrics, reused=True)
         settings = {**asdict(config), "lr": methods.learning_rate(config)}
-        run_id = ws.store.start_run(account, "train", key, settings)
+        run_id = ws.store.start_run(account, "train", key, settings) if main else 0
     folder = ws.run_path(account, run_id) / "adapter"
     try:
         metrics = _train(ws, account, train_pairs, test_pairs, folder, key, progress, resume)
     except BaseException:
-        ws.store.finish_run(run_id, "failed")
+        if main:
+            ws.store.finish_run(run_id, "failed")
         raise
+    if not main:
+        return TrainResult(run_id, folder, metrics)
     ws.store.finish_run(run_id, "done", str(folder), metrics)
     return TrainResult(run_id, folder, metrics)
 
@@ -230,23 +237,37 @@ def load_base(ws: Workspace, placement: device.Placement) -> tuple[Any, Any]:
     return model, tokenizer
 
 
+def make_accelerator(placement: device.Placement) -> Any:
+    """An ``accelerate.Accelerator`` for ``placement`` (bf16 autocast where asked).
+
+    Under ``accelerate launch`` it joins the launched processes (DDP, FSDP, as configured
+    with ``accelerate config``). In a single process its state is reset first: accelerate
+    keeps one process-wide state and refuses a second run with other settings (a CPU run
+    after a GPU one in the same TUI session or test run).
+    """
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        AcceleratorState._reset_state(reset_partial_state=True)
+    return Accelerator(
+        cpu=placement.device == "cpu",
+        mixed_precision="bf16" if placement.dtype == "bfloat16" else "no",
+    )
+
+
 def _train(
     ws: Workspace, account: str, train_pairs: list, test_pairs: list, folder: Path, key: str,
     progress: Callable[[int, int, float], None] | None, resume: bool,
 ) -> dict[str, Any]:  # fmt: skip
     torch = base.setup_torch(ws.config.training.threads)
-    from accelerate import Accelerator
-
     t = ws.config.training
     placement = device.pick(t)
     run_folder = folder.parent
     saved = checkpoint.load(checkpoint.find(run_folder)) if resume else None
     torch.manual_seed(t.seed)
     started = time.perf_counter()
-    accelerator = Accelerator(
-        cpu=placement.device == "cpu",
-        mixed_precision="bf16" if placement.dtype == "bfloat16" else "no",
-    )
+    accelerator = make_accelerator(placement)
     model, tokenizer = load_base(ws, placement)
     examples = encode_pairs(ws, account, tokenizer, train_pairs)
     test_examples = encode_pairs(ws, account, tokenizer, test_pairs)
