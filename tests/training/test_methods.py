@@ -18,9 +18,9 @@ pytestmark = pytest.mark.slow
 def method(david):
     """Switch the David workspace to another method for one test, then back."""
     t = david.ws.config.training
-    saved = (t.method, t.max_steps, t.mask_examples, t.checkpoint_every, t.lr)
+    saved = (t.method, t.max_steps, t.mask_examples, t.checkpoint_every, t.lr, t.dropout)
     yield t
-    t.method, t.max_steps, t.mask_examples, t.checkpoint_every, t.lr = saved
+    t.method, t.max_steps, t.mask_examples, t.checkpoint_every, t.lr, t.dropout = saved
 
 
 def test_rosa_trains_saves_reloads_and_exports_merged(david, method):
@@ -104,3 +104,29 @@ def test_a_killed_run_resumes_to_the_same_weights(david, method, tmp_path):
     ours, theirs = _tensors(resumed.adapter), _tensors(straight.adapter)
     assert ours.keys() == theirs.keys()
     assert all(torch.allclose(ours[k], theirs[k], atol=1e-6) for k in ours)
+
+
+def test_two_processes_under_torchrun_train_as_one(david, method):
+    """DDP through accelerate: each process takes half of every batch; the averaged
+    gradients (LoRA through DDP, RoSA's sparse values reduced by hand) must give the same
+    losses as one process. Dropout off, so both see the same computation."""
+    from pathlib import Path
+
+    from training import finetune
+
+    method.method, method.max_steps, method.mask_examples, method.dropout = "rosa", 2, 4, 0.0
+    env = {**os.environ, "PANZA_TRAINING__METHOD": "rosa", "PANZA_TRAINING__MAX_STEPS": "2",
+           "PANZA_TRAINING__MASK_EXAMPLES": "4", "PANZA_TRAINING__DROPOUT": "0",
+           "PANZA_TRAINING__THREADS": "1"}  # fmt: skip
+    torchrun = Path(sys.executable).parent / "torchrun"
+    cmd = [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "panza_tui", "train",
+           "--account", "david", "--force"]  # fmt: skip
+    before = len(david.ws.store.runs("david", "train"))
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ddp = david.ws.store.latest_run("david", "train")
+    assert ddp.metrics["processes"] == 2 and ddp.metrics["method"] == "rosa"
+    assert len(david.ws.store.runs("david", "train")) == before + 1  # one run, not one each
+    single = finetune.train(david.ws, "david", force=True)
+    assert single.metrics["processes"] == 1 and single.run_id != ddp.id
+    assert ddp.metrics["losses"] == pytest.approx(single.metrics["losses"], rel=1e-4)
