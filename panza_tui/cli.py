@@ -148,13 +148,14 @@ def export(
     quant: Annotated[str, typer.Option(help="Q8_0, Q4_K_M, Q5_K_M, Q4_0, F16 or F32.")] = "Q8_0",
     adapter_only: Annotated[bool, typer.Option(help="Write a GGUF LoRA adapter only.")] = False,
     force: Annotated[bool, typer.Option(help="Export even if an identical one exists.")] = False,
+    run: Annotated[int, typer.Option(help="Training run to export (default: the latest).")] = 0,
 ) -> None:
-    """Export the fine-tuned model as a quantized GGUF for llama.cpp."""
+    """Export the fine-tuned model as a quantized GGUF for llama.cpp; it becomes active."""
     from training import export as ex
 
     ws = _workspace()
     with console.status(f"exporting {'adapter' if adapter_only else quant}"):
-        result = ex.export(ws, account, quant.upper(), adapter_only, force=force)
+        result = ex.export(ws, account, quant.upper(), adapter_only, run or None, force=force)
     check = result.metrics["check"]
     console.print(
         f"run #{result.run_id}{' (reused)' if result.reused else ''}: {result.path} "

@@ -145,6 +145,8 @@ def export(
     _ftype(quant)  # fail before any work on a bad name
     ws.store.account(account)
     trained = ws.store.run(train_run) if train_run else ws.store.latest_run(account, "train")
+    if trained is not None and (trained.account != account or trained.kind != "train"):
+        raise PipelineError(f"run #{trained.id} is not a training run of {account!r}")
     if trained is None or trained.status != "done":
         raise PipelineError(f"account {account!r} has no finished training run: run 'panza train'")
     adapter = Path(trained.path)
