@@ -169,7 +169,7 @@ def load_merged(base_model: Any, folder: Path) -> Any:
         raise
     except Exception as exc:  # safetensors, JSON or shape errors: all mean a bad checkpoint
         raise CheckpointError(
-            f"{folder}: cannot load the {method} weights ({type(exc).__name__}: {exc}); "
+            f"{folder}: cannot load the adapter ({method}; {type(exc).__name__}: {exc}); "
             "retrain with 'panza train --force'"
         ) from exc
     if method == "rosa":
