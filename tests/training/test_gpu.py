@@ -19,9 +19,11 @@ pytestmark = [
 def on_gpu(david):
     t = david.ws.config.training
     saved = (t.method, t.max_steps, t.device, t.quantize, t.mask_examples)
+    active = david.ws.store.account("david")["active_adapter"]
     t.device, t.max_steps, t.mask_examples = "cuda", 3, 4
     yield t
     t.method, t.max_steps, t.device, t.quantize, t.mask_examples = saved
+    david.ws.store.set_active_adapter("david", active)
 
 
 @pytest.mark.parametrize(

@@ -16,11 +16,14 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture()
 def method(david):
-    """Switch the David workspace to another method for one test, then back."""
+    """Switch the David workspace to another method for one test, then back (settings and
+    the active export, which the shared fixture's other tests rely on)."""
     t = david.ws.config.training
     saved = (t.method, t.max_steps, t.mask_examples, t.checkpoint_every, t.lr, t.dropout)
+    active = david.ws.store.account("david")["active_adapter"]
     yield t
     t.method, t.max_steps, t.mask_examples, t.checkpoint_every, t.lr, t.dropout = saved
+    david.ws.store.set_active_adapter("david", active)
 
 
 def test_rosa_trains_saves_reloads_and_exports_merged(david, method):
