@@ -49,11 +49,15 @@ def gradient_masks(
     torch = _torch()
     if not 0 < density <= 1:
         raise ValueError(f"RoSA density must be in (0, 1], got {density}")
-    linears = {name: layer.base_layer for name, layer in _peft_layers(peft_model).items()}
-    model = peft_model
+    layers = _peft_layers(peft_model)
     scores = {
-        name: torch.zeros(m.out_features, m.in_features, dtype=torch.float32, device=_device(m))
-        for name, m in linears.items()
+        name: torch.zeros(
+            layer.base_layer.out_features,
+            layer.base_layer.in_features,
+            dtype=torch.float32,
+            device=_device(layer.base_layer),
+        )  # fmt: skip
+        for name, layer in layers.items()
     }
     handles = []
 
@@ -70,15 +74,15 @@ def gradient_masks(
 
         return forward
 
-    for name, layer in _peft_layers(peft_model).items():
+    for name, layer in layers.items():
         # The LoRA wrapper's output has the same gradient as the base layer's (B is zero and
         # the two add) and, unlike it, always requires grad, even in the first block.
         handles.append(layer.register_forward_hook(hook(name)))
     try:
         for batch in batches:
-            loss = loss_fn(model, batch)
+            loss = loss_fn(peft_model, batch)
             loss.backward()
-            model.zero_grad(set_to_none=True)
+            peft_model.zero_grad(set_to_none=True)
     finally:
         for handle in handles:
             handle.remove()
