@@ -5,15 +5,42 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 
-.PHONY: install demo test bench clean
+# llama-cpp-python is compiled here, once per machine, and must run on any CPU, not only the
+# one that built it: no -march=native; the core at the x86-64 (or armv8) baseline and the
+# matrix kernels built for every CPU generation as runtime-loaded variants, as in llama.cpp's
+# own releases (panza_tui/cpu_backend.py picks the variant from the flags the OS enables).
+# The wheel is kept in a folder of our own keyed by version, flags, Python and architecture:
+# pip's wheel cache ignores CMAKE_ARGS and would hand back any native build made earlier.
+LLAMA_VERSION ?= 0.3.36
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_BACKEND_DL=ON -DGGML_CPU_ALL_VARIANTS=ON \
+	-DGGML_BACKEND_DIR:STRING=llama_cpp/lib -DLLAVA_BUILD=OFF
+WHEEL_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/panza-tui/wheels
+LLAMA_KEY := $(shell printf '%s|%s|%s' '$(LLAMA_VERSION)' '$(LLAMA_CMAKE_ARGS)' \
+	"$$(python3 -c 'import sys, platform; print(sys.implementation.cache_tag, platform.machine())')" \
+	| sha256sum | cut -c1-12)
+LLAMA_WHEELS := $(WHEEL_CACHE)/llama-cpp-python-$(LLAMA_VERSION)-$(LLAMA_KEY)
+
+.PHONY: install llama-wheel demo test bench clean
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+llama-wheel: $(LLAMA_WHEELS)/.built
+
+$(LLAMA_WHEELS)/.built:
+	@echo "building llama-cpp-python $(LLAMA_VERSION) (portable, all CPU variants) into $(LLAMA_WHEELS)"
+	rm -rf $(LLAMA_WHEELS).tmp && mkdir -p $(LLAMA_WHEELS).tmp
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+		python3 -m pip wheel -q --no-deps --no-cache-dir --no-binary llama-cpp-python \
+		-w $(LLAMA_WHEELS).tmp "llama-cpp-python==$(LLAMA_VERSION)"
+	rm -rf $(LLAMA_WHEELS) && mv $(LLAMA_WHEELS).tmp $(LLAMA_WHEELS) && touch $@
+
+$(VENV)/.installed: pyproject.toml Makefile $(LLAMA_WHEELS)/.built
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e ".[test]" "$(TORCH)"
+	$(PY) -m pip install -q --force-reinstall --no-deps --no-index \
+		--find-links $(LLAMA_WHEELS) "llama-cpp-python==$(LLAMA_VERSION)"
+	$(PY) -m pip install -q -e ".[test]" "$(TORCH)" "llama-cpp-python==$(LLAMA_VERSION)"
 	touch $@
 
 demo: install

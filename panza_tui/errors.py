@@ -38,3 +38,7 @@ class SyncError(PanzaError):
 
 class AuthError(SyncError):
     """The server refused the login (wrong password, expired token)."""
+
+
+class BackendError(PanzaError):
+    """llama.cpp cannot run on this machine: no CPU backend fits, or the build is broken."""

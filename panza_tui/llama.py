@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from panza_tui import threads
+from panza_tui import cpu_backend, threads
 from panza_tui.errors import CheckpointError
 
-
+# libggml-cpu.so exists only in a build without GGML_BACKEND_DL; otherwise cpu_backend loads
+# one libggml-cpu-<variant>.so.
 _LIBRARIES = ("libggml-base.so", "libggml-cpu.so", "libggml.so", "libllama.so")
 _preloaded = False
 
@@ -39,12 +40,10 @@ def preload() -> None:
         return
     _preloaded = True
     import ctypes
-    import importlib.util
 
-    spec = importlib.util.find_spec("llama_cpp")
-    if spec is None or not spec.submodule_search_locations:
+    folder = cpu_backend.library_dir()
+    if folder is None:
         return
-    folder = Path(next(iter(spec.submodule_search_locations))) / "lib"
     for name in _LIBRARIES:
         if (folder / name).exists():
             try:
@@ -56,9 +55,13 @@ def preload() -> None:
 
 
 def import_llama_cpp() -> Any:
-    """Import llama_cpp with the environment it needs; quiet its logging."""
+    """Import llama_cpp with the environment it needs and the CPU backend for this machine.
+
+    Raises ``BackendError`` if no CPU backend of the installed build can run here.
+    """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     preload()
+    cpu_backend.load()
     import llama_cpp
 
     return llama_cpp
