@@ -32,8 +32,14 @@ def _workspace():  # type: ignore[no-untyped-def]
 
 
 def _progress():  # type: ignore[no-untyped-def]
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-    from rich.progress import TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -247,7 +253,55 @@ def tui(account: Annotated[Optional[str], typer.Option("--account", "-a")] = Non
     """Open the terminal app."""
     from panza_tui.app import PanzaApp
 
+    check_llama_once(_workspace())
     PanzaApp(account=account).run()
+
+
+def check_llama_once(ws) -> None:  # type: ignore[no-untyped-def]
+    """Before the first llama.cpp load of a fresh install: decode a few tokens in a child
+    process, so a build that cannot run here is one line (BackendError), not a crash."""
+    from panza_tui import selfcheck
+    from panza_tui.models import resolve_llm
+
+    model = ws.llm if ws.llm.kind == "gguf" else resolve_llm("embedded")
+    with console.status("checking that llama.cpp runs on this machine (once per install)"):
+        selfcheck.ensure(model.path)
+
+
+@app.command()
+def doctor(
+    account: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--account", "-a", help="Check this account's active model."),
+    ] = None,
+) -> None:
+    """Check this machine: llama.cpp's CPU backend (a real decode in a child process), threads,
+    GPU, keyring, PANZA_HOME, disk, embedded models. Exit 1 if anything fails."""
+    from rich.text import Text
+
+    from panza_tui import doctor as doctor_mod
+
+    ws = _workspace()
+    if account:
+        from panza_tui.drafting import choose_model
+
+        choice = choose_model(ws, account)
+        model, lora = choice.path, choice.lora
+    else:
+        model, lora = ws.llm.path if ws.llm.kind == "gguf" else None, None
+        if model is None:
+            from panza_tui.models import resolve_llm
+
+            model = resolve_llm("embedded").path
+    style = {"ok": "green", "warn": "yellow", "fail": "bold red"}
+    failed = False
+    for finding in doctor_mod.report(model, lora):
+        failed |= finding.status == "fail"
+        line = Text(f"{finding.status:>4}", style=style[finding.status])
+        line.append(f" {finding.topic:<19} {finding.detail}")
+        console.print(line, highlight=False, soft_wrap=True)
+    if failed:
+        raise typer.Exit(1)
 
 
 adapters_app = typer.Typer(help="Model versions of an account (one active).", no_args_is_help=True)

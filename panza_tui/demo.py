@@ -26,7 +26,8 @@ def mailbox() -> Path:
 
 def run(open_tui: bool = True, instruction: str = EXAMPLE) -> None:
     """Import, play back, train, export; then open the app or print one draft."""
-    from panza_tui.cli import _progress, console, print_import_report, run_training
+    from panza_tui.cli import _progress, check_llama_once, console, print_import_report
+    from panza_tui.cli import run_training
     from panza_tui.workspace import Workspace
     from sync.importer import import_path
     from training import export, playback
@@ -40,6 +41,7 @@ def run(open_tui: bool = True, instruction: str = EXAMPLE) -> None:
         ws.update_index(ACCOUNT)
 
     console.rule("2. data playback")
+    check_llama_once(ws)
     with _progress() as bar:
         task = bar.add_task("playback", total=ws.store.count_messages(ACCOUNT), info="")
         counts = playback.run(
