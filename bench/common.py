@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
-RESULTS = ROOT / "bench" / "results"
+RESULTS = Path(os.environ.get("PANZA_BENCH_RESULTS", ROOT / "bench" / "results"))
 sys.path.insert(0, str(ROOT))
 
 

@@ -17,10 +17,11 @@ def main() -> None:
     parser.add_argument("--gguf", help="GGUF to draft with (default: the embedded model)")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--name", default="draft", help="results file: bench/results/NAME.json")
     args = parser.parse_args()
 
     temp_home("draft")
-    from panza_tui import demo, llama, threads
+    from panza_tui import cpu_backend, demo, llama, threads
     from panza_tui.drafting import STOP, Drafter
     from panza_tui.workspace import Workspace
     from sync.importer import import_path
@@ -62,7 +63,7 @@ def main() -> None:
         return (first - start) * 1000, (count - 1) / (end - first), count
 
     def ours_run() -> tuple[float, float, int, float]:
-        drafter._llm.reset()
+        drafter.forget_prompt()
         result = drafter.draft(instruction)
         t = result.timings
         return t["ttft_ms"], t["tokens_per_s"], t["tokens"], t["retrieval_ms"]
@@ -80,12 +81,14 @@ def main() -> None:
         ["panza Drafter.draft", our_ttft, our_tps, ours[0][2], retrieval],
         ["ratio (panza / raw)", our_ttft / raw_ttft, our_tps / raw_tps, "-", "-"],
     ]
+    backend = cpu_backend.loaded()
     report(
-        "draft",
+        args.name,
         ["pipeline", "ttft_ms", "tokens_per_s", "tokens", "retrieval_ms"],
         rows,
         {
             "gguf": str(drafter.choice.path), "threads": n, "runs": args.runs,
+            "llama_cpp_cpu_backend": backend.variant if backend else None,
             "prompt_chars": len(prompt),
             "decode_overhead_pct": (1 - our_tps / raw_tps) * 100,
             "ttft_overhead_pct_incl_retrieval": (our_ttft + retrieval) / raw_ttft * 100 - 100,

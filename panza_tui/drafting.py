@@ -126,6 +126,13 @@ class Drafter:
         if self.use_rag:
             self.ws.index(self.account)
 
+    def forget_prompt(self) -> None:
+        """Drop the evaluated prompt (llama.cpp's KV cache), so the next draft evaluates its
+        whole prompt as a new instruction would; benchmarks time first tokens this way."""
+        if self._model is not None:
+            with self._model.lock:
+                self._model.llm.reset()
+
     def retrieve(self, instruction: str, exclude: Sequence[int] = ()) -> list[Retrieved]:
         """Top-k past emails above the similarity threshold, best first, never ``exclude``."""
         r = self.ws.config.retrieval
