@@ -61,8 +61,12 @@ def import_llama_cpp() -> Any:
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     preload()
+    import logging
+
+    import llama_cpp  # first: it routes ggml's log to the "llama-cpp-python" logger
+
+    logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)  # as Llama(verbose=False)
     cpu_backend.load()
-    import llama_cpp
 
     return llama_cpp
 
