@@ -11,6 +11,11 @@ from panza_tui.demo import ADDRESS, mailbox
 from sync.importer import import_path
 from tests.sync.conftest import imap_server  # noqa: F401 - a fixture
 
+EDITED_DRAFT = (
+    "Hi Tom,\n\nCould you bring my drill back before Friday? Zoë needs it for the façade "
+    "— the 8 mm bit too.\n\nCheers,\nMaya\n"
+)
+
 
 @pytest.fixture()
 def demo_ws(workspace):
@@ -217,13 +222,19 @@ async def test_saving_puts_the_draft_in_the_server_drafts_folder(demo_ws, imap_s
         await pilot.press(*"Ask Tom for my drill back", "enter")
         await app.workers.wait_for_complete()
         await pilot.pause()
-        text = app.screen.query_one("#draft", TextArea).text
+        area = app.screen.query_one("#draft", TextArea)
+        assert area.text.strip()  # the model wrote something; what it wrote varies by host
+        # The user edits the draft before saving: several lines and non-ASCII, so that the
+        # CRLF line ends and the charset of the uploaded copy are exercised on every machine.
+        area.text = EDITED_DRAFT
         await pilot.press("ctrl+s")
         await app.workers.wait_for_complete()
         await pilot.pause()
     ((message, _),) = read_drafts(imap_server)
     assert message["To"] == "tom@example.net" and message["Subject"] == "Drill"
-    assert message.get_content().strip() == text.strip()
+    # IMAP carries CRLF line ends (RFC 3501); the text is otherwise exactly what was saved
+    assert message.get_content().replace("\r\n", "\n").strip() == EDITED_DRAFT.strip()
+    assert message.get_content_charset() == "utf-8"
     local = demo_ws.store.drafts("demo")[0]
     assert local["server_ref"] and local["server_error"] is None
 
