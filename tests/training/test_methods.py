@@ -47,7 +47,8 @@ def test_rosa_trains_saves_reloads_and_exports_merged(david, method):
     with pytest.raises(PipelineError, match="merged"):
         export.export(david.ws, "david", adapter_only=True, train_run=trained.run_id)
     exported = export.export(david.ws, "david", "Q8_0", train_run=trained.run_id)
-    assert exported.metrics["check_f32"]["top1_agreement"] == 1.0  # sparse part merged right
+    check = exported.metrics["check_f32"]  # the sparse part merged right: the same logits
+    assert check["max_abs_diff"] < 0.1 and check["top1_agreement_clear"] == 1.0
     drafter = Drafter(
         david.ws, "david", choice=export_choice(david.ws, david.ws.store.run(exported.run_id))
     )
@@ -63,7 +64,7 @@ def test_full_fine_tuning_trains_every_weight_and_exports(david, method):
     assert trained.metrics["trainable_params"] > 130_000_000
     assert methods.method_of(trained.adapter) == "full"
     exported = export.export(david.ws, "david", "Q8_0", train_run=trained.run_id)
-    assert exported.metrics["check_f32"]["top1_agreement"] == 1.0
+    assert exported.metrics["check_f32"]["top1_agreement_clear"] == 1.0
 
 
 def _tensors(folder):
@@ -72,13 +73,37 @@ def _tensors(folder):
     return load_file(str(folder / "adapter_model.safetensors"))
 
 
-def test_a_killed_run_resumes_to_the_same_weights(david, method, tmp_path):
+# How far two runs of the same training may end apart and still count as the same run,
+# as the relative distance of the LoRA B matrices, ||B_a - B_b|| / ||B_b|| (B starts at zero,
+# so it holds exactly what training did). Float32 keeps ~7 digits (eps 1.2e-7): the same sums
+# in another order (other kernels, another CPU) differ in the last ones, and Adam, dividing by
+# the running gradient size, turns that into steps of up to ~lr in the coordinates whose
+# gradient is itself that small. On an AMD EPYC host: a resume whose first 2 of 5 steps ran
+# on other kernels ends 1.8e-4 away; one that reset the optimizer 0.48, one that replayed a
+# batch 0.24. The bound sits between, with a factor of 20 or more to spare on either side.
+SAME_RUN = 1e-2
+
+
+def _distance(ours, theirs) -> float:
+    import torch
+
+    keys = sorted(k for k in theirs if "lora_B" in k)
+    diff = torch.sqrt(sum(((ours[k] - theirs[k]) ** 2).sum() for k in keys))
+    return float(diff / torch.sqrt(sum((theirs[k] ** 2).sum() for k in keys)))
+
+
+def test_a_killed_run_resumes_to_the_same_weights(david, method, tmp_path, monkeypatch):
+    import shutil
+
     import torch
 
     from panza_tui.errors import PipelineError
     from training import checkpoint, finetune
 
-    env = {**os.environ, "PANZA_TRAINING__MAX_STEPS": "5", "PANZA_TRAINING__CHECKPOINT_EVERY": "1"}
+    env = {**os.environ, "PANZA_TRAINING__MAX_STEPS": "5", "PANZA_TRAINING__CHECKPOINT_EVERY": "1",
+           # the killed part computes with other kernels (PyTorch's generic ones, MKL's
+           # compatible path), as on another machine: the resume must hold across that too
+           "ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE"}  # fmt: skip
     method.max_steps, method.checkpoint_every = 5, 1
     cmd = [sys.executable, "-m", "panza_tui", "train", "--account", "david", "--force"]
     child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -94,19 +119,48 @@ def test_a_killed_run_resumes_to_the_same_weights(david, method, tmp_path):
     child.wait()
     assert run is not None, child.stderr.read().decode()[-2000:]
     assert david.ws.store.run(run.id).status == "running"  # killed: nobody marked it
+    run_folder = david.ws.run_path("david", run.id)
+    kept = tmp_path / "checkpoint"
+    shutil.copytree(checkpoint.find(run_folder), kept)
 
     resumed = finetune.train(david.ws, "david", resume=True)
     assert resumed.run_id == run.id and resumed.metrics["resumed_at"] >= 2
     assert resumed.metrics["steps"] == 5 and len(resumed.metrics["losses"]) == 5
-    assert checkpoint.find(david.ws.run_path("david", run.id)) is None  # cleaned up
+    assert checkpoint.find(run_folder) is None  # cleaned up
     with pytest.raises(PipelineError, match="no interrupted"):
         finetune.train(david.ws, "david", resume=True)
+    ours = _tensors(resumed.adapter)
+
+    # The same checkpoint resumed by a broken resume: the check below must catch each.
+    real_load = checkpoint.load
+
+    def off_by_one(folder, device="cpu"):
+        saved = real_load(folder, device)
+        saved.step, saved.losses = saved.step - 1, saved.losses[:-1]  # one batch twice
+        return saved
+
+    breakages = {
+        "optimizer reset": lambda m: m.setattr(
+            torch.optim.AdamW, "load_state_dict", lambda self, state: None
+        ),
+        "wrong step": lambda m: m.setattr(checkpoint, "load", off_by_one),
+    }
+    broken = {}
+    for name, breakage in breakages.items():
+        shutil.rmtree(run_folder / checkpoint.NAME, ignore_errors=True)
+        shutil.copytree(kept, run_folder / checkpoint.NAME)
+        david.ws.store.finish_run(run.id, "failed")
+        with monkeypatch.context() as m:
+            breakage(m)
+            broken[name] = _tensors(finetune.train(david.ws, "david", resume=True).adapter)
 
     straight = finetune.train(david.ws, "david", force=True)
-    assert straight.metrics["losses"] == pytest.approx(resumed.metrics["losses"], abs=1e-6)
-    ours, theirs = _tensors(resumed.adapter), _tensors(straight.adapter)
+    assert straight.metrics["losses"] == pytest.approx(resumed.metrics["losses"], rel=1e-4)
+    theirs = _tensors(straight.adapter)
     assert ours.keys() == theirs.keys()
-    assert all(torch.allclose(ours[k], theirs[k], atol=1e-6) for k in ours)
+    assert _distance(ours, theirs) < SAME_RUN
+    for name, tensors in broken.items():
+        assert _distance(tensors, theirs) > SAME_RUN, name
 
 
 def test_two_processes_under_torchrun_train_as_one(david, method):
