@@ -6,11 +6,13 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 
 # llama-cpp-python is compiled here, once per machine, and must run on any CPU, not only the
-# one that built it: no -march=native; the core at the x86-64 (or armv8) baseline and the
-# matrix kernels built for every CPU generation as runtime-loaded variants, as in llama.cpp's
-# own releases (panza_tui/cpu_backend.py picks the variant from the flags the OS enables).
-# The wheel is kept in a folder of our own keyed by version, flags, Python and architecture:
-# pip's wheel cache ignores CMAKE_ARGS and would hand back any native build made earlier.
+# one that built it: nothing is tuned to the building CPU. The core stays at the x86-64 (or
+# armv8) baseline and the matrix kernels are built for every CPU generation as runtime-loaded
+# variants, as in llama.cpp's own releases; panza_tui/cpu_backend.py loads the variant that
+# the flags the OS enables allow. The wheel is kept in a folder of our own keyed by version,
+# flags, Python and architecture: pip's wheel cache ignores CMAKE_ARGS and would hand back a
+# CPU-specific build made earlier. GGML_BACKEND_DIR is typed STRING so that CMake keeps it
+# relative (to the wheel's root) instead of making it a path in the temporary build folder.
 LLAMA_VERSION ?= 0.3.36
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_BACKEND_DL=ON -DGGML_CPU_ALL_VARIANTS=ON \
 	-DGGML_BACKEND_DIR:STRING=llama_cpp/lib -DLLAVA_BUILD=OFF
@@ -20,7 +22,7 @@ LLAMA_KEY := $(shell printf '%s|%s|%s' '$(LLAMA_VERSION)' '$(LLAMA_CMAKE_ARGS)' 
 	| sha256sum | cut -c1-12)
 LLAMA_WHEELS := $(WHEEL_CACHE)/llama-cpp-python-$(LLAMA_VERSION)-$(LLAMA_KEY)
 
-.PHONY: install llama-wheel demo test bench clean
+.PHONY: install llama-wheel demo test test-fast bench clean
 
 install: $(VENV)/.installed
 
@@ -49,6 +51,9 @@ demo: install
 test: install
 	$(VENV)/bin/pytest -q
 
+test-fast: install  # the inner loop: everything but the end-to-end model runs
+	$(VENV)/bin/pytest -q -m "not slow"
+
 bench: install
 	$(PY) bench/draft.py
 	$(PY) bench/retrieval.py
@@ -58,4 +63,4 @@ bench: install
 	$(PY) bench/sync.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache bench/results
+	rm -rf $(VENV) .pytest_cache
