@@ -101,7 +101,9 @@ def run(model: Path, lora: Path | None = None, timeout_s: float = 300) -> Check:
         return Check(False, f"llama.cpp crashed with {cause}; {REINSTALL}, then run panza doctor",
                      info, number)  # fmt: skip
     error = info.get("error") or (proc.stderr.strip().splitlines() or ["no output"])[-1]
-    return Check(False, f"llama.cpp could not run {model.name}: {error}", info)
+    if not error.startswith("llama.cpp"):  # Panza's own errors name llama.cpp already
+        error = f"llama.cpp could not run {model.name}: {error}"
+    return Check(False, error, info)
 
 
 def _stamp(model: Path) -> Path:

@@ -73,3 +73,12 @@ def test_demo_and_tui_check_once_per_install_and_stop_cleanly_on_a_crash(home, m
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "error:" in err and "SIGILL" in err and "Traceback" not in err
+
+
+def test_a_corrupt_model_is_one_line_naming_the_file(tmp_path):
+    broken = tmp_path / "model.gguf"
+    broken.write_bytes(b"GGUF" + b"\0" * 64)  # a truncated download
+    result = selfcheck.run(broken)
+    assert not result.ok and result.signal is None
+    assert result.message.startswith("llama.cpp could not load") and str(broken) in result.message
+    assert "\n" not in result.message
