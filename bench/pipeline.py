@@ -17,6 +17,7 @@ from common import SHARED, report, temp_home
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--compare-steps", type=int, default=4)
+    parser.add_argument("--playback-limit", type=int, default=0, help="for a quick smoke run")
     args = parser.parse_args()
     temp_home("pipeline")
     from panza_tui.workspace import Workspace
@@ -26,11 +27,12 @@ def main() -> None:
     ws = Workspace()
     ws.store.add_account("david")
     import_path(ws.store, "david", SHARED / "panza" / "david.jsonl")
-    n = ws.store.count_messages("david")
 
     started = time.perf_counter()
-    counts = playback.run(ws.store, "david", ws.llm, ws.config.playback).counts
+    limit = args.playback_limit
+    counts = playback.run(ws.store, "david", ws.llm, ws.config.playback, limit=limit).counts
     playback_s = time.perf_counter() - started
+    played = counts.get("generated", 0) + counts.get("fallback", 0)
     playback_rss = finetune.peak_rss_mb()
 
     ws.config.training.epochs = 1
@@ -69,7 +71,7 @@ def main() -> None:
             optimizer.zero_grad()
         timings[name] = (time.perf_counter() - start) / len(batches)
     rows = [
-        ["playback", f"{n} emails", n / playback_s * 60, "emails/min", playback_rss],
+        ["playback", f"{played} emails", played / playback_s * 60, "emails/min", playback_rss],
         [
             "training (1 epoch)",
             f"{m['steps']} steps",

@@ -7,6 +7,7 @@ repeated with their text numbered until there are 10,000.
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 
@@ -37,6 +38,12 @@ def corpus() -> list[str]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--emails", type=int, default=N, help="index size")
+    parser.add_argument("--distinct", type=int, default=0, help="embed at most this many texts")
+    parser.add_argument("--queries", type=int, default=17, help="rounds of the 6 queries")
+    args = parser.parse_args()
+    n = args.emails
     temp_home("retrieval")
     from sentence_transformers import SentenceTransformer
     from usearch.index import Index
@@ -44,23 +51,22 @@ def main() -> None:
     from panza_tui import models
     from panza_tui.retrieval import EmailIndex, Embedder
 
-    base = corpus()
-    texts = [base[i % len(base)] + ("" if i < len(base) else f"\n#{i}") for i in range(N)]
+    base = corpus()[: args.distinct or None]
     embedder = Embedder(models.resolve_embedding("embedded"))
     started = time.perf_counter()
     vectors = np.concatenate(
-        [embedder.encode(texts[i : i + 256], batch_size=64) for i in range(0, len(base), 256)]
+        [embedder.encode(base[i : i + 256], batch_size=64) for i in range(0, len(base), 256)]
     )
     embed_s = time.perf_counter() - started
     # repeats share their original's vector plus a little noise: search cost is what matters
-    noise = np.random.default_rng(0).normal(0, 0.01, (N, vectors.shape[1])).astype(np.float32)
-    full = vectors[np.arange(N) % len(vectors)] + noise
+    noise = np.random.default_rng(0).normal(0, 0.01, (n, vectors.shape[1])).astype(np.float32)
+    full = vectors[np.arange(n) % len(vectors)] + noise
     full /= np.linalg.norm(full, axis=1, keepdims=True)
 
     ours = EmailIndex(temp_home("retrieval-index") / "i.usearch", embedder.dim)
-    ours.add(list(range(1, N + 1)), full)
+    ours.add(list(range(1, n + 1)), full)
     raw_index = Index(ndim=full.shape[1], metric="cos", dtype="f32")
-    raw_index.add(np.arange(1, N + 1, dtype=np.uint64), full)
+    raw_index.add(np.arange(1, n + 1, dtype=np.uint64), full)
     raw_model = SentenceTransformer(str(models.resolve_embedding("embedded")), device="cpu")
 
     queries = [
@@ -70,7 +76,7 @@ def main() -> None:
         "Thank the reviewers and attach the revision",
         "Ask about the FPGA image for the X310",
         "Tell the team the meeting moves to 3pm",
-    ] * 17
+    ] * args.queries
     timings = {"panza": [], "raw": []}
     for q in queries:
         start = time.perf_counter()
@@ -85,7 +91,7 @@ def main() -> None:
     ]
     report(
         "retrieval", ["embed+search", "p50_ms", "p95_ms"], rows,
-        {"emails": N, "distinct_texts": len(base), "queries": len(queries),
+        {"emails": n, "distinct_texts": len(base), "queries": len(queries),
          "embed_distinct_s": embed_s},
     )  # fmt: skip
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -13,11 +14,12 @@ import pytest
 from tests.conftest import ROOT
 
 
-def _bench(script: str, *args: str, results, home, timeout: int = 600) -> None:
+def _bench(script: str, *args: str, results, home, timeout: int = 600, **env_extra) -> None:
     env = {
         **os.environ,
         "PANZA_BENCH_RESULTS": str(results),
-        "PANZA_CACHE": str(home.parent / "bench-cache"),
+        "PANZA_CACHE": os.environ["PANZA_CACHE"],  # the session's: the base is dequantized once
+        **env_extra,
     }
     proc = subprocess.run(
         [sys.executable, str(ROOT / "bench" / script), *args],
@@ -48,3 +50,37 @@ def test_bench_tui_start_runs_once(home, tmp_path):
     assert [row["process start to first paint"] for row in data["rows"]][:2] == [
         "panza app (65 emails)", "bare textual app",
     ]  # fmt: skip
+
+
+def test_bench_retrieval_runs_once(home, tmp_path):
+    _bench("retrieval.py", "--emails", "300", "--distinct", "40", "--queries", "1",
+           results=tmp_path, home=home)  # fmt: skip
+    data = json.loads((tmp_path / "retrieval.json").read_text())
+    assert data["emails"] == 300 and data["distinct_texts"] == 40 and data["queries"] == 6
+    assert [row["embed+search"] for row in data["rows"]][:2] == ["panza", "raw"]
+
+
+@pytest.mark.slow
+def test_bench_train_runs_once(home, tmp_path):
+    _bench("train.py", "--methods", "lora", "--playback-limit", "4", results=tmp_path, home=home,
+           PANZA_TRAINING__MAX_STEPS="1", PANZA_TRAINING__BATCH_SIZE="2")  # fmt: skip
+    data = json.loads((tmp_path / "train.json").read_text())
+    assert set(data["results"]) == {"panza:lora", "plain"}
+    assert all(r["steps"] == 1 for r in data["results"].values())
+
+
+def test_bench_sync_runs_once(home, tmp_path):
+    if shutil.which("mbsync") is None:
+        pytest.skip("needs isync's mbsync (.ci/run installs it)")
+    _bench("sync.py", "--messages", "30", results=tmp_path, home=home)
+    data = json.loads((tmp_path / "sync.json").read_text())
+    counts = {row["sync"]: row["messages"] for row in data["rows"]}
+    assert counts["mbsync (isync) -> maildir"] == counts["panza full sync -> store"] == 30
+
+
+@pytest.mark.slow
+def test_bench_pipeline_runs_once(home, tmp_path):
+    _bench("pipeline.py", "--playback-limit", "3", "--compare-steps", "1", results=tmp_path,
+           home=home, PANZA_TRAINING__MAX_STEPS="1", PANZA_TRAINING__BATCH_SIZE="2")  # fmt: skip
+    rows = json.loads((tmp_path / "pipeline.json").read_text())["rows"]
+    assert (rows[0]["phase"], rows[0]["size"]) == ("playback", "3 emails")
