@@ -32,14 +32,8 @@ def _workspace():  # type: ignore[no-untyped-def]
 
 
 def _progress():  # type: ignore[no-untyped-def]
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.progress import TimeElapsedColumn, TimeRemainingColumn
 
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -257,15 +251,21 @@ def tui(account: Annotated[Optional[str], typer.Option("--account", "-a")] = Non
     PanzaApp(account=account).run()
 
 
+def _base_gguf(ws) -> Path:  # type: ignore[no-untyped-def]
+    """The base model llama.cpp can load: the configured GGUF, or the embedded one where the
+    base is a Hugging Face folder (llama.cpp reads it only once exported)."""
+    from panza_tui.models import resolve_llm
+
+    return (ws.llm if ws.llm.kind == "gguf" else resolve_llm("embedded")).path
+
+
 def check_llama_once(ws) -> None:  # type: ignore[no-untyped-def]
     """Before the first llama.cpp load of a fresh install: decode a few tokens in a child
     process, so a build that cannot run here is one line (BackendError), not a crash."""
     from panza_tui import selfcheck
-    from panza_tui.models import resolve_llm
 
-    model = ws.llm if ws.llm.kind == "gguf" else resolve_llm("embedded")
     with console.status("checking that llama.cpp runs on this machine (once per install)"):
-        selfcheck.ensure(model.path)
+        selfcheck.ensure(_base_gguf(ws))
 
 
 @app.command()
@@ -282,17 +282,12 @@ def doctor(
     from panza_tui import doctor as doctor_mod
 
     ws = _workspace()
+    model, lora = _base_gguf(ws), None
     if account:
         from panza_tui.drafting import choose_model
 
         choice = choose_model(ws, account)
         model, lora = choice.path, choice.lora
-    else:
-        model, lora = ws.llm.path if ws.llm.kind == "gguf" else None, None
-        if model is None:
-            from panza_tui.models import resolve_llm
-
-            model = resolve_llm("embedded").path
     style = {"ok": "green", "warn": "yellow", "fail": "bold red"}
     failed = False
     for finding in doctor_mod.report(model, lora):
