@@ -88,7 +88,6 @@ class CpuBackend:
 
     variant: str | None
     chosen_by: str
-    features: tuple[str, ...]
     available: tuple[str, ...]
     path: Path | None
 
@@ -123,6 +122,28 @@ def choose_x86(available: list[str], flags: frozenset[str]) -> str | None:
     """
     runnable = [v for v in available if v in X86_VARIANTS and variant_flags(v) <= flags]
     return max(runnable, key=_score, default=None)
+
+
+def decide(available: list[str]) -> tuple[str | None, str]:
+    """(variant to load, who chose it) among the ``available`` built variants.
+
+    ``PANZA_LLAMA_CPU`` wins; on x86 with procfs the OS-enabled flags decide ("os-flags");
+    elsewhere the variant is None and ggml chooses ("ggml": arm64 scores by the kernel's
+    hwcaps). Raises ``BackendError`` when no built x86 variant can run on this CPU.
+    """
+    forced = os.environ.get(FORCE_ENV, "").strip()
+    if forced:
+        return forced, FORCE_ENV
+    flags = os_cpu_flags()
+    if platform.machine().lower() not in ("x86_64", "amd64", "i686", "x86") or flags is None:
+        return None, "ggml"
+    variant = choose_x86(available, flags)
+    if variant is None:
+        raise BackendError(
+            f"no llama.cpp CPU backend runs on this CPU (built: {', '.join(available)}); "
+            "reinstall on this machine (make clean install)"
+        )
+    return variant, "os-flags"
 
 
 def library_dir() -> Path | None:
@@ -176,7 +197,7 @@ def load(folder: Path | None = None) -> CpuBackend:
     folder = folder or library_dir()
     available = variants_in(folder) if folder else []
     if not available:  # the CPU backend is linked into libggml: nothing to choose
-        _loaded = CpuBackend(None, "built-in", (), (), None)
+        _loaded = CpuBackend(None, "built-in", (), None)
         return _loaded
     # The very file llama_cpp and libllama load: the wheel holds libggml.so, .so.0 and
     # .so.0.25.3 as copies, not links, and a second copy would bring a second registry.
@@ -185,21 +206,11 @@ def load(folder: Path | None = None) -> CpuBackend:
     ggml.ggml_backend_load.argtypes = [ctypes.c_char_p]
     ggml.ggml_backend_load_all_from_path.argtypes = [ctypes.c_char_p]
 
-    flags = os_cpu_flags()
-    forced = os.environ.get(FORCE_ENV, "").strip()
-    x86 = platform.machine().lower() in ("x86_64", "amd64", "i686", "x86")
-    if forced:
-        variant, chosen_by = forced, FORCE_ENV
-    elif x86 and flags is not None:
-        variant, chosen_by = choose_x86(available, flags), "os-flags"
-        if variant is None:
-            raise BackendError(
-                f"no llama.cpp CPU backend runs on this CPU (built: {', '.join(available)}); "
-                "reinstall on this machine (make clean install)"
-            )
-    else:  # arm64 scores by the kernel's hwcaps; elsewhere there is nothing better to ask
+    variant, chosen_by = decide(available)
+    forced = chosen_by == FORCE_ENV
+    if variant is None:
         ggml.ggml_backend_load_all_from_path(str(folder).encode())
-        _loaded = CpuBackend(None, "ggml", (), tuple(available), None)
+        _loaded = CpuBackend(None, "ggml", tuple(available), None)
         return _loaded
 
     path = _variant_file(folder, variant)
@@ -215,6 +226,5 @@ def load(folder: Path | None = None) -> CpuBackend:
             f"llama.cpp refused its CPU backend {variant!r} on this CPU"
             + (f"; unset {FORCE_ENV}" if forced else "; reinstall (make clean install)")
         )
-    features = tuple(X86_VARIANTS.get(variant, ()))
-    _loaded = CpuBackend(variant, chosen_by, features, tuple(available), path)
+    _loaded = CpuBackend(variant, chosen_by, tuple(available), path)
     return _loaded

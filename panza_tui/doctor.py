@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
-import os
 import platform
 import shutil
 from collections.abc import Callable, Iterator
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from panza_tui import cpu_backend, locations, selfcheck, threads
-from panza_tui.errors import PanzaError
+from panza_tui.errors import BackendError, PanzaError
 
 LOW_DISK_BYTES = 5 << 30  # a 7B export plus its merged checkpoint needs several GB
 
@@ -57,27 +56,24 @@ def cpu() -> Iterator[Finding]:
         yield Finding("llama.cpp", "fail", "llama-cpp-python is not installed; run make install")
         return
     available = cpu_backend.variants_in(folder)
-    forced = os.environ.get(cpu_backend.FORCE_ENV)
     if not available:
         yield Finding(
             "llama.cpp", "warn",
             f"llama-cpp-python {version} with one built-in CPU backend: it runs only on CPUs "
             f"like the one it was built on; {selfcheck.REINSTALL}",
         )  # fmt: skip
-    elif forced:
-        yield Finding(
-            "llama.cpp", "warn", f"CPU backend forced to {forced!r} by {cpu_backend.FORCE_ENV}"
-        )
-    elif flags is not None and platform.machine().lower() in ("x86_64", "amd64"):
-        chosen = cpu_backend.choose_x86(available, flags)
-        yield Finding(
-            "llama.cpp",
-            "ok" if chosen else "fail",
-            f"llama-cpp-python {version}, CPU backend {chosen or 'none fits'} "
-            f"(of {len(available)} built: {' '.join(available)})",
-        )
     else:
-        yield Finding("llama.cpp", "ok", f"llama-cpp-python {version}, CPU backend chosen by ggml")
+        try:
+            variant, chosen_by = cpu_backend.decide(available)
+        except BackendError as exc:
+            yield Finding("llama.cpp", "fail", str(exc))
+        else:
+            yield Finding(
+                "llama.cpp",
+                "warn" if chosen_by == cpu_backend.FORCE_ENV else "ok",
+                f"llama-cpp-python {version}, CPU backend {variant or 'chosen by ggml'} "
+                f"({chosen_by}; {len(available)} built: {' '.join(available)})",
+            )
     if flags is not None:
         notable = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16",
                    "avx_vnni", "amx_tile", "amx_int8", "asimddp", "i8mm", "sve")  # fmt: skip

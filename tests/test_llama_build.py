@@ -96,3 +96,12 @@ def test_this_process_loads_the_variant_its_os_flags_allow():
     assert backend is not None and backend.chosen_by == "os-flags"
     assert cpu_backend.variant_flags(backend.variant) <= flags
     assert backend.variant == cpu_backend.choose_x86(list(backend.available), flags)
+
+
+def test_a_forced_variant_wins_and_the_doctor_says_so(monkeypatch):
+    from panza_tui import doctor
+
+    monkeypatch.setenv(cpu_backend.FORCE_ENV, "x64")
+    assert cpu_backend.decide(ALL_X86) == ("x64", cpu_backend.FORCE_ENV)
+    (line,) = [f for f in doctor.cpu() if f.topic == "llama.cpp"]
+    assert line.status == "warn" and "CPU backend x64 (PANZA_LLAMA_CPU" in line.detail
