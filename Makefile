@@ -51,7 +51,7 @@ demo: install
 test: install
 	$(VENV)/bin/pytest -q
 
-test-fast: install  # the inner loop: everything but the end-to-end model runs
+test-fast: install  # the inner loop (~2 min): no end-to-end model runs, CLI subprocesses or mypy
 	$(VENV)/bin/pytest -q -m "not slow"
 
 bench: install

@@ -21,16 +21,15 @@ def main() -> None:
     args = parser.parse_args()
 
     temp_home("draft")
-    from panza_tui import cpu_backend, demo, llama, threads
-    from panza_tui.drafting import STOP, Drafter
-    from panza_tui.workspace import Workspace
+    from panza_tui.cli import demo
+    from panza_tui.core import cpu_backend, llama, threads
+    from panza_tui.core.drafting import STOP, Drafter
+    from panza_tui.core.workspace import Workspace
     from sync.importer import import_path
 
-    ws = Workspace()
-    ws.config.drafting.temperature = 0.0
-    ws.config.drafting.max_tokens = args.max_tokens
+    ws = Workspace().with_config(drafting={"temperature": 0.0, "max_tokens": args.max_tokens})
     if args.gguf:
-        ws.config.models.llm = args.gguf
+        ws = ws.with_config(models={"llm": args.gguf})
     ws.store.add_account("demo", [demo.ADDRESS], demo.PREAMBLE)
     import_path(ws.store, "demo", demo.mailbox())
     ws.update_index("demo")

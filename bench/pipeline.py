@@ -20,9 +20,9 @@ def main() -> None:
     parser.add_argument("--playback-limit", type=int, default=0, help="for a quick smoke run")
     args = parser.parse_args()
     temp_home("pipeline")
-    from panza_tui.workspace import Workspace
+    from panza_tui.core.workspace import Workspace
     from sync.importer import import_path
-    from training import base, dataset, finetune, methods, playback
+    from training import base, dataset, examples, finetune, loop, methods, playback
 
     ws = Workspace()
     ws.store.add_account("david")
@@ -33,33 +33,33 @@ def main() -> None:
     counts = playback.run(ws.store, "david", ws.llm, ws.config.playback, limit=limit).counts
     playback_s = time.perf_counter() - started
     played = counts.get("generated", 0) + counts.get("fallback", 0)
-    playback_rss = finetune.peak_rss_mb()
+    playback_rss = loop.peak_rss_mb()
 
-    ws.config.training.epochs = 1
+    ws = ws.with_config(training={"epochs": 1})
     result = finetune.train(ws, "david", force=True)
-    m = result.metrics
-    train_rss = finetune.peak_rss_mb()
+    m = result.metrics.to_json()
+    train_rss = loop.peak_rss_mb()
 
     # The same first batches through ours and through a plain PEFT loop.
     torch = base.setup_torch()
     from peft import get_peft_model
 
-    train_pairs, _ = finetune.training_pairs(ws, "david")
+    train_pairs, _ = examples.training_pairs(ws, "david")
     batches = None
     timings = {}
     for name in ("panza", "plain peft"):
         model, tokenizer = base.load(ws.llm)
         model = get_peft_model(model, methods.lora_config(ws.config.training)).train()
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
-        examples = finetune.encode_pairs(ws, "david", tokenizer, train_pairs)
-        batches = dataset.batches(examples, ws.config.training.batch_size, 0, 0)[
+        encoded = examples.encode_pairs(ws, "david", tokenizer, train_pairs)
+        batches = dataset.batches(encoded, ws.config.training.batch_size, 0, 0)[
             : args.compare_steps
         ]
         start = time.perf_counter()
         for batch in batches:
             for example in batch:
                 if name == "panza":
-                    loss, count = finetune.example_loss(model, example, "cpu")
+                    loss, count = loop.example_loss(model, example, "cpu")
                     (loss / count).backward()
                 else:
                     out = model(

@@ -1,5 +1,5 @@
 """Retrieval latency on 10,000 emails: embed the query + search the usearch index, p50/p95,
-through ``panza_tui.retrieval`` and through raw sentence-transformers + usearch.
+through ``panza_tui.core.retrieval`` and through raw sentence-transformers + usearch.
 
 The index holds the real emails of ../shared/data (David, Isabel, the mailing list, Enron),
 repeated with their text numbered until there are 10,000.
@@ -12,7 +12,6 @@ import json
 import time
 
 import numpy as np
-
 from common import SHARED, pct, report, temp_home
 
 N = 10_000
@@ -48,8 +47,8 @@ def main() -> None:
     from sentence_transformers import SentenceTransformer
     from usearch.index import Index
 
-    from panza_tui import models
-    from panza_tui.retrieval import EmailIndex, Embedder
+    from panza_tui.core import models
+    from panza_tui.core.retrieval import EmailIndex, Embedder
 
     base = corpus()[: args.distinct or None]
     embedder = Embedder(models.resolve_embedding("embedded"))

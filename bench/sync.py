@@ -25,7 +25,7 @@ from tests.sync import dovecot  # noqa: E402
 
 PANZA = """
 import json, resource, sys, time
-from panza_tui.store import Store
+from panza_tui.core.store import Store
 from sync import imap
 store = Store()
 store.add_account("bench")
@@ -37,10 +37,11 @@ full = time.perf_counter() - start
 start = time.perf_counter()
 again = imap.sync(store, "bench", sys.argv[3])
 incremental = time.perf_counter() - start
-print(json.dumps({"full_s": full, "incremental_s": incremental, "fetched": sum(report.counts.values()),
-                  "kept": report.counts["kept"], "again": sum(again.counts.values()),
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "worker_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+rss = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+       "worker_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+print(json.dumps({"full_s": full, "incremental_s": incremental, **rss,
+                  "fetched": sum(report.counts.values()), "kept": report.counts["kept"],
+                  "again": sum(again.counts.values())}))
 """
 
 MBSYNC = """IMAPAccount bench
@@ -68,7 +69,7 @@ SyncState *
 
 
 def corpus(n: int) -> list[bytes]:
-    from panza_tui import demo
+    from panza_tui.cli import demo
     from sync import files
 
     base = [item for _, item in files.read(SHARED / "mbox" / "usrp-users-800.mbox")]
@@ -129,7 +130,8 @@ def main() -> None:
 
         out = subprocess.run(
             [sys.executable, "-c", PANZA, server.user, str(server.port), server.password],
-            check=True, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PANZA_HOME": str(home)},
+            check=True, capture_output=True, text=True, cwd=ROOT,
+            env={**os.environ, "PANZA_HOME": str(home)},
         )  # fmt: skip
         import json
 

@@ -23,26 +23,24 @@ ACCOUNT = "david"
 
 def worker(spec: str) -> dict:
     """Run one measurement in this process; ``spec`` is ``panza:<method>[:nf4]`` or ``plain``."""
-    from panza_tui.workspace import Workspace
+    from panza_tui.core.workspace import Workspace
     from training import finetune
 
-    ws = Workspace()
-    t = ws.config.training
-    t.epochs, t.checkpoint_every = 1, 0
+    ws = Workspace().with_config(training={"epochs": 1, "checkpoint_every": 0})
     if spec == "plain":
         return plain_loop(ws)
-    _, t.method, *rest = spec.split(":")
-    t.quantize = rest[0] if rest else "none"
+    _, method, *rest = spec.split(":")
+    ws = ws.with_config(training={"method": method, "quantize": rest[0] if rest else "none"})
     m = finetune.train(ws, ACCOUNT, force=True).metrics
-    return {"loop_s": m["loop_seconds"], "steps": m["steps"], "examples": m["examples"],
-            "device": m["device"], "dtype": m["dtype"], "peak_rss_mb": m["peak_rss_mb"],
-            "peak_gpu_mb": m["peak_gpu_mb"], "first_loss": m["first_loss"],
-            "last_loss": m["last_loss"]}  # fmt: skip
+    return {"loop_s": m.loop_seconds, "steps": m.steps, "examples": m.examples,
+            "device": m.device, "dtype": m.dtype, "peak_rss_mb": m.peak_rss_mb,
+            "peak_gpu_mb": m.peak_gpu_mb, "first_loss": m.first_loss,
+            "last_loss": m.last_loss}  # fmt: skip
 
 
 def plain_loop(ws) -> dict:  # type: ignore[no-untyped-def]
     """The same epoch as a user would write it with PEFT and transformers alone."""
-    from training import base, dataset, device, finetune, methods
+    from training import base, dataset, device, examples, loop, methods
 
     torch = base.setup_torch(ws.config.training.threads)
     from peft import get_peft_model
@@ -50,15 +48,15 @@ def plain_loop(ws) -> dict:  # type: ignore[no-untyped-def]
     t = ws.config.training
     placement = device.pick(t)
     torch.manual_seed(t.seed)
-    train_pairs, _ = finetune.training_pairs(ws, ACCOUNT)
+    train_pairs, _ = examples.training_pairs(ws, ACCOUNT)
     model, tokenizer = base.load(ws.llm, "float32", placement.device)
-    examples = finetune.encode_pairs(ws, ACCOUNT, tokenizer, train_pairs)
+    encoded = examples.encode_pairs(ws, ACCOUNT, tokenizer, train_pairs)
     model = get_peft_model(model, methods.lora_config(t)).train()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=methods.learning_rate(t), weight_decay=0.0)
     autocast = torch.autocast(placement.device, dtype=torch.bfloat16,
                               enabled=placement.dtype == "bfloat16")  # fmt: skip
-    batches = dataset.batches(examples, t.batch_size, t.seed, 0)
+    batches = dataset.batches(encoded, t.batch_size, t.seed, 0)
     batches = batches[: t.max_steps] if t.max_steps else batches
     start = time.perf_counter()
     for batch in batches:
@@ -73,11 +71,11 @@ def plain_loop(ws) -> dict:  # type: ignore[no-untyped-def]
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-    loop = time.perf_counter() - start
+    loop_s = time.perf_counter() - start
     gpu = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
-    return {"loop_s": loop, "steps": len(batches), "examples": len(examples),
+    return {"loop_s": loop_s, "steps": len(batches), "examples": len(encoded),
             "device": placement.device, "dtype": placement.dtype,
-            "peak_rss_mb": finetune.peak_rss_mb(), "peak_gpu_mb": gpu}  # fmt: skip
+            "peak_rss_mb": loop.peak_rss_mb(), "peak_gpu_mb": gpu}  # fmt: skip
 
 
 def main() -> None:
@@ -90,7 +88,7 @@ def main() -> None:
         print("RESULT " + json.dumps(worker(args.worker)))
         return
     home = temp_home("train")
-    from panza_tui.workspace import Workspace
+    from panza_tui.core.workspace import Workspace
     from sync.importer import import_path
     from training import playback
 

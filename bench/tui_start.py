@@ -22,7 +22,7 @@ print(json.dumps(ready[0] * 1000))
 """
 PANZA = """
 import json
-from panza_tui.app import PanzaApp
+from panza_tui.tui.app import PanzaApp
 ready = []
 class Timed(PanzaApp):
     def on_ready(self):
@@ -45,8 +45,8 @@ app = Timed()
 
 def main(runs: int = 7) -> None:
     temp_home("tui")
-    from panza_tui import demo
-    from panza_tui.store import Store
+    from panza_tui.cli import demo
+    from panza_tui.core.store import Store
     from sync.importer import import_path
 
     with Store() as store:

@@ -9,12 +9,12 @@ server's previous copy is replaced rather than piled up.
 from __future__ import annotations
 
 import email.utils
-import json
 import sqlite3
 from email.message import EmailMessage
 
-from panza_tui.errors import PanzaError, SyncError
-from panza_tui.store import Store
+from panza_tui.core.errors import PanzaError, SyncError
+from panza_tui.core.store import Store
+from sync import backends
 
 
 def build_message(draft: sqlite3.Row, from_addr: str) -> bytes:
@@ -46,8 +46,6 @@ def save(store: Store, account: str, draft_id: int, secret: str) -> str:
 
     Raises ``SyncError``/``AuthError`` after recording the reason on the draft.
     """
-    from sync import imap
-
     draft = store.draft(draft_id)
     if not draft["message_id"]:
         domain = (store.addresses(account) or ["panza.local"])[0].rpartition("@")[2]
@@ -55,20 +53,11 @@ def save(store: Store, account: str, draft_id: int, secret: str) -> str:
         draft = store.draft(draft_id)
     addresses = store.addresses(account)
     server = store.server(account)
+    backend = backends.require(account, server)
     from_addr = addresses[0] if addresses else server.get("user", "")
     raw = build_message(draft, from_addr)
     try:
-        if server.get("kind") == "gmail":
-            from sync import gmail
-
-            creds = gmail.credentials(json.loads(secret))
-            ref = gmail.save_draft(
-                creds, raw, draft["server_ref"] or None, server.get("root_url", "")
-            )
-        else:
-            previous = int(draft["server_ref"]) if draft["server_ref"] else None
-            uid = imap.append_draft(store, account, secret, raw, previous)
-            ref = str(uid) if uid is not None else ""
+        ref = backend.save_draft(server, secret, raw, draft["server_ref"] or None, store, account)
     except SyncError as exc:
         store.set_draft_server(draft_id, server_error=str(exc))
         raise

@@ -19,7 +19,7 @@ from datetime import UTC
 from email.header import decode_header, make_header
 from email.message import Message as RawMessage
 
-from panza_tui.store import Message
+from panza_tui.core.store import Message
 
 # Reasons a message is not kept, in the order the checks run.
 REASONS = ("unparseable", "not_from_account", "empty", "forwarded", "too_short", "duplicate")
@@ -46,7 +46,8 @@ _FORWARD_HEADERS = [
 # Some clients (Yahoo) put the quoted text on the same line, so only "wrote:" must be there;
 # a date or address in it keeps ordinary sentences ("On Monday Tom wrote: ...") safe.
 _ATTRIBUTION = re.compile(
-    r"^(On|Am|Le|El|Il)\s(?=.{0,300}?[0-9@]).{4,300}?\s(wrote|schrieb|a écrit|escribió|ha scritto)\s?:",
+    r"^(On|Am|Le|El|Il)\s(?=.{0,300}?[0-9@]).{4,300}?\s"
+    r"(wrote|schrieb|a écrit|escribió|ha scritto)\s?:",
     re.I | re.S,
 )
 _SIGNATURE = re.compile(r"^-- ?$")

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from panza_tui.errors import ImportSourceError
+from panza_tui.core.errors import ImportSourceError
 
 _MBOXRD_QUOTE = re.compile(rb"^>(>*From )", re.M)
 

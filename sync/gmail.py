@@ -15,10 +15,10 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from panza_tui.errors import AuthError, SyncError
-from panza_tui.store import Store
+from panza_tui.core.errors import AuthError, SyncError
+from panza_tui.core.store import Store
 from sync import extract
-from sync.imap import SyncReport
+from sync.backend import Progress, Synced, SyncReport
 
 FOLDER = "gmail:SENT"
 SCOPES = [
@@ -204,3 +204,42 @@ def save_draft(creds: Any, raw: bytes, draft_id: str | None = None, root_url: st
     else:
         result = _call(users.drafts().create(userId="me", body=body))
     return str(result["id"])
+
+
+def settings(email: str, root_url: str = "") -> dict[str, Any]:
+    """The stored server settings of a Gmail account (``root_url``: another endpoint)."""
+    return {"kind": GmailBackend.kind, "root_url": root_url, "email": email}
+
+
+def profile_email(creds: Any, root_url: str = "") -> str:
+    """The address of the account ``creds`` authorize (users.getProfile)."""
+    return str(_call(service(creds, root_url).users().getProfile(userId="me"))["emailAddress"])
+
+
+class GmailBackend:
+    """``MailBackend`` for the Gmail API; the secret is the token JSON (``token_json``)."""
+
+    kind = "gmail"
+
+    def describe(self, server: dict[str, Any]) -> str:
+        return f"Gmail {server.get('email', '')}"
+
+    def test_login(self, server: dict[str, Any], secret: str) -> str:
+        creds = credentials(json.loads(secret))
+        return f"Gmail {profile_email(creds, server.get('root_url', ''))}"
+
+    def sync(
+        self, store: Store, account: str, server: dict[str, Any], secret: str, min_words: int,
+        progress: Progress | None = None,
+    ) -> Synced:  # fmt: skip
+        creds = credentials(json.loads(secret))
+        report = sync(store, account, creds, server.get("root_url", ""), min_words, progress)
+        # the access token may have been refreshed on the way
+        return Synced(report, json.dumps(token_json(creds)))
+
+    def save_draft(
+        self, server: dict[str, Any], secret: str, raw: bytes, previous: str | None,
+        store: Store, account: str,
+    ) -> str:  # fmt: skip
+        creds = credentials(json.loads(secret))
+        return save_draft(creds, raw, previous or None, server.get("root_url", ""))

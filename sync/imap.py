@@ -16,20 +16,20 @@ import contextlib
 import email.utils
 import json
 import queue
-import threading
 import re
 import ssl
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from panza_tui import threads
-from panza_tui.errors import AuthError, SyncError
-from panza_tui.store import Store
+from panza_tui.core import threads
+from panza_tui.core.errors import AuthError, SyncError
+from panza_tui.core.store import Store
 from sync import extract
-from sync.importer import ImportReport
+from sync.backend import Progress, Synced, SyncReport
 
 SENT_NAMES = ("Sent", "Sent Items", "Sent Messages", "[Gmail]/Sent Mail", "INBOX.Sent", "Sent Mail")
 DRAFT_NAMES = ("Drafts", "[Gmail]/Drafts", "INBOX.Drafts", "Draft")
@@ -66,20 +66,11 @@ class ImapServer:
         return self.port or (993 if self.security == "ssl" else 143)
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": "imap", **asdict(self)}
+        return {"kind": ImapBackend.kind, **asdict(self)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ImapServer:
         return cls(**{k: v for k, v in data.items() if k != "kind"})
-
-
-@dataclass
-class SyncReport(ImportReport):
-    """What one folder's sync did: counts by outcome (as an import), ids added and removed."""
-
-    folder: str = ""
-    deleted_ids: list[int] = field(default_factory=list)
-    resynced: bool = False  # the server's state changed: the folder was read from scratch
 
 
 def connect(server: ImapServer, secret: str) -> Any:
@@ -219,8 +210,10 @@ def sync_folder(
     done = 0
     with _extractor(len(new)) as run:
         for chunk, data in _prefetched(client, new, batch):
-            jobs = [(data.get(uid, {}).get(b"BODY[]"), addresses, min_words, f"{folder}/{uid}", folder)
-                    for uid in chunk]  # fmt: skip
+            jobs = [
+                (data.get(uid, {}).get(b"BODY[]"), addresses, min_words, f"{folder}/{uid}", folder)
+                for uid in chunk
+            ]
             results = run(jobs)
             with store.transaction():
                 for uid, (raw, *_), result in zip(chunk, jobs, results, strict=True):
@@ -366,3 +359,34 @@ def append_draft(
 def now_header() -> str:
     """An RFC 5322 Date header value for now, in local time."""
     return email.utils.formatdate(time.time(), localtime=True)
+
+
+class ImapBackend:
+    """``MailBackend`` for IMAP: password, XOAUTH2 or OAUTHBEARER logins (``ImapServer``)."""
+
+    kind = "imap"
+
+    def describe(self, server: dict[str, Any]) -> str:
+        return f"IMAP {server.get('host', '')}"
+
+    def test_login(self, server: dict[str, Any], secret: str) -> str:
+        settings = ImapServer.from_json(server)
+        client = connect(settings, secret)
+        try:
+            folder = find_folder(client, b"\\Sent", SENT_NAMES, settings.sent)
+        finally:
+            client.logout()
+        return f"sent folder '{folder}'"
+
+    def sync(
+        self, store: Store, account: str, server: dict[str, Any], secret: str, min_words: int,
+        progress: Progress | None = None,
+    ) -> Synced:  # fmt: skip
+        return Synced(sync(store, account, secret, min_words, progress=progress), secret)
+
+    def save_draft(
+        self, server: dict[str, Any], secret: str, raw: bytes, previous: str | None,
+        store: Store, account: str,
+    ) -> str:  # fmt: skip
+        uid = append_draft(store, account, secret, raw, int(previous) if previous else None)
+        return str(uid) if uid is not None else ""

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from panza_tui.store import Message, Store
+from panza_tui.core.store import Message, Store
 from sync import extract, files
 
 

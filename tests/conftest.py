@@ -41,7 +41,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache_dir: Path) -> Pa
 
 @pytest.fixture()
 def workspace(home: Path):
-    from panza_tui.workspace import Workspace
+    from panza_tui.core.workspace import Workspace
 
     ws = Workspace()
     yield ws

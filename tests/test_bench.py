@@ -52,6 +52,7 @@ def test_bench_tui_start_runs_once(home, tmp_path):
     ]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_bench_retrieval_runs_once(home, tmp_path):
     _bench("retrieval.py", "--emails", "300", "--distinct", "40", "--queries", "1",
            results=tmp_path, home=home)  # fmt: skip

@@ -10,8 +10,10 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from panza_tui import cli, selfcheck
-from panza_tui.errors import BackendError
+from panza_tui import cli
+from panza_tui.cli import output
+from panza_tui.core import selfcheck
+from panza_tui.core.errors import BackendError
 
 
 def _dying_child(sig: signal.Signals):
@@ -56,17 +58,17 @@ def test_demo_and_tui_check_once_per_install_and_stop_cleanly_on_a_crash(home, m
     calls = []
     real_run = selfcheck.run
     monkeypatch.setattr(selfcheck, "run", lambda *a, **k: calls.append(a) or real_run(*a, **k))
-    from panza_tui.workspace import Workspace
+    from panza_tui.core.workspace import Workspace
 
-    cli.check_llama_once(Workspace())
-    cli.check_llama_once(Workspace())
+    output.check_llama_once(Workspace())
+    output.check_llama_once(Workspace())
     assert len(calls) == 1  # the stamp of a passed check is kept
 
     monkeypatch.setenv("PANZA_HOME", str(home.parent / "other-home"))  # a fresh install's cache
     monkeypatch.setenv("PANZA_CACHE", str(home.parent / "other-cache"))
     monkeypatch.setattr(selfcheck, "child_command", _dying_child(signal.SIGILL))
     with pytest.raises(BackendError, match="SIGILL"):
-        cli.check_llama_once(Workspace())
+        output.check_llama_once(Workspace())
     monkeypatch.setattr(sys, "argv", ["panza", "tui"])
     with pytest.raises(SystemExit) as exit_:
         cli.main()

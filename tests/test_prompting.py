@@ -1,6 +1,8 @@
 """The prompt is the same text, and the same tokens, in training and in drafting."""
 
-from panza_tui import models, prompting
+import pytest
+
+from panza_tui.core import models, prompting
 
 
 def test_user_message_layout():
@@ -12,6 +14,7 @@ def test_user_message_layout():
     assert prompting.user_message("Thank Tom") == "Instruction: Thank Tom"
 
 
+@pytest.mark.slow
 def test_render_matches_transformers_chat_template(workspace):
     from training import base
 
@@ -22,9 +25,10 @@ def test_render_matches_transformers_chat_template(workspace):
     assert ours == theirs
 
 
+@pytest.mark.slow
 def test_training_and_llama_cpp_tokenise_the_prompt_identically(workspace):
-    from panza_tui import llama
-    from panza_tui.store import Message
+    from panza_tui.core import llama
+    from panza_tui.core.store import Message
     from training import base, dataset
 
     _, tokenizer = base.load(workspace.llm)

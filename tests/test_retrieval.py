@@ -2,7 +2,7 @@
 
 import pytest
 
-from panza_tui.store import Message
+from panza_tui.core.store import Message
 
 
 @pytest.fixture()
@@ -32,8 +32,8 @@ def test_nearest_email_first_and_threshold_and_exclude(filled):
 
 
 def test_index_persists_and_a_corrupt_file_is_rebuilt(filled):
-    from panza_tui import locations
-    from panza_tui.retrieval import EmailIndex
+    from panza_tui.core import locations
+    from panza_tui.core.retrieval import EmailIndex
 
     ws, ids = filled
     ws.update_index("me")
@@ -55,7 +55,7 @@ def test_embeddings_are_unit_vectors(workspace):
 
 
 def test_checking_for_new_mail_does_not_load_the_model(filled):
-    from panza_tui.workspace import Workspace
+    from panza_tui.core.workspace import Workspace
 
     ws, _ = filled
     ws.update_index("me")
@@ -72,9 +72,9 @@ def test_llama_cpp_loads_a_model_after_a_retrieval_index_was_opened(tmp_path):
     import sys
 
     code = (
-        "from pathlib import Path; from panza_tui.retrieval import EmailIndex; "
+        "from pathlib import Path; from panza_tui.core.retrieval import EmailIndex; "
         f"EmailIndex(Path({str(tmp_path / 'i.usearch')!r}), 4); "
-        "from panza_tui import llama, models; "
+        "from panza_tui.core import llama, models; "
         "llama.load(models.resolve_llm('embedded').path, n_ctx=128); print('loaded')"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

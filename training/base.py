@@ -13,9 +13,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from panza_tui import locations, threads
-from panza_tui.errors import ModelError
-from panza_tui.models import ModelRef, quiet_transformers
+from panza_tui.core import locations, threads
+from panza_tui.core.errors import ModelError
+from panza_tui.core.models import ModelRef, quiet_transformers
 
 
 def setup_torch(n_threads: int = 0) -> Any:

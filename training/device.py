@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from panza_tui.config import TrainingConfig
-from panza_tui.errors import ConfigError, ModelError
+from panza_tui.core.config import TrainingConfig
+from panza_tui.core.errors import ConfigError, ModelError
+from training import methods
 
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "float32", "bfloat16")
@@ -58,8 +59,11 @@ def pick(config: TrainingConfig, cuda: bool | None = None, bf16: bool | None = N
                 "a 4-bit NF4 base (bitsandbytes) needs a CUDA GPU; set [training] quantize = "
                 "'none' to train on the CPU"
             )
-        if config.method == "full":
-            raise ModelError("full fine-tuning cannot train 4-bit weights; use lora or rosa")
+        if not methods.check(config).trains_4bit:
+            raise ModelError(
+                f"{config.method} fine-tuning cannot train 4-bit weights; use an adapter "
+                "method (lora, rosa) or set [training] quantize = 'none'"
+            )
     if config.precision == "auto":
         dtype = "bfloat16" if device == "cuda" and bf16 else "float32"
     else:

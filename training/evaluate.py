@@ -24,8 +24,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from panza_tui import prompting
-from panza_tui.drafting import (
+from panza_tui.core import prompting
+from panza_tui.core.drafting import (
     Draft,
     Drafter,
     ModelChoice,
@@ -33,10 +33,10 @@ from panza_tui.drafting import (
     base_choice,
     export_choice,
 )
-from panza_tui.errors import PipelineError
-from panza_tui.workspace import Workspace
+from panza_tui.core.errors import PipelineError
+from panza_tui.core.workspace import Workspace
 from training import metrics
-from training.finetune import training_pairs
+from training.examples import training_pairs
 
 SETTINGS = ("base", "base+rag", "finetuned", "finetuned+rag")
 

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from panza_tui import prompting, threads
-from panza_tui.errors import CheckpointError, ModelError, PipelineError
-from panza_tui.workspace import Workspace
+from panza_tui.core import prompting, threads
+from panza_tui.core.errors import CheckpointError, ModelError, PipelineError
+from panza_tui.core.workspace import Workspace
 from training import base, methods
 
 QUANT_TYPES = ("Q8_0", "Q4_K_M", "Q5_K_M", "Q4_0", "F16", "F32")
@@ -47,7 +47,7 @@ class ExportResult:
 
 
 def _ftype(quant: str) -> int:
-    from panza_tui.llama import import_llama_cpp
+    from panza_tui.core.llama import import_llama_cpp
 
     llama_cpp = import_llama_cpp()
     table = {
@@ -67,7 +67,7 @@ def _ftype(quant: str) -> int:
 
 def quantize(source: Path, target: Path, quant: str) -> Path:
     """Quantize a GGUF with llama.cpp; raises ``CheckpointError`` if llama.cpp fails."""
-    from panza_tui.llama import import_llama_cpp
+    from panza_tui.core.llama import import_llama_cpp
 
     llama_cpp = import_llama_cpp()
     params = llama_cpp.llama_model_quantize_default_params()
@@ -125,7 +125,7 @@ def compare_logits(
     import numpy as np
     import torch
 
-    from panza_tui import llama
+    from panza_tui.core import llama
 
     llm = llama.load(gguf_path, lora_path=lora_path, n_ctx=max(512, len(ids) + 8), logits_all=True)
     llm.eval(ids)
@@ -166,7 +166,7 @@ def export(
     method = methods.method_of(adapter)  # CheckpointError if missing or incomplete
     if adapter_only and ws.llm.kind != "gguf":
         raise PipelineError("--adapter-only needs a GGUF base model to apply the adapter to")
-    if adapter_only and method != "lora":
+    if adapter_only and not methods.METHODS[method].gguf_adapter:
         raise PipelineError(
             f"run #{trained.id} is {method}: llama.cpp adapters carry only LoRA factors, so "
             "it is exported merged (drop --adapter-only)"

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from panza_tui.errors import ModelError
+from panza_tui.core.errors import ModelError
 
 ARCH = "llama"
 

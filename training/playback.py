@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from panza_tui import prompting
-from panza_tui.config import PlaybackConfig
-from panza_tui.models import ModelRef, chat_template
-from panza_tui.store import Message, Store
+from panza_tui.core import prompting
+from panza_tui.core.config import PlaybackConfig
+from panza_tui.core.models import ModelRef, chat_template
+from panza_tui.core.store import Message, Store
 
 SYSTEM = "You summarise emails as short instructions for an email-writing assistant."
 ASK = "Summarise this email as an instruction.\n\nSubject: {subject}\n\n{email}"
@@ -116,7 +116,7 @@ def clean(raw: str, start: str = PRIMER) -> str | None:
 
 def llama_completer(model: ModelRef, n_threads: int = 0) -> Completer:
     """Complete with llama.cpp on a GGUF model."""
-    from panza_tui import llama
+    from panza_tui.core import llama
 
     llm = llama.load(model.path, n_ctx=2048, n_threads=n_threads)
 

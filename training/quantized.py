@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from panza_tui.errors import ModelError
+from panza_tui.core.errors import ModelError
 
 
 def load_4bit(folder: Path, compute_dtype: str, checkpointing: bool) -> Any:

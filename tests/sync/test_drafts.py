@@ -8,9 +8,9 @@ import email.policy
 
 import pytest
 
-from panza_tui.demo import ADDRESS
-from panza_tui.errors import SyncError
-from panza_tui.store import Store
+from panza_tui.cli.demo import ADDRESS
+from panza_tui.core.errors import SyncError
+from panza_tui.core.store import Store
 from sync import drafts
 from tests.sync.conftest import client_for
 from tests.sync.test_imap import add_account

@@ -1,25 +1,17 @@
 """Extraction rules on hand-made messages and on real mail (../shared/data)."""
 
 from collections import Counter
-from email.message import EmailMessage
 
 import pytest
 
 from sync import extract, files
 from tests.conftest import shared
+from tests.helpers import raw_email
 
 ME = ["me@example.org"]
 
 
-def raw(body, subject="Hello", sender="Me <me@example.org>", subtype="plain", charset="utf-8"):
-    msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = "Tom <tom@example.org>"
-    msg["Subject"] = subject
-    msg["Message-ID"] = "<1@example.org>"
-    msg["Date"] = "Tue, 03 Mar 2026 10:00:00 +0100"
-    msg.set_content(body, subtype=subtype, charset=charset)
-    return msg.as_bytes()
+raw = raw_email
 
 
 LONG = "Could you send me the minutes of yesterday's meeting before the end of the week please"
@@ -43,7 +35,8 @@ def test_mail_from_someone_else_is_skipped():
     "quoted",
     [
         "On Mon, 2 Mar 2026 at 09:00, Tom <tom@example.org> wrote:\n> Are the minutes ready?\n> T",
-        "On Mon, 2 Mar 2026 at 09:00, Tom Jones\n<tom@example.org> wrote:\n\nAre the minutes ready?",
+        "On Mon, 2 Mar 2026 at 09:00, Tom Jones\n<tom@example.org> wrote:\n\n"
+        "Are the minutes ready?",
         "-----Original Message-----\nFrom: Tom\nSent: Monday\nAre the minutes ready?",
         "________________________________\nFrom: Tom <tom@example.org>\nSent: Monday\nAre they?",
         "From: Tom <tom@example.org>\nSent: Monday, 2 March 2026\nTo: Me\nAre they ready?",

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import email
 import email.policy
-import mailbox
 
 import pytest
 
-from panza_tui.demo import ADDRESS, mailbox as demo_mailbox
-from panza_tui.errors import AuthError
-from panza_tui.store import Store
+from panza_tui.cli.demo import ADDRESS
+from panza_tui.cli.demo import mailbox as demo_mailbox
+from panza_tui.core.errors import AuthError
+from panza_tui.core.store import Store
 from sync import gmail
 from sync.importer import import_path
+from tests.helpers import demo_messages
 from tests.sync.fake_gmail import FakeGmail
 
 
@@ -43,14 +44,10 @@ def creds_for(fake, token="valid-token", refresh="refresh-1", expired=False):
     return creds
 
 
-def demo_raw() -> list[bytes]:
-    return [bytes(m) for m in mailbox.mbox(demo_mailbox())]
-
-
 def test_full_sync_pages_and_matches_a_file_import(store, fake, tmp_path):
-    for raw in demo_raw():
+    for raw in demo_messages():
         fake.add(raw)
-    fake.add(demo_raw()[0].replace(b"Subject:", b"Subject: inbox"), labels=["INBOX"])
+    fake.add(demo_messages()[0].replace(b"Subject:", b"Subject: inbox"), labels=["INBOX"])
     report = gmail.sync(store, "maya", creds_for(fake), fake.url)
     with Store(tmp_path / "ref.sqlite3") as reference:
         reference.add_account("maya", [ADDRESS])
@@ -66,7 +63,7 @@ def test_full_sync_pages_and_matches_a_file_import(store, fake, tmp_path):
 
 
 def test_incremental_sync_by_history_adds_and_deletes(store, fake):
-    raws = demo_raw()
+    raws = demo_messages()
     ids = [fake.add(raw) for raw in raws[:20]]
     gmail.sync(store, "maya", creds_for(fake), fake.url)
     before = store.count_messages("maya")
@@ -82,12 +79,12 @@ def test_incremental_sync_by_history_adds_and_deletes(store, fake):
 
 
 def test_expired_history_id_triggers_a_clean_full_resync(store, fake):
-    for raw in demo_raw()[:10]:
+    for raw in demo_messages()[:10]:
         fake.add(raw)
     gmail.sync(store, "maya", creds_for(fake), fake.url)
     count = store.count_messages("maya")
     fake.oldest_history = fake.history_id + 1
-    fake.add(demo_raw()[12])
+    fake.add(demo_messages()[12])
     fake.delete(next(iter(fake.messages)))
     fake.requests.clear()
     report = gmail.sync(store, "maya", creds_for(fake), fake.url)
@@ -98,7 +95,7 @@ def test_expired_history_id_triggers_a_clean_full_resync(store, fake):
 
 
 def test_expired_access_token_is_refreshed_silently(store, fake):
-    fake.add(demo_raw()[0])
+    fake.add(demo_messages()[0])
     gmail.sync(store, "maya", creds_for(fake, token="stale", expired=True), fake.url)
     assert fake.grants == ["refresh_token"]
     assert store.count_messages("maya") == 1
@@ -155,6 +152,7 @@ def test_installed_app_oauth_flow_with_pkce_end_to_end(fake, monkeypatch):
     assert (again.refresh_token, again.token_uri) == (creds.refresh_token, f"{fake.url}/token")
 
 
+@pytest.mark.slow
 def test_gmail_account_from_the_cli_consent_sync_and_draft(fake, home, tmp_path):
     import json
     import os
@@ -162,12 +160,12 @@ def test_gmail_account_from_the_cli_consent_sync_and_draft(fake, home, tmp_path)
     import subprocess
     import sys
 
-    from panza_tui import secrets
+    from panza_tui.core import secrets
     from sync import drafts
 
     if shutil.which("curl") is None:
         pytest.skip("needs curl to play the user's browser")
-    for raw in demo_raw()[:12]:
+    for raw in demo_messages()[:12]:
         fake.add(raw)
     client = tmp_path / "client_secret.json"
     client.write_text(json.dumps({"installed": {

@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import email
-import mailbox
 import subprocess
 import sys
 
 import pytest
 
-from panza_tui.demo import ADDRESS, mailbox as demo_mailbox
-from panza_tui.errors import AuthError, SyncError
-from panza_tui.store import Store
+from panza_tui.cli.demo import ADDRESS
+from panza_tui.cli.demo import mailbox as demo_mailbox
+from panza_tui.core.errors import AuthError, SyncError
+from panza_tui.core.store import Store
 from sync import imap
 from sync.importer import import_path
 from tests.conftest import shared
+from tests.helpers import demo_messages
 from tests.sync.conftest import append_all, client_for
-
-
-def demo_messages() -> list[bytes]:
-    return [bytes(m) for m in mailbox.mbox(demo_mailbox())]
 
 
 @pytest.fixture()
@@ -190,6 +187,7 @@ def test_wrong_password_is_clear_and_stores_nothing(imap_server, home):
         assert store.accounts() == []
 
 
+@pytest.mark.slow
 def test_account_add_then_sync_from_the_cli(imap_server, home):
     append_all(imap_server, "Sent", demo_messages())
     add = subprocess.run(

@@ -30,20 +30,21 @@ def recorded():
     _recording = False
 
 
+@pytest.mark.slow
 def test_sockets_go_only_to_the_configured_servers(workspace, imap_server, recorded):
-    from panza_tui import secrets
-    from panza_tui.demo import ADDRESS
-    from panza_tui.drafting import Drafter
-    from sync import drafts, gmail, imap
-    from sync.runner import sync_account
+    from panza_tui.cli.demo import ADDRESS
+    from panza_tui.core import secrets
+    from panza_tui.core.drafting import Drafter
+    from sync import accounts, drafts, gmail, imap
+    from tests.helpers import demo_messages
     from tests.sync.fake_gmail import FakeGmail
-    from tests.sync.test_gmail import creds_for, demo_raw
+    from tests.sync.test_gmail import creds_for
 
     ws = workspace
-    append_all(imap_server, "Sent", demo_raw()[:8])
+    append_all(imap_server, "Sent", demo_messages()[:8])
     fake = FakeGmail()
     try:
-        for raw in demo_raw()[8:14]:
+        for raw in demo_messages()[8:14]:
             fake.add(raw)
         ws.store.add_account("box", [ADDRESS])
         ws.store.set_server(
@@ -59,12 +60,11 @@ def test_sockets_go_only_to_the_configured_servers(workspace, imap_server, recor
 
         secrets.set_secret("g:gmail", json.dumps(gmail.token_json(creds_for(fake))))
         _connections.clear()  # setting up the servers above is the test's own traffic
-        sync_account(ws, "box")
-        sync_account(ws, "g")
+        accounts.sync(ws, "box")
+        accounts.sync(ws, "g")
         draft = ws.store.save_draft("box", "x", "Hi Tom,\n\nthe drill?\n", [], subject="Drill")
         drafts.save(ws.store, "box", draft, imap_server.password)
-        ws.config.drafting.max_tokens = 8
-        Drafter(ws, "box").draft("Ask Tom for the drill")
+        Drafter(ws.with_config(drafting={"max_tokens": 8}), "box").draft("Ask Tom for the drill")
         fake_port = int(fake.url.rsplit(":", 1)[1])
     finally:
         fake.close()

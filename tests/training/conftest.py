@@ -11,7 +11,7 @@ from tests.conftest import shared
 
 @pytest.fixture(scope="session")
 def david(tmp_path_factory, cache_dir):
-    from panza_tui.workspace import Workspace
+    from panza_tui.core.workspace import Workspace
     from sync.importer import import_path
     from training import export, finetune, playback
 

@@ -25,18 +25,14 @@ def isabel(david):
     import_path(ws.store, "isabel", shared("panza", "isabel.jsonl"))
     ws.update_index("isabel")
     playback.run(ws.store, "isabel", ws.llm, ws.config.playback, limit=8)
-    saved = ws.config.training.max_steps
-    ws.config.training.max_steps = 2
-    try:
-        finetune.train(ws, "isabel")
-    finally:
-        ws.config.training.max_steps = saved
-    return export.export(ws, "isabel", "Q8_0", adapter_only=True)
+    short = ws.with_config(training={"max_steps": 2})
+    finetune.train(short, "isabel")
+    return export.export(short, "isabel", "Q8_0", adapter_only=True)
 
 
 def test_two_accounts_share_the_base_and_switch_adapters(david, isabel, monkeypatch):
-    from panza_tui import llama
-    from panza_tui.drafting import Drafter, export_choice
+    from panza_tui.core import llama
+    from panza_tui.core.drafting import Drafter, export_choice
 
     ws = david.ws
     loads = []
@@ -71,9 +67,9 @@ def test_two_accounts_share_the_base_and_switch_adapters(david, isabel, monkeypa
 def test_versions_activate_and_roll_back(david):
     from typer.testing import CliRunner
 
-    from panza_tui import adapters
     from panza_tui.cli import app
-    from panza_tui.errors import PipelineError
+    from panza_tui.core import adapters
+    from panza_tui.core.errors import PipelineError
 
     store = david.ws.store
     listed = adapters.versions(store, "david")
@@ -97,12 +93,12 @@ def test_versions_activate_and_roll_back(david):
 
 
 def test_new_mail_retrains_without_redoing_playback(david, isabel):
-    from panza_tui.store import Message
-    from training import finetune, playback
+    from panza_tui.core.store import Message
+    from training import examples, playback
 
     ws = david.ws
-    train_before, test_before = finetune.training_pairs(ws, "isabel")
-    key_before = finetune.input_hash(ws, "isabel", train_before)
+    train_before, test_before = examples.training_pairs(ws, "isabel")
+    key_before = examples.input_hash(ws, "isabel", train_before)
     synced = Message(
         subject="Seminar room", message_id="<new-1@example.org>",
         text="Dear Maria,\n\nCould we move Thursday's seminar to room 204? The projector in "
@@ -112,7 +108,7 @@ def test_new_mail_retrains_without_redoing_playback(david, isabel):
     report = playback.run(ws.store, "isabel", ws.llm, ws.config.playback, limit=1)
     assert report.counts["cached"] == len(train_before) + len(test_before)  # none redone
     assert report.counts["generated"] + report.counts["fallback"] == 1
-    train_after, test_after = finetune.training_pairs(ws, "isabel")
+    train_after, test_after = examples.training_pairs(ws, "isabel")
     assert len(train_after) + len(test_after) == len(train_before) + len(test_before) + 1
     grew = len(train_after) > len(train_before)
-    assert (finetune.input_hash(ws, "isabel", train_after) != key_before) == grew
+    assert (examples.input_hash(ws, "isabel", train_after) != key_before) == grew

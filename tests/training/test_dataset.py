@@ -2,11 +2,11 @@
 
 import hashlib
 
-from panza_tui import prompting
-from panza_tui.demo import ADDRESS, mailbox
-from panza_tui.store import Message
+from panza_tui.cli.demo import ADDRESS, mailbox
+from panza_tui.core import prompting
+from panza_tui.core.store import Message
 from sync.importer import import_path
-from training import dataset, finetune, playback
+from training import dataset, examples, playback
 
 
 def _hashes(n, start=0):
@@ -65,14 +65,14 @@ def test_raft_prompts_never_contain_the_target_email(workspace):
         completer=lambda *a: " to someone about the garden plans.",
     )
     pairs = playback.pairs(ws.store, "demo", ws.llm, ws.config.playback)
-    found = finetune.retrieved_for(ws, "demo", pairs)
+    found = examples.retrieved_for(ws, "demo", pairs)
     assert 0.3 * len(pairs) < len(found) < 0.7 * len(pairs)
     by_hash = {m.content_hash: m for m, _ in pairs}
     for content_hash, texts in found.items():
         assert by_hash[content_hash].text not in texts
         assert len(texts) <= ws.config.retrieval.top_k
-    ws.config.training.rag_probability = 0.0
-    assert finetune.retrieved_for(ws, "demo", pairs) == {}
+    no_rag = ws.with_config(training={"rag_probability": 0.0})
+    assert examples.retrieved_for(no_rag, "demo", pairs) == {}
 
 
 def test_clip_cuts_long_past_emails_at_a_word():

@@ -14,8 +14,8 @@ pytestmark = pytest.mark.slow
 def evaluated(david):
     from training import evaluate
 
-    david.ws.config.evaluation.max_tokens = 24
-    return evaluate.evaluate(david.ws, "david", export_run=david.merged.run_id)
+    ws = david.ws.with_config(evaluation={"max_tokens": 24})
+    return evaluate.evaluate(ws, "david", export_run=david.merged.run_id)
 
 
 def test_four_rows_with_metrics_in_range(evaluated, david):

@@ -17,12 +17,13 @@ pytestmark = [
 
 @pytest.fixture()
 def on_gpu(david):
-    t = david.ws.config.training
-    saved = (t.method, t.max_steps, t.device, t.quantize, t.mask_examples)
+    """``on_gpu(method, quantize)``: the David workspace training on CUDA (its own frozen
+    config untouched); the active export is put back afterwards."""
     active = david.ws.store.account("david")["active_adapter"]
-    t.device, t.max_steps, t.mask_examples = "cuda", 3, 4
-    yield t
-    t.method, t.max_steps, t.device, t.quantize, t.mask_examples = saved
+    yield lambda method, quantize: david.ws.with_config(training={
+        "device": "cuda", "max_steps": 3, "mask_examples": 4, "method": method,
+        "quantize": quantize,
+    })  # fmt: skip
     david.ws.store.set_active_adapter("david", active)
 
 
@@ -34,13 +35,13 @@ def test_trains_on_the_gpu_and_exports(david, on_gpu, method, quantize):
 
     if quantize == "nf4":
         pytest.importorskip("bitsandbytes")
-    on_gpu.method, on_gpu.quantize = method, quantize
-    trained = finetune.train(david.ws, "david", force=True)
+    ws = on_gpu(method, quantize)
+    trained = finetune.train(ws, "david", force=True)
     m = trained.metrics
-    assert m["device"] == "cuda" and m["quantize"] == quantize and m["steps"] == 3
-    assert m["dtype"] == ("bfloat16" if torch.cuda.is_bf16_supported() else "float32")
-    assert all(0 < loss < 10 for loss in m["losses"]) and m["peak_gpu_mb"] > 0
+    assert m.device == "cuda" and m.quantize == quantize and m.steps == 3
+    assert m.dtype == ("bfloat16" if torch.cuda.is_bf16_supported() else "float32")
+    assert all(0 < loss < 10 for loss in m.losses) and m.peak_gpu_mb > 0
     assert methods.method_of(trained.adapter) == method
     # The adapter trained over a bf16 or 4-bit base exports merged into the float32 base.
-    exported = export.export(david.ws, "david", "Q8_0", train_run=trained.run_id)
+    exported = export.export(ws, "david", "Q8_0", train_run=trained.run_id)
     assert exported.metrics["check_f32"]["top1_agreement_clear"] == 1.0

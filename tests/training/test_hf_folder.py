@@ -10,22 +10,19 @@ pytestmark = pytest.mark.slow
 
 
 def test_hugging_face_folder_end_to_end(workspace):
-    from panza_tui import llama, models
-    from panza_tui.demo import ADDRESS, mailbox
-    from panza_tui.drafting import Drafter
+    from panza_tui.cli.demo import ADDRESS, mailbox
+    from panza_tui.core import llama, models
+    from panza_tui.core.drafting import Drafter
     from sync.importer import import_path
     from training import base, export, finetune, playback
 
     # The dequantized copy of the embedded model is a plain Hugging Face folder
     # (config.json, model.safetensors, tokenizer.json): use it as the user's model.
     folder = base.hf_folder(models.resolve_llm("embedded"))
-    ws = workspace
-    ws.config.models.llm = str(folder)
-    ws.config.training.max_steps = 1
-    ws.config.training.batch_size = 2
-    ws.config.training.rag_probability = 0.0
-    ws.config.playback.max_tokens = 24
-    ws.config.drafting.max_tokens = 16
+    ws = workspace.with_config(
+        models={"llm": str(folder)}, training={"max_steps": 1, "batch_size": 2,
+        "rag_probability": 0.0}, playback={"max_tokens": 24}, drafting={"max_tokens": 16},
+    )  # fmt: skip
     assert ws.llm.kind == "hf"
 
     ws.store.add_account("me", [ADDRESS])
@@ -33,7 +30,7 @@ def test_hugging_face_folder_end_to_end(workspace):
     counts = playback.run(ws.store, "me", ws.llm, ws.config.playback, limit=4).counts
     assert counts["generated"] + counts["fallback"] == 4
     trained = finetune.train(ws, "me")
-    assert trained.metrics["steps"] == 1
+    assert trained.metrics.steps == 1
     exported = export.export(ws, "me", "Q8_0")
     assert exported.metrics["check_f32"]["top1_agreement_clear"] == 1.0
 

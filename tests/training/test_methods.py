@@ -7,63 +7,60 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
+
+from tests.helpers import until
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture()
-def method(david):
-    """Switch the David workspace to another method for one test, then back (settings and
-    the active export, which the shared fixture's other tests rely on)."""
-    t = david.ws.config.training
-    saved = (t.method, t.max_steps, t.mask_examples, t.checkpoint_every, t.lr, t.dropout)
+def training(david):
+    """``training(**settings)``: the David workspace with other [training] settings, for one
+    test. The shared fixture's own config is frozen and stays as it is; the active export,
+    which its other tests rely on, is put back afterwards."""
     active = david.ws.store.account("david")["active_adapter"]
-    yield t
-    t.method, t.max_steps, t.mask_examples, t.checkpoint_every, t.lr, t.dropout = saved
+    yield lambda **settings: david.ws.with_config(training=settings)
     david.ws.store.set_active_adapter("david", active)
 
 
-def test_rosa_trains_saves_reloads_and_exports_merged(david, method):
-    from panza_tui.drafting import Drafter, export_choice
-    from panza_tui.errors import PipelineError
+def test_rosa_trains_saves_reloads_and_exports_merged(training):
+    from panza_tui.core.drafting import Drafter, export_choice
+    from panza_tui.core.errors import PipelineError
     from training import export, finetune, methods, rosa
 
-    method.method, method.max_steps, method.mask_examples = "rosa", 3, 4
-    trained = finetune.train(david.ws, "david")
+    ws = training(method="rosa", max_steps=3, mask_examples=4)
+    trained = finetune.train(ws, "david")
     m = trained.metrics
-    assert m["method"] == "rosa" and m["steps"] == 3 and m["device"] == "cpu"
+    assert m.method == "rosa" and m.steps == 3 and m.device == "cpu"
     # 1% of every adapted matrix of SmolLM2-135M (30 blocks x 7 linears)
-    assert 0.0099 < m["sparse_values"] / 106_168_320 < 0.0101
+    assert 0.0099 < m.sparse_values / 106_168_320 < 0.0101
     assert methods.method_of(trained.adapter) == "rosa"
     from safetensors.torch import load_file
 
     saved = load_file(str(trained.adapter / rosa.SPARSE_FILE))
     indices = sum(len(t) for k, t in saved.items() if k.endswith(".indices"))
     assert indices == sum(len(t) for k, t in saved.items() if k.endswith(".values"))
-    assert indices == m["sparse_values"] and len(saved) == 2 * 210
+    assert indices == m.sparse_values and len(saved) == 2 * 210
     with pytest.raises(PipelineError, match="merged"):
-        export.export(david.ws, "david", adapter_only=True, train_run=trained.run_id)
-    exported = export.export(david.ws, "david", "Q8_0", train_run=trained.run_id)
+        export.export(ws, "david", adapter_only=True, train_run=trained.run_id)
+    exported = export.export(ws, "david", "Q8_0", train_run=trained.run_id)
     check = exported.metrics["check_f32"]  # the sparse part merged right: the same logits
     assert check["max_abs_diff"] < 0.1 and check["top1_agreement_clear"] == 1.0
-    drafter = Drafter(
-        david.ws, "david", choice=export_choice(david.ws, david.ws.store.run(exported.run_id))
-    )
+    drafter = Drafter(ws, "david", choice=export_choice(ws, ws.store.run(exported.run_id)))
     assert drafter.draft("Thank Tom for the quick reply").draft
 
 
-def test_full_fine_tuning_trains_every_weight_and_exports(david, method):
+def test_full_fine_tuning_trains_every_weight_and_exports(training):
     from training import export, finetune, methods
 
-    method.method, method.max_steps, method.lr = "full", 1, 0.0  # 0: the method's default
-    trained = finetune.train(david.ws, "david")
-    assert trained.metrics["method"] == "full" and trained.metrics["lr"] == 5e-5
-    assert trained.metrics["trainable_params"] > 130_000_000
+    ws = training(method="full", max_steps=1, lr=0.0)  # lr 0: the method's default
+    trained = finetune.train(ws, "david")
+    assert trained.metrics.method == "full" and trained.metrics.lr == 5e-5
+    assert trained.metrics.trainable_params > 130_000_000
     assert methods.method_of(trained.adapter) == "full"
-    exported = export.export(david.ws, "david", "Q8_0", train_run=trained.run_id)
+    exported = export.export(ws, "david", "Q8_0", train_run=trained.run_id)
     assert exported.metrics["check_f32"]["top1_agreement_clear"] == 1.0
 
 
@@ -92,43 +89,43 @@ def _distance(ours, theirs) -> float:
     return float(diff / torch.sqrt(sum((theirs[k] ** 2).sum() for k in keys)))
 
 
-def test_a_killed_run_resumes_to_the_same_weights(david, method, tmp_path, monkeypatch):
+def test_a_killed_run_resumes_to_the_same_weights(training, tmp_path, monkeypatch):
     import shutil
 
     import torch
 
-    from panza_tui.errors import PipelineError
+    from panza_tui.core.errors import PipelineError
     from training import checkpoint, finetune
 
     env = {**os.environ, "PANZA_TRAINING__MAX_STEPS": "5", "PANZA_TRAINING__CHECKPOINT_EVERY": "1",
            # the killed part computes with other kernels (PyTorch's generic ones, MKL's
            # compatible path), as on another machine: the resume must hold across that too
            "ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE"}  # fmt: skip
-    method.max_steps, method.checkpoint_every = 5, 1
+    ws = training(max_steps=5, checkpoint_every=1)
     cmd = [sys.executable, "-m", "panza_tui", "train", "--account", "david", "--force"]
     child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    run = None
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and child.poll() is None:
-        run = finetune.resumable(david.ws, "david")
-        found = run and checkpoint.find(david.ws.run_path("david", run.id))
-        if found and checkpoint.load(found).step >= 2:
-            break
-        time.sleep(0.2)
+
+    def two_steps_saved():
+        run = finetune.resumable(ws, "david")
+        found = run and checkpoint.find(ws.run_path("david", run.id))
+        return run if found and checkpoint.load(found).step >= 2 else None
+
+    until(lambda: child.poll() is not None or two_steps_saved(), timeout=300)
+    run = two_steps_saved()
     child.send_signal(signal.SIGKILL)
     child.wait()
     assert run is not None, child.stderr.read().decode()[-2000:]
-    assert david.ws.store.run(run.id).status == "running"  # killed: nobody marked it
-    run_folder = david.ws.run_path("david", run.id)
+    assert ws.store.run(run.id).status == "running"  # killed: nobody marked it
+    run_folder = ws.run_path("david", run.id)
     kept = tmp_path / "checkpoint"
     shutil.copytree(checkpoint.find(run_folder), kept)
 
-    resumed = finetune.train(david.ws, "david", resume=True)
-    assert resumed.run_id == run.id and resumed.metrics["resumed_at"] >= 2
-    assert resumed.metrics["steps"] == 5 and len(resumed.metrics["losses"]) == 5
+    resumed = finetune.train(ws, "david", resume=True)
+    assert resumed.run_id == run.id and resumed.metrics.resumed_at >= 2
+    assert resumed.metrics.steps == 5 and len(resumed.metrics.losses) == 5
     assert checkpoint.find(run_folder) is None  # cleaned up
     with pytest.raises(PipelineError, match="no interrupted"):
-        finetune.train(david.ws, "david", resume=True)
+        finetune.train(ws, "david", resume=True)
     ours = _tensors(resumed.adapter)
 
     # The same checkpoint resumed by a broken resume: the check below must catch each.
@@ -149,13 +146,13 @@ def test_a_killed_run_resumes_to_the_same_weights(david, method, tmp_path, monke
     for name, breakage in breakages.items():
         shutil.rmtree(run_folder / checkpoint.NAME, ignore_errors=True)
         shutil.copytree(kept, run_folder / checkpoint.NAME)
-        david.ws.store.finish_run(run.id, "failed")
+        ws.store.finish_run(run.id, "failed")
         with monkeypatch.context() as m:
             breakage(m)
-            broken[name] = _tensors(finetune.train(david.ws, "david", resume=True).adapter)
+            broken[name] = _tensors(finetune.train(ws, "david", resume=True).adapter)
 
-    straight = finetune.train(david.ws, "david", force=True)
-    assert straight.metrics["losses"] == pytest.approx(resumed.metrics["losses"], rel=1e-4)
+    straight = finetune.train(ws, "david", force=True)
+    assert straight.metrics.losses == pytest.approx(resumed.metrics.losses, rel=1e-4)
     theirs = _tensors(straight.adapter)
     assert ours.keys() == theirs.keys()
     assert _distance(ours, theirs) < SAME_RUN
@@ -163,7 +160,7 @@ def test_a_killed_run_resumes_to_the_same_weights(david, method, tmp_path, monke
         assert _distance(tensors, theirs) > SAME_RUN, name
 
 
-def test_two_processes_under_torchrun_train_as_one(david, method):
+def test_two_processes_under_torchrun_train_as_one(training):
     """DDP through accelerate: each process takes half of every batch; the averaged
     gradients (LoRA through DDP, RoSA's sparse values reduced by hand) must give the same
     losses as one process. Dropout off, so both see the same computation."""
@@ -171,19 +168,19 @@ def test_two_processes_under_torchrun_train_as_one(david, method):
 
     from training import finetune
 
-    method.method, method.max_steps, method.mask_examples, method.dropout = "rosa", 2, 4, 0.0
+    ws = training(method="rosa", max_steps=2, mask_examples=4, dropout=0.0)
     env = {**os.environ, "PANZA_TRAINING__METHOD": "rosa", "PANZA_TRAINING__MAX_STEPS": "2",
            "PANZA_TRAINING__MASK_EXAMPLES": "4", "PANZA_TRAINING__DROPOUT": "0",
            "PANZA_TRAINING__THREADS": "1"}  # fmt: skip
     torchrun = Path(sys.executable).parent / "torchrun"
     cmd = [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "panza_tui", "train",
            "--account", "david", "--force"]  # fmt: skip
-    before = len(david.ws.store.runs("david", "train"))
+    before = len(ws.store.runs("david", "train"))
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
-    ddp = david.ws.store.latest_run("david", "train")
+    ddp = ws.store.latest_run("david", "train")
     assert ddp.metrics["processes"] == 2 and ddp.metrics["method"] == "rosa"
-    assert len(david.ws.store.runs("david", "train")) == before + 1  # one run, not one each
-    single = finetune.train(david.ws, "david", force=True)
-    assert single.metrics["processes"] == 1 and single.run_id != ddp.id
-    assert ddp.metrics["losses"] == pytest.approx(single.metrics["losses"], rel=1e-4)
+    assert len(ws.store.runs("david", "train")) == before + 1  # one run, not one each
+    single = finetune.train(ws, "david", force=True)
+    assert single.metrics.processes == 1 and single.run_id != ddp.id
+    assert ddp.metrics["losses"] == pytest.approx(single.metrics.losses, rel=1e-4)

@@ -9,8 +9,8 @@ from tests.conftest import shared
 
 @pytest.fixture(scope="module")
 def embedder():
-    from panza_tui.models import resolve_embedding
-    from panza_tui.retrieval import Embedder
+    from panza_tui.core.models import resolve_embedding
+    from panza_tui.core.retrieval import Embedder
 
     return Embedder(resolve_embedding("embedded"))
 

@@ -4,6 +4,7 @@ handful, a few LoRA steps, GGUF export (merged and adapter-only), drafting with 
 from __future__ import annotations
 
 import json
+
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -18,8 +19,8 @@ def test_training_takes_steps_and_saves_a_reusable_adapter(david):
     from training import finetune
 
     m = david.trained.metrics
-    assert m["steps"] == 4 and len(m["losses"]) == 4
-    assert all(0 < loss < 10 for loss in m["losses"])
+    assert m.steps == 4 and len(m.losses) == 4
+    assert all(0 < loss < 10 for loss in m.losses)
     assert (david.trained.adapter / "adapter_model.safetensors").stat().st_size > 100_000
     again = finetune.train(david.ws, "david")
     assert again.reused and again.run_id == david.trained.run_id
@@ -70,7 +71,7 @@ def test_draft_json_streams_and_retrieves_real_emails(david):
 
 
 def test_drafting_never_retrieves_the_email_being_drafted(david):
-    from panza_tui.drafting import Drafter
+    from panza_tui.core.drafting import Drafter
 
     ws = david.ws
     target = ws.store.messages("david", "resurrect")[0]

@@ -2,8 +2,8 @@
 
 import pytest
 
-from panza_tui.demo import ADDRESS, mailbox
-from panza_tui.store import Message
+from panza_tui.cli.demo import ADDRESS, mailbox
+from panza_tui.core.store import Message
 from sync.importer import import_path
 from training import playback
 
@@ -32,6 +32,7 @@ def demo(workspace):
     return workspace
 
 
+@pytest.mark.slow
 def test_playback_is_cached_and_resumes(demo):
     ws = demo
     first = playback.run(ws.store, "demo", ws.llm, ws.config.playback, limit=3)
@@ -59,5 +60,5 @@ def test_playback_is_cached_and_resumes(demo):
     done = playback.run(ws.store, "demo", ws.llm, ws.config.playback, completer=must_not_run)
     assert done.counts == {"cached": 65}
     # a different playback setting is a different cache key: everything is redone
-    ws.config.playback.temperature = 0.9
-    assert playback.pairs(ws.store, "demo", ws.llm, ws.config.playback) == []
+    hotter = ws.config.with_(playback={"temperature": 0.9}).playback
+    assert playback.pairs(ws.store, "demo", ws.llm, hotter) == []

@@ -7,8 +7,9 @@ import sys
 
 import pytest
 
-from panza_tui.demo import ADDRESS, mailbox
+from panza_tui.cli.demo import ADDRESS, mailbox
 from sync.importer import import_path
+from tests.helpers import demo_messages, settled, until_async
 from tests.sync.conftest import imap_server  # noqa: F401 - a fixture
 
 EDITED_DRAFT = (
@@ -27,8 +28,8 @@ def demo_ws(workspace):
 async def test_mail_list_filter_and_preview(demo_ws):
     from textual.widgets import Static
 
-    from panza_tui.app import PanzaApp
-    from panza_tui.widgets.mail_list import MailList
+    from panza_tui.tui.app import PanzaApp
+    from panza_tui.tui.widgets.mail_list import MailList
 
     app = PanzaApp(account="demo", workspace=demo_ws)
     async with app.run_test(size=(120, 36)) as pilot:
@@ -52,7 +53,7 @@ async def test_mail_list_filter_and_preview(demo_ws):
 async def test_empty_store_explains_what_to_do(workspace):
     from textual.widgets import Static
 
-    from panza_tui.app import PanzaApp
+    from panza_tui.tui.app import PanzaApp
 
     app = PanzaApp(workspace=workspace)
     async with app.run_test() as pilot:
@@ -63,13 +64,14 @@ async def test_empty_store_explains_what_to_do(workspace):
         assert app.screen.__class__.__name__ == "MailScreen"
 
 
+@pytest.mark.slow
 async def test_compose_streams_a_draft_with_retrieved_emails_and_saves_it(demo_ws, monkeypatch):
     from textual.widgets import TextArea
 
-    from panza_tui.app import PanzaApp
-    from panza_tui.screens.compose import ComposeScreen
+    from panza_tui.tui.app import PanzaApp
+    from panza_tui.tui.screens.compose import ComposeScreen
 
-    demo_ws.config.drafting.max_tokens = 40
+    demo_ws = demo_ws.with_config(drafting={"max_tokens": 40})
     demo_ws.update_index("demo")
     app = PanzaApp(account="demo", workspace=demo_ws)
     streamed: list[str] = []
@@ -83,8 +85,7 @@ async def test_compose_streams_a_draft_with_retrieved_emails_and_saves_it(demo_w
             screen, "append", lambda piece, gen: (streamed.append(piece), original(piece, gen))
         )
         await pilot.press(*"Ask the neighbours to water my plants", "enter")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settled(app, pilot)
         text = screen.query_one("#draft", TextArea).text
         assert len(streamed) > 1 and text == "".join(streamed)
         assert screen.retrieved and screen.retrieved[0].subject == "Watering the plants"
@@ -99,13 +100,14 @@ async def test_compose_streams_a_draft_with_retrieved_emails_and_saves_it(demo_w
         assert len(demo_ws.store.drafts("demo")) == 1
 
 
+@pytest.mark.slow
 async def test_regenerating_mid_stream_keeps_only_the_new_draft(demo_ws):
     from textual.widgets import TextArea
 
-    from panza_tui.app import PanzaApp
-    from panza_tui.drafting import Drafter
+    from panza_tui.core.drafting import Drafter
+    from panza_tui.tui.app import PanzaApp
 
-    demo_ws.config.drafting.max_tokens = 60
+    demo_ws = demo_ws.with_config(drafting={"max_tokens": 60})
     demo_ws.update_index("demo")
     app = PanzaApp(account="demo", workspace=demo_ws)
     async with app.run_test(size=(130, 40)) as pilot:
@@ -113,13 +115,9 @@ async def test_regenerating_mid_stream_keeps_only_the_new_draft(demo_ws):
         await pilot.pause()
         await pilot.press(*"Thank Kofi for the maples", "enter")
         area = app.screen.query_one("#draft", TextArea)
-        for _ in range(200):  # wait until the first draft is streaming
-            await pilot.pause(0.05)
-            if area.text:
-                break
+        assert await until_async(lambda: area.text, pilot)  # the first draft is streaming
         await pilot.press("ctrl+r")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settled(app, pilot)
         assert app.screen.attempt == 1
         text = area.text
     seed = demo_ws.config.drafting.seed + 1
@@ -130,7 +128,7 @@ async def test_regenerating_mid_stream_keeps_only_the_new_draft(demo_ws):
 async def test_evaluation_screen_shows_the_latest_eval_table(demo_ws):
     from textual.widgets import DataTable, Static
 
-    from panza_tui.app import PanzaApp
+    from panza_tui.tui.app import PanzaApp
 
     app = PanzaApp(account="demo", workspace=demo_ws)
     async with app.run_test(size=(120, 30)) as pilot:
@@ -170,7 +168,7 @@ async def test_evaluation_screen_shows_the_latest_eval_table(demo_ws):
 
 
 def test_mail_screen_snapshot(demo_ws, snap_compare):
-    from panza_tui.app import PanzaApp
+    from panza_tui.tui.app import PanzaApp
 
     assert snap_compare(PanzaApp(account="demo", workspace=demo_ws), terminal_size=(110, 30))
 
@@ -184,23 +182,26 @@ def _modules_after(code: str) -> set[str]:
 
 
 def test_app_start_imports_no_heavy_library():
-    loaded = _modules_after("import panza_tui.app, panza_tui.screens.compose, panza_tui.cli")
+    loaded = _modules_after(
+        "import panza_tui.tui.app, panza_tui.tui.screens.compose, panza_tui.cli"
+    )
     assert not loaded & {"torch", "transformers", "llama_cpp", "sentence_transformers", "peft"}
 
 
 def test_core_never_imports_textual():
     loaded = _modules_after(
         "import sync.importer, training.playback, training.finetune, training.export, "
-        "panza_tui.store, panza_tui.retrieval, panza_tui.drafting"
+        "panza_tui.core.store, panza_tui.core.retrieval, panza_tui.core.drafting"
     )
     assert "textual" not in loaded
 
 
+@pytest.mark.slow
 async def test_saving_puts_the_draft_in_the_server_drafts_folder(demo_ws, imap_server):  # noqa: F811
     from textual.widgets import TextArea
 
-    from panza_tui import secrets
-    from panza_tui.app import PanzaApp
+    from panza_tui.core import secrets
+    from panza_tui.tui.app import PanzaApp
     from sync import imap
     from tests.sync.test_drafts import read_drafts
 
@@ -208,8 +209,7 @@ async def test_saving_puts_the_draft_in_the_server_drafts_folder(demo_ws, imap_s
         host="127.0.0.1", user=imap_server.user, port=imap_server.port, security="plain",
     ).to_json())  # fmt: skip
     secrets.set_secret("demo:imap", imap_server.password)
-    demo_ws.config.drafting.max_tokens = 24
-    demo_ws.config.retrieval.top_k = 0
+    demo_ws = demo_ws.with_config(drafting={"max_tokens": 24}, retrieval={"top_k": 0})
     app = PanzaApp(account="demo", workspace=demo_ws)
     async with app.run_test(size=(130, 40)) as pilot:
         await pilot.press("c")
@@ -220,16 +220,14 @@ async def test_saving_puts_the_draft_in_the_server_drafts_folder(demo_ws, imap_s
         await pilot.press(*"Drill")
         await pilot.click("#instruction")
         await pilot.press(*"Ask Tom for my drill back", "enter")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settled(app, pilot)
         area = app.screen.query_one("#draft", TextArea)
         assert area.text.strip()  # the model wrote something; what it wrote varies by host
         # The user edits the draft before saving: several lines and non-ASCII, so that the
         # CRLF line ends and the charset of the uploaded copy are exercised on every machine.
         area.text = EDITED_DRAFT
         await pilot.press("ctrl+s")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settled(app, pilot)
     ((message, _),) = read_drafts(imap_server)
     assert message["To"] == "tom@example.net" and message["Subject"] == "Drill"
     # IMAP carries CRLF line ends (RFC 3501); the text is otherwise exactly what was saved
@@ -242,12 +240,11 @@ async def test_saving_puts_the_draft_in_the_server_drafts_folder(demo_ws, imap_s
 async def test_accounts_screen_syncs_with_progress_tests_and_removes(demo_ws, imap_server):  # noqa: F811
     from textual.widgets import DataTable, ProgressBar
 
-    from panza_tui import secrets
-    from panza_tui.app import PanzaApp
-    from panza_tui.screens.accounts import AccountsScreen
+    from panza_tui.core import secrets
+    from panza_tui.tui.app import PanzaApp
+    from panza_tui.tui.screens.accounts import AccountsScreen
     from sync import imap
     from tests.sync.conftest import append_all
-    from tests.sync.test_imap import demo_messages
 
     append_all(imap_server, "Sent", demo_messages())
     demo_ws.store.add_account("server", [ADDRESS])
@@ -264,15 +261,13 @@ async def test_accounts_screen_syncs_with_progress_tests_and_removes(demo_ws, im
         table = screen.query_one(DataTable)
         assert [table.get_row_at(i)[0] for i in range(table.row_count)] == ["demo", "server"]
         await pilot.press("down", "s")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settled(app, pilot)
         assert "65 new" in str(screen.query_one("#status").render())
         bar = screen.query_one(ProgressBar)
         assert bar.progress == bar.total == len(demo_messages())  # all 69 fetched, 65 kept
         assert table.get_row_at(1)[2] == "65" and table.get_row_at(1)[3] != "never"
         await pilot.press("t")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settled(app, pilot)
         notes = [n.message for n in app._notifications]
         assert any("login work" in m for m in notes), notes
         await pilot.press("delete")
@@ -284,12 +279,13 @@ async def test_accounts_screen_syncs_with_progress_tests_and_removes(demo_ws, im
         assert secrets.get_secret("server:imap") is None
 
 
+@pytest.mark.slow
 async def test_adding_and_editing_an_imap_account_in_the_app(workspace, imap_server):  # noqa: F811
     from textual.widgets import Input, Select, Static
 
-    from panza_tui import secrets
-    from panza_tui.app import PanzaApp
-    from panza_tui.screens.account_form import AccountForm
+    from panza_tui.core import secrets
+    from panza_tui.tui.app import PanzaApp
+    from panza_tui.tui.screens.account_form import AccountForm
 
     app = PanzaApp(workspace=workspace)
 
@@ -301,8 +297,7 @@ async def test_adding_and_editing_an_imap_account_in_the_app(workspace, imap_ser
         form.query_one("#security", Select).value = "plain"
         form.query_one("#save").press()
         await pilot.pause()  # the press is handled, the login worker starts
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settled(app, pilot)
         return form
 
     async with app.run_test(size=(120, 50)) as pilot:

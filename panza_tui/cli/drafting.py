@@ -1,0 +1,83 @@
+"""Commands for drafting and this machine: ``draft``, ``tui``, ``doctor``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from panza_tui.cli.mail import AccountOpt
+from panza_tui.cli.output import check_llama_once, console, workspace
+
+
+def draft(
+    instruction: Annotated[str, typer.Argument(help="What the email should say.")],
+    account: AccountOpt,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
+    no_rag: Annotated[
+        bool, typer.Option("--no-rag", help="Put no past emails in the prompt.")
+    ] = False,
+    base: Annotated[
+        bool, typer.Option("--base", help="Use the base model, not the adapter.")
+    ] = False,
+) -> None:
+    """Write a draft in the account's style (streams to the terminal)."""
+    from panza_tui.core.drafting import Drafter
+
+    ws = workspace()
+    drafter = Drafter(ws, account, use_adapter=not base, use_rag=not no_rag)
+    with console.status(f"loading {drafter.choice.label}"):
+        drafter.load()
+    stream = None if as_json else (lambda piece: (sys.stdout.write(piece), sys.stdout.flush()))
+    result = drafter.draft(instruction, on_token=stream)
+    if as_json:
+        print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+        return
+    t = result.timings
+    print()
+    console.print(
+        f"[dim]{result.model}; {len(result.retrieved)} past emails; retrieval "
+        f"{t['retrieval_ms']:.0f} ms, first token {t['ttft_ms']:.0f} ms, "
+        f"{t['tokens_per_s']:.1f} tokens/s"
+    )
+
+
+def tui(account: Annotated[Optional[str], typer.Option("--account", "-a")] = None) -> None:  # noqa: UP045
+    """Open the terminal app."""
+    from panza_tui.tui.app import PanzaApp
+
+    check_llama_once(workspace())
+    PanzaApp(account=account).run()
+
+
+def doctor(
+    account: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--account", "-a", help="Check this account's active model."),
+    ] = None,
+) -> None:
+    """Check this machine: llama.cpp's CPU backend (a real decode in a child process), threads,
+    GPU, keyring, PANZA_HOME, disk, embedded models. Exit 1 if anything fails."""
+    from rich.text import Text
+
+    from panza_tui.core import doctor as doctor_mod
+    from panza_tui.core.models import llama_base
+
+    ws = workspace()
+    model, lora = llama_base(ws.llm), None
+    if account:
+        from panza_tui.core.drafting import choose_model
+
+        choice = choose_model(ws, account)
+        model, lora = choice.path, choice.lora
+    style = {"ok": "green", "warn": "yellow", "fail": "bold red"}
+    failed = False
+    for finding in doctor_mod.report(model, lora):
+        failed |= finding.status == "fail"
+        line = Text(f"{finding.status:>4}", style=style[finding.status])
+        line.append(f" {finding.topic:<19} {finding.detail}")
+        console.print(line, highlight=False, soft_wrap=True)
+    if failed:
+        raise typer.Exit(1)

@@ -1,0 +1,149 @@
+"""Commands for mail: ``import``, ``account add``, ``accounts``, ``sync``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from panza_tui.cli.output import console, print_import_report, progress, workspace
+from panza_tui.core.errors import AccountError
+
+AccountOpt = Annotated[str, typer.Option("--account", "-a", help="Account name.")]
+
+
+def import_(
+    path: Annotated[Path, typer.Argument(help="mbox, maildir, .eml, or Panza JSON-lines file.")],
+    account: AccountOpt,
+    address: Annotated[
+        Optional[list[str]],  # noqa: UP045 - typer needs Optional here
+        typer.Option("--address", help="Your address; only mail from it is kept. Repeatable."),
+    ] = None,
+    min_words: Annotated[int, typer.Option(help="Drop emails shorter than this.")] = -1,
+) -> None:
+    """Import sent mail into an account (idempotent) and index it for retrieval."""
+    from sync.importer import import_path
+
+    ws = workspace()
+    ws.store.add_account(account, address or [])
+    words = min_words if min_words >= 0 else ws.config.imports.min_words
+    with progress() as bar:
+        task = bar.add_task("import", total=None, info="")
+        report = import_path(ws.store, account, path, words, lambda n: bar.advance(task, n))
+    print_import_report(report)
+    with console.status("indexing for retrieval"):
+        added = ws.update_index(account)
+    console.print(
+        f"{ws.store.count_messages(account)} emails in '{account}', {added} newly indexed"
+    )
+
+
+def account_add(
+    name: Annotated[str, typer.Argument(help="Account name.")],
+    imap: Annotated[str, typer.Option("--imap", help="IMAP server host name.")] = "",
+    user: Annotated[str, typer.Option(help="Login name, usually your address.")] = "",
+    gmail: Annotated[bool, typer.Option("--gmail", help="Use the Gmail API (OAuth).")] = False,
+    client_secrets: Annotated[str, typer.Option(help="Gmail: OAuth client JSON file.")] = "",
+    api_root: Annotated[str, typer.Option(hidden=True, help="Gmail API endpoint.")] = "",
+    port: Annotated[int, typer.Option(help="0: 993 for ssl, 143 otherwise.")] = 0,
+    security: Annotated[str, typer.Option(help="ssl, starttls or plain.")] = "ssl",
+    oauth: Annotated[bool, typer.Option(help="IMAP XOAUTH2 instead of a password.")] = False,
+    oauthbearer: Annotated[bool, typer.Option(help="IMAP OAUTHBEARER (RFC 7628).")] = False,
+    oauth_token_uri: Annotated[
+        str, typer.Option(help="OAuth token endpoint: store a refresh token.")
+    ] = "",
+    oauth_client_id: Annotated[str, typer.Option(help="OAuth client id.")] = "",
+    oauth_client_secret: Annotated[str, typer.Option(help="OAuth client secret.")] = "",
+    address: Annotated[
+        Optional[list[str]],  # noqa: UP045 - typer needs Optional here
+        typer.Option("--address", help="Your sending address (default: --user). Repeatable."),
+    ] = None,
+    sent: Annotated[str, typer.Option(help="Sent folder, if not found by SPECIAL-USE.")] = "",
+    drafts: Annotated[str, typer.Option(help="Drafts folder, if not found by SPECIAL-USE.")] = "",
+    ca_file: Annotated[str, typer.Option(help="CA certificate(s) to trust for TLS.")] = "",
+    insecure: Annotated[bool, typer.Option(help="Allow a plaintext login off loopback.")] = False,
+    password_stdin: Annotated[bool, typer.Option(help="Read the secret from stdin.")] = False,
+) -> None:
+    """Add (or update) an IMAP or Gmail account; the login is tested before anything is
+    stored, and secrets go to the keyring (or a 0600 file where there is none)."""
+    from sync import accounts
+    from sync.imap import ImapServer
+
+    if gmail == bool(imap):
+        raise AccountError("say either --imap HOST --user NAME, or --gmail --client-secrets FILE")
+    ws = workspace()
+    if gmail:
+        if not client_secrets:
+            raise AccountError(
+                "--gmail needs --client-secrets FILE (an OAuth 'Desktop app' client)"
+            )
+        added = accounts.add_gmail(ws, name, Path(client_secrets), api_root, address or [])
+        console.print(
+            f"account '{name}': {added.found}; refresh token stored in {added.secret_stored_in}"
+        )
+        return
+    auth = "oauthbearer" if oauthbearer else "xoauth2" if oauth else "password"
+    server = ImapServer(
+        host=imap, user=user, port=port, security=security, auth=auth, sent=sent,
+        drafts=drafts, ca_file=ca_file, insecure=insecure, oauth_token_uri=oauth_token_uri,
+        oauth_client_id=oauth_client_id,
+    )  # fmt: skip
+    what = {"password": "password (or app password)"}.get(
+        auth, "refresh token" if oauth_token_uri else "access token"
+    )
+    secret = (
+        sys.stdin.readline().rstrip("\n")
+        if password_stdin
+        else typer.prompt(f"{what} for {user}", hide_input=True)
+    )
+    if auth != "password" and oauth_token_uri:
+        secret = json.dumps({"refresh_token": secret, "client_secret": oauth_client_secret})
+    with console.status(f"logging in to {server.host}:{server.effective_port}"):
+        added = accounts.add_imap(ws, name, server, secret, address or [])
+    console.print(
+        f"account '{name}': logged in, {added.found}; {what} stored in {added.secret_stored_in}"
+    )
+
+
+def sync(account: AccountOpt) -> None:
+    """Fetch new sent mail from the account's server (incremental, resumable)."""
+    from sync import accounts
+
+    ws = workspace()
+    with progress() as bar:
+        task = bar.add_task("sync", total=None, info="")
+        result = accounts.sync(
+            ws, account, lambda done, total: bar.update(task, completed=done, total=total)
+        )
+    report = result.report
+    print_import_report(report)
+    if result.drafts_saved or result.drafts_failing:
+        console.print(
+            f"drafts waiting for the server: {result.drafts_saved} saved now, "
+            f"{result.drafts_failing} still failing"
+        )
+    if report.resynced:
+        console.print(f"'{report.folder}' was read again from the start (server state changed)")
+    console.print(
+        f"'{report.folder}': {report.counts['kept']} new, {len(report.deleted_ids)} removed; "
+        f"{ws.store.count_messages(account)} emails in '{account}', {result.indexed} newly indexed"
+    )
+
+
+def list_accounts() -> None:
+    """List accounts with their server, email counts and active model."""
+    from sync import accounts
+
+    table = Table(show_edge=False)
+    for column in ("account", "server", "emails", "addresses", "active export"):
+        table.add_column(column)
+    for row in accounts.summaries(workspace()):
+        table.add_row(
+            row.name, row.server, str(row.emails), ", ".join(row.addresses),
+            f"#{row.active_export}" if row.active_export else "-",
+        )  # fmt: skip
+    console.print(table)

@@ -1,0 +1,99 @@
+"""What the commands share: the console, progress bars, report tables, and steps that need
+a progress display (training, the llama.cpp check)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from panza_tui.core.workspace import Workspace
+    from sync.importer import ImportReport
+    from training.evaluate import EvalResult
+    from training.finetune import TrainResult
+
+console = Console(stderr=True)
+
+
+def workspace() -> Workspace:
+    """The user's workspace (config, store, models), opened on first use."""
+    from panza_tui.core.workspace import Workspace
+
+    return Workspace()
+
+
+def progress() -> Any:
+    """A ``rich.progress.Progress`` on stderr: description, bar, n/total, info, times."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+        console=console,
+    )  # fmt: skip
+
+
+def print_import_report(report: ImportReport) -> None:
+    """Print the import (or sync) counts by outcome, and the first unparseable messages."""
+    table = Table(title="import", show_edge=False)
+    table.add_column("outcome")
+    table.add_column("emails", justify="right")
+    for reason, count in report.counts.most_common():
+        table.add_row(reason, str(count))
+    table.add_row("[bold]total", f"[bold]{sum(report.counts.values())}")
+    console.print(table)
+    for source, why in report.errors[:10]:
+        console.print(f"  unparseable {source}: {why}")
+
+
+def print_eval(result: EvalResult) -> None:
+    """The eval table (metrics 0-100, style similarity 0-1) and where its files are."""
+    table = Table(title=f"{result.account}: {result.n_test} held-out emails")
+    for column in ("setting", "method", "BLEU", "chrF", "ROUGE-1", "ROUGE-2", "ROUGE-L",
+                   "style sim"):  # fmt: skip
+        left = column in ("setting", "method")
+        table.add_column(column, justify="left" if left else "right", no_wrap=left)
+    for row in result.rows:
+        table.add_row(
+            row["setting"], row["method"],
+            *(f"{row[k]:.2f}" for k in ("bleu", "chrf", "rouge1", "rouge2", "rougeL")),
+            f"{row['style_sim']:.3f}",
+        )  # fmt: skip
+    Console().print(table)
+    console.print(
+        f"eval run #{result.run_id}: {result.folder / 'eval.json'}, eval.png, drafts.jsonl"
+    )
+
+
+def train_with_progress(
+    ws: Workspace, account: str, force: bool = False, resume: bool = False
+) -> TrainResult:
+    """``training.finetune.train`` with a progress bar (steps, loss)."""
+    from training import finetune
+
+    with progress() as bar:
+        task = bar.add_task("train", total=None, info="loading model")
+
+        def step(done: int, total: int, loss: float) -> None:
+            bar.update(task, completed=done, total=total, info=f"loss {loss:.3f}")
+
+        return finetune.train(ws, account, progress=step, force=force, resume=resume)
+
+
+def check_llama_once(ws: Workspace) -> None:
+    """Before the first llama.cpp load of a fresh install: decode a few tokens in a child
+    process, so a build that cannot run here is one line (BackendError), not a crash."""
+    from panza_tui.core import selfcheck
+    from panza_tui.core.models import llama_base
+
+    with console.status("checking that llama.cpp runs on this machine (once per install)"):
+        selfcheck.ensure(llama_base(ws.llm))

@@ -1,0 +1,207 @@
+"""llama.cpp (``llama-cpp-python``) behind two small functions: load a GGUF, stream a completion.
+
+``OMP_WAIT_POLICY=PASSIVE`` is set before llama_cpp is first imported: with OpenMP's default
+busy-waiting, an idle generation thread spins on a core that another process (the TUI, a
+second job) needs, and generation stalls.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from panza_tui.core import cpu_backend, threads
+from panza_tui.core.errors import CheckpointError
+
+# libggml-cpu.so exists only in a build without GGML_BACKEND_DL; otherwise cpu_backend loads
+# one libggml-cpu-<variant>.so.
+_LIBRARIES = ("libggml-base.so", "libggml-cpu.so", "libggml.so", "libllama.so")
+_preloaded = False
+
+
+def preload() -> None:
+    """Load llama.cpp's shared libraries with ``RTLD_DEEPBIND``, before usearch's extension.
+
+    usearch's compiled module carries C++ runtime symbols that, once loaded, take the place
+    of llama.cpp's: loading a model then fails in the tokenizer with ``std::bad_cast``.
+    Binding llama.cpp's libraries to their own symbols first prevents that, and must happen
+    before usearch is imported (``panza_tui.core.retrieval`` calls this). Cheap: no model, no
+    Python import of llama_cpp. Does nothing where the libraries are laid out differently.
+    """
+    global _preloaded
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read once, when libgomp loads
+    if _preloaded or not hasattr(os, "RTLD_DEEPBIND"):
+        return
+    _preloaded = True
+    import ctypes
+
+    folder = cpu_backend.library_dir()
+    if folder is None:
+        return
+    for name in _LIBRARIES:
+        if (folder / name).exists():
+            try:
+                ctypes.CDLL(
+                    str(folder / name), mode=os.RTLD_LAZY | os.RTLD_DEEPBIND | ctypes.RTLD_GLOBAL
+                )
+            except OSError:
+                return
+
+
+def import_llama_cpp() -> Any:
+    """Import llama_cpp with the environment it needs and the CPU backend for this machine.
+
+    Raises ``BackendError`` if no CPU backend of the installed build can run here.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    preload()
+    import logging
+
+    import llama_cpp  # first: it routes ggml's log to the "llama-cpp-python" logger
+
+    logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)  # as Llama(verbose=False)
+    cpu_backend.load()
+
+    return llama_cpp
+
+
+def load(
+    model_path: Path, lora_path: Path | None = None, n_ctx: int = 2048, n_threads: int = 0,
+    seed: int = 0, logits_all: bool = False,
+) -> Any:  # fmt: skip
+    """A ``llama_cpp.Llama`` for a GGUF file, optionally with a GGUF LoRA adapter applied.
+
+    Raises ``CheckpointError`` naming the file if llama.cpp cannot load it (missing,
+    truncated or not a GGUF).
+    """
+    llama_cpp = import_llama_cpp()
+    for path in (model_path, lora_path):
+        if path is not None and not Path(path).is_file():
+            raise CheckpointError(f"{path}: no such model file")
+    count = threads.pick(n_threads)
+    try:
+        return llama_cpp.Llama(
+            model_path=str(model_path),
+            lora_path=str(lora_path) if lora_path else None,
+            n_ctx=n_ctx,
+            n_threads=count,
+            n_threads_batch=count,
+            seed=seed,
+            logits_all=logits_all,
+            verbose=False,
+        )
+    except (ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"llama.cpp could not load {model_path}: {exc}") from exc
+
+
+@dataclass
+class Generation:
+    """A finished completion. Times in seconds; ``tokens`` counts the streamed pieces
+    (one per token, except where a multi-byte character spans two tokens)."""
+
+    text: str
+    tokens: int
+    ttft_s: float
+    total_s: float
+
+    @property
+    def tokens_per_s(self) -> float:
+        """Decode speed after the first token (the prompt's cost is in ``ttft_s``)."""
+        decode = self.total_s - self.ttft_s
+        return (self.tokens - 1) / decode if self.tokens > 1 and decode > 0 else 0.0
+
+
+def stream(
+    llm: Any, prompt: str, *, max_tokens: int = 256, temperature: float = 0.7,
+    top_p: float = 0.9, seed: int = 0, stop: Sequence[str] = (),
+    on_token: Callable[[str], None] | None = None,
+) -> Generation:  # fmt: skip
+    """Complete ``prompt`` (raw text, already templated), calling ``on_token`` per piece."""
+    pieces: list[str] = []
+    start = time.perf_counter()
+    first: float | None = None
+    for chunk in llm.create_completion(
+        prompt, max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed,
+        stop=list(stop), stream=True,
+    ):  # fmt: skip
+        piece = chunk["choices"][0]["text"]
+        if not piece:  # the closing chunk, or bytes held back mid-character
+            continue
+        if first is None:
+            first = time.perf_counter()
+        pieces.append(piece)
+        if on_token:
+            on_token(piece)
+    end = time.perf_counter()
+    return Generation("".join(pieces), len(pieces), (first or end) - start, end - start)
+
+
+class SharedModel:
+    """One loaded GGUF shared by several accounts, each with its own LoRA adapter (OPPU,
+    arXiv 2402.04401: one base, one adapter per user).
+
+    llama.cpp sets adapters per context (``llama_set_adapters_lora``), so switching accounts
+    costs an adapter swap, not a model load. Adapters are loaded once per file and live as
+    long as the model. Use under ``lock``: the context is not reentrant.
+    """
+
+    def __init__(self, llm: Any) -> None:
+        self.llm = llm
+        self.lock = threading.RLock()
+        self._adapters: dict[Path, Any] = {}
+        self._current: Path | None = None
+
+    def use(self, lora: Path | None) -> Any:
+        """The model with ``lora`` (a GGUF LoRA adapter, or None for the bare base) applied.
+
+        Raises ``CheckpointError`` naming the file if llama.cpp cannot load the adapter.
+        """
+        if lora == self._current:
+            return self.llm
+        import ctypes
+
+        llama_cpp = import_llama_cpp()
+        ctx = self.llm._ctx.ctx
+        if lora is None:
+            code = llama_cpp.llama_set_adapters_lora(ctx, None, 0, None)
+        else:
+            if lora not in self._adapters:
+                if not Path(lora).is_file():
+                    raise CheckpointError(f"{lora}: no such adapter file")
+                adapter = llama_cpp.llama_adapter_lora_init(
+                    self.llm._model.model, str(lora).encode()
+                )
+                if adapter is None:
+                    raise CheckpointError(f"llama.cpp could not load the adapter {lora}")
+                self._adapters[lora] = adapter
+            adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(self._adapters[lora])
+            code = llama_cpp.llama_set_adapters_lora(ctx, adapters, 1, (ctypes.c_float * 1)(1.0))
+        if code:
+            raise CheckpointError(f"llama.cpp could not apply the adapter {lora} (code {code})")
+        self.llm.reset()  # the cached prompt was computed with the previous adapter
+        self._current = lora
+        return self.llm
+
+
+_shared: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+_shared_lock = threading.Lock()
+
+
+def shared(model_path: Path, n_ctx: int, n_threads: int, seed: int) -> SharedModel:
+    """The process's ``SharedModel`` for a GGUF and context settings, loaded on first use.
+
+    Held weakly: the model is freed once no drafter uses it any more.
+    """
+    key = (Path(model_path).resolve(), n_ctx, threads.pick(n_threads), seed)
+    with _shared_lock:
+        model = _shared.get(key)
+        if model is None:
+            model = SharedModel(load(model_path, None, n_ctx=n_ctx, n_threads=n_threads, seed=seed))
+            _shared[key] = model
+        return model

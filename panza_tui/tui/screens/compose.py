@@ -1,0 +1,222 @@
+"""The compose screen: type an instruction, watch the draft stream in, edit, save.
+
+Generation runs in a thread worker (llama.cpp releases the GIL); tokens come back to the
+UI with ``call_from_thread`` and the end of a draft as a typed message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Static, TextArea
+from textual.worker import get_current_worker
+
+from panza_tui.core.drafting import Draft, Retrieved
+from panza_tui.core.errors import PanzaError
+from panza_tui.tui.widgets.retrieved import RetrievedPanel
+from sync import accounts
+
+
+class _Cancelled(Exception):
+    """Raised inside the token callback to stop a superseded generation."""
+
+
+class ComposeScreen(Screen):
+    """Instruction box, editable draft, and the retrieved past emails beside it."""
+
+    BINDINGS = [
+        Binding("ctrl+r", "regenerate", "Regenerate"),
+        Binding("ctrl+s", "save", "Save draft"),
+        Binding("ctrl+y", "copy", "Copy"),
+        Binding("escape", "back", "Back"),
+    ]
+    DEFAULT_CSS = """
+    ComposeScreen #main { width: 2fr; }
+    ComposeScreen #instruction { border: round $accent; border-title-color: $accent; }
+    ComposeScreen #headers { height: 3; }
+    ComposeScreen #headers Input { border: round $panel-lighten-2; }
+    ComposeScreen #to, ComposeScreen #subject { width: 2fr; }
+    ComposeScreen #cc { width: 1fr; }
+    ComposeScreen #draft { height: 1fr; border: round $primary; border-title-color: $primary; }
+    ComposeScreen RetrievedPanel { width: 1fr; }
+    ComposeScreen #status { height: 1; color: $text-muted; padding: 0 1; }
+    """
+
+    @dataclass
+    class Finished(Message):
+        """A draft is complete (``draft`` carries text, retrieved emails and timings)."""
+
+        draft: Draft
+        generation: int
+
+    @dataclass
+    class Failed(Message):
+        """Drafting stopped with an error the user should see."""
+
+        error: str
+
+    def __init__(self, account: str, instruction: str = "") -> None:
+        super().__init__()
+        self.account = account
+        self.initial = instruction
+        self.retrieved: list[Retrieved] = []
+        self.draft_id: int | None = None
+        self.instruction = ""
+        self.attempt = 0  # each regeneration samples with a new seed
+        self.generation = 0  # tokens of a superseded generation are dropped
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal():
+            with Vertical(id="main"):
+                with Horizontal(id="headers"):
+                    for field, hint in (("to", "To"), ("cc", "Cc"), ("subject", "Subject")):
+                        header = Input(placeholder=hint, id=field)
+                        header.border_title = hint
+                        yield header
+                box = Input(
+                    self.initial,
+                    placeholder="e.g. Ask Jonas for the drainage numbers by Friday",
+                    id="instruction",
+                )
+                box.border_title = "Instruction (enter to draft)"
+                yield box
+                area = TextArea(id="draft", soft_wrap=True)
+                area.border_title = "Draft"
+                yield area
+            yield RetrievedPanel()
+        yield Static("", id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"{self.account} · compose"
+        self.query_one("#instruction", Input).focus()
+
+    # drafting -----------------------------------------------------------------------------
+
+    @on(Input.Submitted, "#instruction")
+    def _submitted(self, event: Input.Submitted) -> None:
+        self.start(event.value)
+
+    def action_regenerate(self) -> None:
+        self.start(self.query_one("#instruction", Input).value)
+
+    def start(self, instruction: str) -> None:
+        """Start drafting ``instruction`` (cancels a draft in progress)."""
+        if not instruction.strip():
+            self.notify("Type what the email should say first.", severity="warning")
+            return
+        self.attempt = self.attempt + 1 if instruction.strip() == self.instruction else 0
+        self.instruction = instruction.strip()
+        self.draft_id = None
+        self.generation += 1
+        self.query_one("#draft", TextArea).text = ""
+        self.query_one(RetrievedPanel).show([], searching=True)
+        self.set_status("loading the model…")
+        self.generate(self.instruction, self.attempt, self.generation)
+
+    @work(thread=True, exclusive=True, group="draft")
+    def generate(self, instruction: str, attempt: int, generation: int) -> None:
+        """Worker: retrieve, then stream the draft into the text area."""
+        worker = get_current_worker()
+        try:
+            drafter = self.app.drafter(self.account)  # type: ignore[attr-defined]
+            drafter.load()
+            self.app.call_from_thread(self.set_status, f"{drafter.choice.label}: writing…")
+
+            def token(piece: str) -> None:
+                if worker.is_cancelled:
+                    raise _Cancelled
+                self.app.call_from_thread(self.append, piece, generation)
+
+            def found(retrieved: list[Retrieved]) -> None:
+                self.app.call_from_thread(self.show_retrieved, retrieved, generation)
+
+            seed = drafter.ws.config.drafting.seed + attempt
+            result = drafter.draft(instruction, on_token=token, on_retrieved=found, seed=seed)
+        except _Cancelled:
+            return
+        except Exception as exc:  # shown to the user; the typed instruction stays
+            self.post_message(self.Failed(f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(self.Finished(result, generation))
+
+    def append(self, piece: str, generation: int) -> None:
+        """Append a streamed piece at the end of the draft (if still the current one)."""
+        if generation == self.generation:
+            area = self.query_one("#draft", TextArea)
+            area.insert(piece, area.document.end)
+
+    def show_retrieved(self, retrieved: list[Retrieved], generation: int) -> None:
+        """Show the past emails in the prompt of the current generation."""
+        if generation != self.generation:
+            return
+        self.retrieved = retrieved
+        self.query_one(RetrievedPanel).show(retrieved)
+
+    def set_status(self, text: str) -> None:
+        self.query_one("#status", Static).update(text)
+
+    @on(Finished)
+    def _finished(self, event: Finished) -> None:
+        if event.generation != self.generation:
+            return
+        t = event.draft.timings
+        self.set_status(
+            f"{event.draft.model} · {len(event.draft.retrieved)} past emails · retrieval "
+            f"{t['retrieval_ms']:.0f} ms · first token {t['ttft_ms']:.0f} ms · "
+            f"{t['tokens_per_s']:.1f} tokens/s"
+        )
+
+    @on(Failed)
+    def _failed(self, event: Failed) -> None:
+        self.set_status(f"[b]draft failed[/b]: {event.error}")
+        self.notify(event.error, title="Draft failed", severity="error")
+
+    # actions on the draft -------------------------------------------------------------------
+
+    def action_save(self) -> None:
+        """Save the draft locally now; then, if the account has a server, upload it there."""
+        text = self.query_one("#draft", TextArea).text
+        if not text.strip():
+            self.notify("Nothing to save yet.", severity="warning")
+            return
+        store = self.app.workspace.store  # type: ignore[attr-defined]
+        retrieved = [{"id": r.id, "score": r.score} for r in self.retrieved]
+        headers = {f: self.query_one(f"#{f}", Input).value.strip() for f in ("to", "cc", "subject")}
+        self.draft_id = store.save_draft(
+            self.account, self.instruction, text, retrieved, self.draft_id,
+            to_addrs=headers["to"], cc_addrs=headers["cc"], subject=headers["subject"],
+        )  # fmt: skip
+        if accounts.has_server(self.app.workspace, self.account):  # type: ignore[attr-defined]
+            self.notify(f"Saved as local draft #{self.draft_id}; uploading…")
+            self.upload(self.draft_id)
+        else:
+            self.notify(f"Saved as local draft #{self.draft_id}.")
+
+    @work(thread=True, group="upload")
+    def upload(self, draft_id: int) -> None:
+        """Worker: put the draft in the server's Drafts folder (the local copy stays)."""
+        try:
+            accounts.upload_draft(self.app.workspace, self.account, draft_id)  # type: ignore[attr-defined]
+        except PanzaError as exc:
+            self.app.call_from_thread(
+                self.notify, f"Kept locally, will retry on the next save or sync: {exc}",
+                title="Draft not on the server", severity="warning",
+            )  # fmt: skip
+            return
+        self.app.call_from_thread(self.notify, f"Draft #{draft_id} saved to the server's Drafts.")
+
+    def action_copy(self) -> None:
+        self.app.copy_to_clipboard(self.query_one("#draft", TextArea).text)
+        self.notify("Draft copied to the clipboard.")
+
+    def action_back(self) -> None:
+        self.workers.cancel_group(self, "draft")
+        self.app.pop_screen()

@@ -1,0 +1,72 @@
+"""The account's latest style evaluation (``panza eval``): the four-row table and where its
+chart and drafts are. Reads the stored run; nothing heavy is imported."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from panza_tui.core.store import Store
+
+COLUMNS = (("setting", "setting"), ("method", "method"), ("bleu", "BLEU"), ("chrf", "chrF"),
+           ("rouge1", "ROUGE-1"), ("rouge2", "ROUGE-2"), ("rougeL", "ROUGE-L"),
+           ("style_sim", "style sim"))  # fmt: skip
+
+
+class EvaluationScreen(Screen):
+    """The newest eval run of ``account``: metrics 0-100, style similarity 0-1."""
+
+    BINDINGS = [Binding("escape,q", "app.pop_screen", "Back")]
+    DEFAULT_CSS = """
+    EvaluationScreen #eval-head { padding: 1 2; color: $text-muted; }
+    EvaluationScreen DataTable { height: auto; margin: 0 2; }
+    EvaluationScreen #eval-files { padding: 1 2; color: $text-muted; }
+    """
+
+    def __init__(self, store: Store, account: str) -> None:
+        super().__init__()
+        self.store = store
+        self.account = account
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="eval-head")
+        yield DataTable(id="eval-table", cursor_type="row", zebra_stripes=True)
+        yield Static(id="eval-files")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"{self.account} · evaluation"
+        run = self.store.latest_run(self.account, "eval")
+        head = self.query_one("#eval-head", Static)
+        if run is None:
+            head.update(
+                f"No evaluation yet. Run\n\n  panza eval --account {self.account}\n\n"
+                "to score base, base + RAG, fine-tuned and fine-tuned + RAG drafts against "
+                "your held-out sent mail."
+            )
+            self.query_one(DataTable).display = False
+            return
+        rows = run.metrics.get("rows", [])
+        head.update(
+            f"Eval run #{run.id}: {run.metrics.get('n_test', 0)} held-out emails, "
+            f"greedy drafts (BLEU, chrF, ROUGE 0-100; style similarity 0-1)"
+        )
+        table = self.query_one(DataTable)
+        for key, label in COLUMNS:
+            table.add_column(label, key=key)
+        for row in rows:
+            table.add_row(*(_cell(key, row.get(key)) for key, _ in COLUMNS), key=row["setting"])
+        self.query_one("#eval-files", Static).update(
+            escape(f"chart: {run.path}/eval.png\ndrafts: {run.path}/drafts.jsonl")
+        )
+
+
+def _cell(key: str, value: object) -> Text:
+    if isinstance(value, float):
+        return Text(f"{value:.3f}" if key == "style_sim" else f"{value:.2f}", justify="right")
+    return Text(str(value))

@@ -1,0 +1,94 @@
+"""The training data of an account: (instruction, email) pairs from playback, split into
+train and test, turned into prompts exactly as drafting builds them.
+
+RAFT (Zhang et al., arXiv 2403.10131): a share of the training prompts (``[training]
+rag_probability``) carry past emails retrieved for the instruction, so the model learns to
+use retrieved context the way drafting gives it.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict
+from typing import Any
+
+from panza_tui.core import prompting
+from panza_tui.core.errors import PipelineError
+from panza_tui.core.store import Message
+from panza_tui.core.workspace import Workspace
+from training import dataset, playback
+
+Pair = tuple[Message, str]  # (sent email, the instruction playback wrote for it)
+
+
+def training_pairs(ws: Workspace, account: str) -> tuple[list[Pair], list[Pair]]:
+    """(train, test) pairs of ``account``; raises ``PipelineError`` if playback has not run."""
+    pairs = playback.pairs(ws.store, account, ws.llm, ws.config.playback)
+    if not pairs:
+        raise PipelineError(
+            f"account {account!r} has no playback pairs yet: run 'panza playback --account "
+            f"{account}' first"
+        )
+    t = ws.config.training
+    return dataset.split(pairs, t.seed, t.test_fraction)
+
+
+def input_hash(ws: Workspace, account: str, train_pairs: list[Pair]) -> str:
+    """What a training run depends on: base weights, settings, prompt and data."""
+    ignored = ("threads", "checkpoint_every")
+    settings = {k: v for k, v in asdict(ws.config.training).items() if k not in ignored}
+    settings["retrieval"] = asdict(ws.config.retrieval)
+    settings["embedding"] = ws.config.models.embedding
+    preamble = ws.store.account(account)["user_preamble"] or ws.config.prompt.user_preamble
+    data = sorted((m.content_hash, instruction) for m, instruction in train_pairs)
+    return prompting.fingerprint(
+        ws.llm.fingerprint, settings, ws.config.prompt.system, preamble, ws.chat_template, data
+    )
+
+
+def retrieved_for(ws: Workspace, account: str, pairs: list[Pair]) -> dict[str, list[str]]:
+    """Past emails for the training prompts that get them (RAFT): content hash -> texts.
+
+    Retrieved exactly as at drafting time (by the instruction, top-k above the threshold),
+    never the email itself. Empty if ``rag_probability`` is 0.
+    """
+    t, r = ws.config.training, ws.config.retrieval
+    chosen = [
+        (m, i) for m, i in pairs if dataset.uses_rag(m.content_hash, t.seed, t.rag_probability)
+    ]
+    if not chosen or r.top_k <= 0:
+        return {}
+    ws.update_index(account)
+    index = ws.index(account)
+    vectors = ws.embedder.encode([instruction for _, instruction in chosen])
+    found = {}
+    for (message, _), vector in zip(chosen, vectors, strict=True):
+        hits = [
+            h for h in index.search(vector, r.top_k, exclude=[message.id]) if h.score >= r.threshold
+        ]
+        found[message.content_hash] = [ws.store.message(h.id).text for h in hits]
+    return found
+
+
+def encode_pairs(
+    ws: Workspace, account: str, tokenizer: Any, pairs: list[Pair]
+) -> list[dataset.Example]:
+    """Token ids and loss masks for ``pairs``; prompts exactly as drafting builds them.
+    Pairs whose prompt leaves no room for the email within ``max_length`` are dropped."""
+    config = ws.config
+    preamble = ws.store.account(account)["user_preamble"] or config.prompt.user_preamble
+    retrieved = retrieved_for(ws, account, pairs)
+    examples = []
+    for message, instruction in pairs:
+        example = dataset.encode(
+            tokenizer, ws.chat_template, config.prompt.system, preamble, message, instruction,
+            config.training.max_length, retrieved.get(message.content_hash, ()),
+        )  # fmt: skip
+        if example is not None:
+            examples.append(example)
+    return examples
+
+
+def mask_sample(examples: list[dataset.Example], n: int, seed: int) -> list[dataset.Example]:
+    """The emails of RoSA's warm-up pass: ``n`` drawn with the run's seed."""
+    return random.Random(seed).sample(examples, min(n, len(examples)))
