@@ -22,7 +22,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +35,52 @@ QUANT_TYPES = ("Q8_0", "Q4_K_M", "Q5_K_M", "Q4_0", "F16", "F32")
 CHECK_INSTRUCTION = "Write a short note thanking a colleague for their help this week."
 
 
-@dataclass
+@dataclass(frozen=True)
+class LogitCheck:
+    """llama.cpp vs torch logits over the ``tokens`` positions of a fixed prompt: absolute
+    differences (logits), the share of positions with the same top-1 token, and that share
+    over positions that are not near-ties (``near_ties`` of them are left out)."""
+
+    max_abs_diff: float
+    mean_abs_diff: float
+    top1_agreement: float
+    top1_agreement_clear: float
+    near_ties: int
+    tokens: int
+
+
+@dataclass(frozen=True)
+class ExportMetrics:
+    """What an export measured: ``check`` on the GGUF drafting uses (after quantization),
+    ``check_f32`` on the F32 GGUF before it (None for an adapter), the file's size in bytes,
+    and for an adapter the base GGUF it applies to."""
+
+    check: LogitCheck
+    check_f32: LogitCheck | None
+    bytes: int
+    base: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (for the store)."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ExportMetrics:
+        """Read a stored export run's metrics."""
+        f32 = data.get("check_f32")
+        return cls(
+            LogitCheck(**data["check"]), LogitCheck(**f32) if f32 else None,
+            int(data.get("bytes", 0)), str(data.get("base", "")),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
 class ExportResult:
     """A finished (or reused) export: ``path`` is the GGUF to draft with."""
 
     run_id: int
     path: Path
-    metrics: dict[str, Any]
+    metrics: ExportMetrics
     adapter_only: bool
     reused: bool = False
 
@@ -114,7 +153,7 @@ def check_ids(ws: Workspace, tokenizer: Any) -> list[int]:
 
 def compare_logits(
     gguf_path: Path, torch_model: Any, ids: list[int], lora_path: Path | None = None
-) -> dict[str, float]:
+) -> LogitCheck:
     """llama.cpp vs torch logits on ``ids``: max/mean absolute difference, top-1 agreement.
 
     Agreement is the fraction of positions whose most likely next token is the same;
@@ -136,14 +175,12 @@ def compare_logits(
     agree = ours.argmax(-1) == reference.argmax(-1)
     top2 = np.sort(reference, axis=-1)[:, -2:]
     clear = top2[:, 1] - top2[:, 0] > NEAR_TIE
-    return {
-        "max_abs_diff": float(diff.max()),
-        "mean_abs_diff": float(diff.mean()),
-        "top1_agreement": float(agree.mean()),
-        "top1_agreement_clear": float(agree[clear].mean()) if clear.any() else 1.0,
-        "near_ties": int((~clear).sum()),
-        "tokens": len(ids),
-    }
+    return LogitCheck(
+        max_abs_diff=float(diff.max()), mean_abs_diff=float(diff.mean()),
+        top1_agreement=float(agree.mean()),
+        top1_agreement_clear=float(agree[clear].mean()) if clear.any() else 1.0,
+        near_ties=int((~clear).sum()), tokens=len(ids),
+    )  # fmt: skip
 
 
 def export(
@@ -174,7 +211,8 @@ def export(
     key = prompting.fingerprint(trained.id, trained.input_hash, quant, adapter_only)
     previous = ws.store.find_run(account, "export", key)
     if previous and not force and Path(previous.path).exists():
-        return ExportResult(previous.id, Path(previous.path), previous.metrics, adapter_only, True)
+        metrics = ExportMetrics.from_json(previous.metrics)
+        return ExportResult(previous.id, Path(previous.path), metrics, adapter_only, True)
 
     run_id = ws.store.start_run(
         account, "export", key, {"quant": quant, "adapter_only": adapter_only}, parent=trained.id
@@ -187,14 +225,14 @@ def export(
         for leftover in folder.glob("*.gguf*"):
             leftover.unlink(missing_ok=True)
         raise
-    ws.store.finish_run(run_id, "done", str(path), metrics)
+    ws.store.finish_run(run_id, "done", str(path), metrics.to_json())
     ws.store.set_active_adapter(account, run_id)
     return ExportResult(run_id, path, metrics, adapter_only)
 
 
 def _export(
     ws: Workspace, adapter: Path, folder: Path, quant: str, adapter_only: bool
-) -> tuple[Path, dict[str, Any]]:
+) -> tuple[Path, ExportMetrics]:
     base.setup_torch()
     from training import gguf_writer
 
@@ -218,7 +256,7 @@ def _export(
         tmp.replace(path)
         merged = peft_model.merge_and_unload().eval()
         check = compare_logits(ws.llm.path, merged, ids, lora_path=path)
-        return path, {"check": check, "bytes": path.stat().st_size, "base": str(ws.llm.path)}
+        return path, ExportMetrics(check, None, path.stat().st_size, str(ws.llm.path))
 
     merged = methods.load_merged(model, adapter)
     full = folder / "model-f32.gguf.tmp"
@@ -233,4 +271,4 @@ def _export(
         quantize(full, folder / f"model-{quant}.gguf.tmp", quant).replace(path)
         full.unlink()
     quantized = compare_logits(path, merged, ids) if quant != "F32" else check
-    return path, {"check_f32": check, "check": quantized, "bytes": path.stat().st_size}
+    return path, ExportMetrics(quantized, check, path.stat().st_size)

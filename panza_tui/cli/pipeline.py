@@ -71,11 +71,11 @@ def export(
     ws = workspace()
     with console.status(f"exporting {'adapter' if adapter_only else quant}"):
         result = ex.export(ws, account, quant.upper(), adapter_only, run or None, force=force)
-    check = result.metrics["check"]
+    check = result.metrics.check
     console.print(
         f"run #{result.run_id}{' (reused)' if result.reused else ''}: {result.path} "
-        f"({result.metrics['bytes'] / 2**20:.1f} MiB); llama.cpp vs torch logits: max |diff| "
-        f"{check['max_abs_diff']:.3f}, top-1 agreement {check['top1_agreement']:.1%}"
+        f"({result.metrics.bytes / 2**20:.1f} MiB); llama.cpp vs torch logits: max |diff| "
+        f"{check.max_abs_diff:.3f}, top-1 agreement {check.top1_agreement:.1%}"
     )
 
 

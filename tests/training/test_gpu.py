@@ -44,4 +44,4 @@ def test_trains_on_the_gpu_and_exports(david, on_gpu, method, quantize):
     assert methods.method_of(trained.adapter) == method
     # The adapter trained over a bf16 or 4-bit base exports merged into the float32 base.
     exported = export.export(ws, "david", "Q8_0", train_run=trained.run_id)
-    assert exported.metrics["check_f32"]["top1_agreement_clear"] == 1.0
+    assert exported.metrics.check_f32.top1_agreement_clear == 1.0

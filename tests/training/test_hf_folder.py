@@ -32,7 +32,7 @@ def test_hugging_face_folder_end_to_end(workspace):
     trained = finetune.train(ws, "me")
     assert trained.metrics.steps == 1
     exported = export.export(ws, "me", "Q8_0")
-    assert exported.metrics["check_f32"]["top1_agreement_clear"] == 1.0
+    assert exported.metrics.check_f32.top1_agreement_clear == 1.0
 
     _, tokenizer = base.load(ws.llm)
     llm = llama.load(exported.path, n_ctx=256)

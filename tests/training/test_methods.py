@@ -46,8 +46,8 @@ def test_rosa_trains_saves_reloads_and_exports_merged(training):
     with pytest.raises(PipelineError, match="merged"):
         export.export(ws, "david", adapter_only=True, train_run=trained.run_id)
     exported = export.export(ws, "david", "Q8_0", train_run=trained.run_id)
-    check = exported.metrics["check_f32"]  # the sparse part merged right: the same logits
-    assert check["max_abs_diff"] < 0.1 and check["top1_agreement_clear"] == 1.0
+    check = exported.metrics.check_f32  # the sparse part merged right: the same logits
+    assert check.max_abs_diff < 0.1 and check.top1_agreement_clear == 1.0
     drafter = Drafter(ws, "david", choice=export_choice(ws, ws.store.run(exported.run_id)))
     assert drafter.draft("Thank Tom for the quick reply").draft
 
@@ -61,7 +61,7 @@ def test_full_fine_tuning_trains_every_weight_and_exports(training):
     assert trained.metrics.trainable_params > 130_000_000
     assert methods.method_of(trained.adapter) == "full"
     exported = export.export(ws, "david", "Q8_0", train_run=trained.run_id)
-    assert exported.metrics["check_f32"]["top1_agreement_clear"] == 1.0
+    assert exported.metrics.check_f32.top1_agreement_clear == 1.0
 
 
 def _tensors(folder):

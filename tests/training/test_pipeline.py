@@ -30,9 +30,9 @@ def test_merged_gguf_round_trips_through_llama_cpp(david):
     from gguf import GGUFReader
 
     m = david.merged.metrics
-    assert m["check_f32"]["max_abs_diff"] < 0.1  # F32 GGUF vs merged torch, same logits
-    assert m["check_f32"]["top1_agreement_clear"] == 1.0
-    assert m["check"]["top1_agreement"] >= 0.9  # after Q8_0 quantization
+    assert m.check_f32.max_abs_diff < 0.1  # F32 GGUF vs merged torch, same logits
+    assert m.check_f32.top1_agreement_clear == 1.0
+    assert m.check.top1_agreement >= 0.9  # after Q8_0 quantization
     reader = GGUFReader(david.merged.path)
     file_type = reader.fields["general.file_type"]
     assert int(file_type.parts[file_type.data[0]][0]) == 7  # LLAMA_FTYPE_MOSTLY_Q8_0
@@ -47,7 +47,7 @@ def test_adapter_gguf_is_a_llama_cpp_lora(david):
     assert bytes(kind.parts[kind.data[0]]) == b"adapter"
     names = {t.name for t in reader.tensors}
     assert "blk.0.attn_q.weight.lora_a" in names and "blk.29.ffn_down.weight.lora_b" in names
-    assert david.adapter.metrics["check"]["top1_agreement"] >= 0.9
+    assert david.adapter.metrics.check.top1_agreement >= 0.9
 
 
 def test_draft_json_streams_and_retrieves_real_emails(david):
