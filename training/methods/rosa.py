@@ -10,34 +10,30 @@ from typing import Any
 from panza_tui.core.config import TrainingConfig
 from training import rosa
 from training.methods.base import LossFn, MaskBatches, Trainable
-from training.methods.lora import lora_config
+from training.methods.lora import Lora
 
 
-class Rosa:
-    """``Method``: low-rank plus sparse adapters; merged for export (llama.cpp adapters carry
-    no sparse part)."""
+class Rosa(Lora):
+    """``Method``: LoRA's low-rank factors plus sparse adapters; merged for export
+    (llama.cpp adapters carry no sparse part)."""
 
     name = "rosa"
-    default_lr = 1e-3
-    trains_4bit = True
     gguf_adapter = False
 
     def prepare(
         self, config: TrainingConfig, model: Any, mask_batches: MaskBatches, loss_fn: LossFn,
         supports: dict[str, Any] | None,
     ) -> Trainable:  # fmt: skip
-        from peft import get_peft_model
-
-        peft_model = get_peft_model(model, lora_config(config))
+        low_rank = super().prepare(config, model, mask_batches, loss_fn, supports)
+        peft_model = low_rank.model
         if supports is None:
             peft_model.train()
             supports = rosa.gradient_masks(peft_model, mask_batches(), loss_fn, config.density)
         sparse = rosa.attach(peft_model, supports, config.density)
-        params = [p for p in peft_model.parameters() if p.requires_grad]
-        return Trainable(self, peft_model, sparse, params + sparse.parameters())
+        return Trainable(self, peft_model, sparse, low_rank.parameters + sparse.parameters())
 
     def save(self, trainable: Trainable, folder: Path, tokenizer: Any) -> None:
-        trainable.model.save_pretrained(folder)
+        super().save(trainable, folder, tokenizer)
         if trainable.sparse:
             trainable.sparse.save(folder)
 
