@@ -21,6 +21,12 @@ LLAMA_KEY := $(shell printf '%s|%s|%s' '$(LLAMA_VERSION)' '$(LLAMA_CMAKE_ARGS)' 
 	"$$(python3 -c 'import sys, platform; print(sys.implementation.cache_tag, platform.machine())')" \
 	| sha256sum | cut -c1-12)
 LLAMA_WHEELS := $(WHEEL_CACHE)/llama-cpp-python-$(LLAMA_VERSION)-$(LLAMA_KEY)
+# GGUF export uses llama.cpp's own converters (convert_hf_to_gguf.py, convert_lora_to_gguf.py,
+# their conversion/ package and gguf-py), taken from the same llama-cpp-python release as the
+# runtime, so that what they write is what that llama.cpp reads. They are not on PyPI as a
+# package; the release's source archive carries them.
+LLAMA_CONVERTER := $(WHEEL_CACHE)/llama.cpp-convert-$(LLAMA_VERSION)
+CONVERTER_FILES := convert_hf_to_gguf.py convert_lora_to_gguf.py conversion gguf-py LICENSE
 
 .PHONY: install llama-wheel demo test test-fast bench clean
 
@@ -36,13 +42,24 @@ $(LLAMA_WHEELS)/.built:
 		-w $(LLAMA_WHEELS).tmp "llama-cpp-python==$(LLAMA_VERSION)"
 	rm -rf $(LLAMA_WHEELS) && mv $(LLAMA_WHEELS).tmp $(LLAMA_WHEELS) && touch $@
 
-$(VENV)/.installed: pyproject.toml Makefile $(LLAMA_WHEELS)/.built
+$(LLAMA_CONVERTER)/.extracted:
+	rm -rf $(LLAMA_CONVERTER).tmp && mkdir -p $(LLAMA_CONVERTER).tmp/src
+	python3 -m pip download -q --no-deps --no-binary :all: -d $(LLAMA_CONVERTER).tmp \
+		"llama-cpp-python==$(LLAMA_VERSION)"
+	tar -xzf $(LLAMA_CONVERTER).tmp/llama_cpp_python-$(LLAMA_VERSION).tar.gz -C $(LLAMA_CONVERTER).tmp/src \
+		--strip-components=3 $(addprefix llama_cpp_python-$(LLAMA_VERSION)/vendor/llama.cpp/,$(CONVERTER_FILES))
+	rm -rf $(LLAMA_CONVERTER) && mv $(LLAMA_CONVERTER).tmp/src $(LLAMA_CONVERTER) \
+		&& rm -rf $(LLAMA_CONVERTER).tmp && touch $@
+
+$(VENV)/.installed: pyproject.toml Makefile $(LLAMA_WHEELS)/.built $(LLAMA_CONVERTER)/.extracted
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"
 	$(PY) -m pip install -q --force-reinstall --no-deps --no-index \
 		--find-links $(LLAMA_WHEELS) "llama-cpp-python==$(LLAMA_VERSION)"
 	$(PY) -m pip install -q -e ".[test]" "$(TORCH)" "llama-cpp-python==$(LLAMA_VERSION)"
+	rm -rf $(VENV)/share/panza-tui/llama.cpp && mkdir -p $(VENV)/share/panza-tui \
+		&& cp -r $(LLAMA_CONVERTER) $(VENV)/share/panza-tui/llama.cpp
 	touch $@
 
 demo: install

@@ -23,7 +23,7 @@ def main() -> None:
     temp_home("draft")
     from panza_tui.cli import demo
     from panza_tui.core import cpu_backend, llama, threads
-    from panza_tui.core.drafting import STOP, Drafter
+    from panza_tui.core.drafting import Drafter
     from panza_tui.core.workspace import Workspace
     from sync.importer import import_path
 
@@ -53,7 +53,7 @@ def main() -> None:
         start = time.perf_counter()
         first, count = None, 0
         for chunk in raw.create_completion(
-            prompt, max_tokens=args.max_tokens, temperature=0.0, stop=STOP, stream=True
+            prompt, max_tokens=args.max_tokens, temperature=0.0, stop=ws.stops, stream=True
         ):
             if chunk["choices"][0]["text"]:
                 first = first or time.perf_counter()

@@ -99,7 +99,6 @@ def test_the_ui_names_no_backend_and_no_training_method():
     assert not switches, switches
 
 
-
 def test_registries_hold_what_their_protocols_promise():
     from sync.backend import MailBackend
     from sync.backends import BACKENDS

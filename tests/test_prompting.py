@@ -60,3 +60,39 @@ def test_training_and_llama_cpp_tokenise_the_prompt_identically(workspace):
         assert tokenizer(text, add_special_tokens=False)["input_ids"] == llm.tokenize(
             text.encode(), add_bos=False, special=True
         )
+
+
+def _template(*parts: str) -> str:
+    from tests.conftest import shared
+
+    return shared("tokenizers", *parts).read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("parts", "end"),
+    [
+        (("llama-3", "meta-llama-Llama-3.1-8B-Instruct.jinja"), "<|eot_id|>"),
+        (("qwen2.5", "Qwen-Qwen2.5-7B-Instruct.jinja"), "<|im_end|>"),
+        (("phi-3", "microsoft-Phi-3.5-mini-instruct.jinja"), "<|end|>"),
+        (("gemma-2", "google-gemma-2-2b-it.jinja"), "<end_of_turn>"),
+    ],
+)
+def test_drafting_stops_where_the_models_own_template_ends_a_turn(parts, end):
+    assert prompting.turn_ends(_template(*parts))[0] == end
+    assert prompting.turn_ends(models.CHATML_TEMPLATE) == ["<|im_end|>"]
+
+
+def test_phi4_turn_end_is_one_token_not_the_run_of_specials_after_it():
+    import json
+
+    from tests.conftest import shared
+
+    config = json.loads(shared("tokenizers", "phi-4-mini", "tokenizer_config.json").read_text())
+    assert prompting.turn_ends(config["chat_template"], "<|endoftext|>") == [
+        "<|end|>", "<|endoftext|>",
+    ]  # fmt: skip
+
+
+def test_a_template_without_a_system_role_gets_the_system_text_in_the_user_turn():
+    text = prompting.render(_template("gemma-2", "google-gemma-2-2b-it.jinja"), "SYS", "hello")
+    assert text.endswith("<start_of_turn>user\nSYS\n\nhello<end_of_turn>\n<start_of_turn>model\n")

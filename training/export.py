@@ -6,9 +6,11 @@ Two forms:
   written as F32 GGUF, checked against the torch model, then quantized by llama.cpp's own
   ``llama_model_quantize`` (Q8_0 by default; Q4_K_M, F16, ...).
 - ``adapter_only``: a GGUF LoRA adapter that llama.cpp applies on top of the base GGUF
-  (``lora_path=``), a few MB instead of a whole model; needs a GGUF base and LoRA (the
-  format has no place for RoSA's sparse part). Accounts with such adapters share one
-  loaded base when drafting.
+  (``lora_path=``), a few MB instead of a whole model; LoRA only (the format has no place
+  for RoSA's sparse part). A Hugging Face base is converted to GGUF once for it
+  (``base_gguf``). Accounts with such adapters share one loaded base when drafting.
+
+Both conversions are llama.cpp's own (``training.convert``), for every architecture it knows.
 
 The round trip is verified on a fixed prompt: llama.cpp's logits on the exported file are
 compared with the merged torch model's, and the numbers are stored with the run.
@@ -29,7 +31,7 @@ from typing import Any
 from panza_tui.core import prompting, threads
 from panza_tui.core.errors import CheckpointError, ModelError, PipelineError
 from panza_tui.core.workspace import Workspace
-from training import base, methods
+from training import base, convert, methods
 
 QUANT_TYPES = ("Q8_0", "Q4_K_M", "Q5_K_M", "Q4_0", "F16", "F32")
 CHECK_INSTRUCTION = "Write a short note thanking a colleague for their help this week."
@@ -201,8 +203,6 @@ def export(
         raise PipelineError(f"account {account!r} has no finished training run: run 'panza train'")
     adapter = Path(trained.path)
     method = methods.method_of(adapter)  # CheckpointError if missing or incomplete
-    if adapter_only and ws.llm.kind != "gguf":
-        raise PipelineError("--adapter-only needs a GGUF base model to apply the adapter to")
     if adapter_only and not methods.METHODS[method].gguf_adapter:
         raise PipelineError(
             f"run #{trained.id} is {method}: llama.cpp adapters carry only LoRA factors, so "
@@ -230,15 +230,31 @@ def export(
     return ExportResult(run_id, path, metrics, adapter_only)
 
 
+def base_gguf(ws: Workspace, quant: str) -> Path:
+    """The base model as a GGUF that llama.cpp applies an adapter to: the base itself when it
+    is one, else a Hugging Face base converted once (and quantized to ``quant``) into the
+    cache, keyed by the weights' fingerprint. Raises ``ModelError``."""
+    if ws.llm.kind == "gguf":
+        return ws.llm.path
+    folder = base.cache_dir(ws.llm)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"base-{quant}.gguf"
+    if path.exists():
+        return path
+    full = convert.model_to_gguf(ws.llm.path, folder / "base-F32.gguf.part", name=ws.llm.name)
+    if quant == "F32":
+        return full.replace(path)
+    quantize(full, path.with_name(path.name + ".tmp"), quant).replace(path)
+    full.unlink()
+    return path
+
+
 def _export(
     ws: Workspace, adapter: Path, folder: Path, quant: str, adapter_only: bool
 ) -> tuple[Path, ExportMetrics]:
     base.setup_torch()
-    from training import gguf_writer
-
     model, tokenizer = base.load(ws.llm)
     ids = check_ids(ws, tokenizer)
-    source_gguf = ws.llm.path if ws.llm.kind == "gguf" else None
     if adapter_only:
         from peft import PeftModel
 
@@ -249,20 +265,16 @@ def _export(
                 f"{adapter}: cannot load the adapter ({type(exc).__name__}: {exc}); "
                 "retrain with 'panza train --force'"
             ) from exc
-        path = folder / "adapter.gguf"
-        tmp = folder / "adapter.gguf.tmp"
-        alpha = peft_model.peft_config["default"].lora_alpha
-        gguf_writer.write_lora(peft_model, tmp, alpha)
-        tmp.replace(path)
+        target = base_gguf(ws, quant)
+        path = convert.lora_to_gguf(adapter, base.hf_folder(ws.llm), folder / "adapter.gguf")
         merged = peft_model.merge_and_unload().eval()
-        check = compare_logits(ws.llm.path, merged, ids, lora_path=path)
-        return path, ExportMetrics(check, None, path.stat().st_size, str(ws.llm.path))
+        check = compare_logits(target, merged, ids, lora_path=path)
+        return path, ExportMetrics(check, None, path.stat().st_size, str(target))
 
     merged = methods.load_merged(model, adapter)
-    full = folder / "model-f32.gguf.tmp"
-    gguf_writer.write_model(
-        merged, base.hf_folder(ws.llm), full, name="panza", source_gguf=source_gguf
-    )
+    with tempfile.TemporaryDirectory(prefix="merged-", dir=folder) as tmp:
+        hf = convert.save_for_conversion(merged, base.hf_folder(ws.llm), Path(tmp))
+        full = convert.model_to_gguf(hf, folder / "model-f32.gguf.part", name=ws.llm.name)
     check = compare_logits(full, merged, ids)
     path = folder / f"model-{quant}.gguf"
     if quant == "F32":

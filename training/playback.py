@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from panza_tui.core import prompting
 from panza_tui.core.config import PlaybackConfig
-from panza_tui.core.models import ModelRef, chat_template
+from panza_tui.core.models import ModelRef, chat_template, eos_text
 from panza_tui.core.store import Message, Store
 
 SYSTEM = "You summarise emails as short instructions for an email-writing assistant."
@@ -119,11 +119,13 @@ def llama_completer(model: ModelRef, n_threads: int = 0) -> Completer:
     from panza_tui.core import llama
 
     llm = llama.load(model.path, n_ctx=2048, n_threads=n_threads)
+    # One line is all playback wants; the turn's end also ends it.
+    stops = [*prompting.turn_ends(chat_template(model), eos_text(model)), "\n"]
 
     def complete(prompt: str, max_tokens: int, temperature: float, seed: int) -> str:
         return llama.stream(
             llm, prompt, max_tokens=max_tokens, temperature=temperature, seed=seed,
-            stop=["<|im_end|>", "<|im_start|>", "\n"],
+            stop=stops,
         ).text  # fmt: skip
 
     return complete

@@ -18,8 +18,6 @@ from panza_tui.core.config import DraftingConfig
 from panza_tui.core.errors import PipelineError
 from panza_tui.core.workspace import Workspace
 
-STOP = ["<|im_end|>", "<|im_start|>", "<|eot_id|>", "<|endoftext|>", "</s>"]
-
 
 @dataclass
 class Retrieved:
@@ -67,7 +65,9 @@ def export_choice(ws: Workspace, run: Any) -> ModelChoice:
     if run.kind != "export" or run.status != "done" or not Path(run.path).exists():
         raise PipelineError(f"run #{run.id} is not a finished export with its GGUF on disk")
     if run.config.get("adapter_only"):
-        return ModelChoice(ws.llm.path, Path(run.path), f"{ws.llm.name} + adapter #{run.id}")
+        # A Hugging Face base was converted to GGUF for the adapter; the run names that file.
+        base = Path(run.metrics.get("base") or ws.llm.path)
+        return ModelChoice(base, Path(run.path), f"{ws.llm.name} + adapter #{run.id}")
     return ModelChoice(Path(run.path), None, f"fine-tuned #{run.id} ({Path(run.path).name})")
 
 
@@ -194,7 +194,7 @@ class Drafter:
             model.use(self.choice.lora), self.prompt(instruction, retrieved),
             max_tokens=d.max_tokens,
             temperature=d.temperature, top_p=d.top_p, seed=d.seed if seed is None else seed,
-            stop=STOP, on_token=on_token,
+            stop=self.ws.stops, on_token=on_token,
         )  # fmt: skip
         return Draft(
             draft=generation.text.strip(),

@@ -137,3 +137,15 @@ def chat_template(model: ModelRef) -> str:
         if isinstance(template, str):
             return template
     return CHATML_TEMPLATE
+
+
+def eos_text(model: ModelRef) -> str:
+    """The end-of-sequence token's text of a Hugging Face folder (tokenizer_config.json),
+    or "" for a GGUF, where llama.cpp itself stops at every end-of-generation token."""
+    config = model.path / "tokenizer_config.json"
+    if model.kind != "hf" or not config.exists():
+        return ""
+    eos = json.loads(config.read_text(encoding="utf-8")).get("eos_token")
+    if isinstance(eos, dict):
+        eos = eos.get("content")
+    return eos if isinstance(eos, str) else ""

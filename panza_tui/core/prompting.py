@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 from collections.abc import Sequence
 
 RAG_HEADER = "Here are some emails I wrote in the past, to show my style:"
@@ -63,10 +64,46 @@ def render_messages(template: str, messages: Sequence[dict[str, str]]) -> str:
 
 
 def render(template: str, system: str, user: str) -> str:
-    """``render_messages`` for one system and one user turn."""
-    return render_messages(
-        template, [{"role": "system", "content": system}, {"role": "user", "content": user}]
-    )
+    """``render_messages`` for one system and one user turn.
+
+    Some families have no system role (Gemma's template raises "System role not
+    supported"); for those the system text opens the user turn, as their model cards advise.
+    """
+    from jinja2.exceptions import TemplateError
+
+    try:
+        return render_messages(
+            template, [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        )
+    except TemplateError:
+        return render_messages(template, [{"role": "user", "content": f"{system}\n\n{user}"}])
+
+
+TURN_MARK = "\x00PANZA-TURN\x00"
+
+
+def turn_ends(template: str, eos: str = "") -> list[str]:
+    """The text that closes an assistant turn in this chat template (``<|im_end|>``,
+    ``<|eot_id|>``, ``<end_of_turn>``, ``<|end|>``, ``</s>``...), plus ``eos``: drafting
+    stops there. Read off the template by rendering an assistant turn and taking what
+    follows its content up to the first whitespace, so no list of families is kept here.
+    """
+    stops = [eos] if eos else []
+    try:
+        text = _compile(template).render(
+            messages=[{"role": "user", "content": "u"},
+                      {"role": "assistant", "content": TURN_MARK}],
+            add_generation_prompt=False, bos_token="", eos_token=eos,
+        )  # fmt: skip
+    except Exception:  # noqa: BLE001 - a template that cannot render a turn gives no stop
+        return stops
+    tail = text.split(TURN_MARK, 1)[1] if TURN_MARK in text else ""
+    # One token: "<|end|><|endoftext|>" (Phi-4) ends at the first closing ">".
+    found = re.match(r"\s*(<[^<>\s]+>|\S+)", tail)
+    mark = found.group(1) if found else ""
+    if mark and mark not in stops:
+        stops.insert(0, mark)
+    return stops
 
 
 def build(

@@ -33,6 +33,13 @@ class Workspace:
         return models.chat_template(self.llm)
 
     @functools.cached_property
+    def stops(self) -> list[str]:
+        """Where a drafted email ends: the text that closes the model's assistant turn."""
+        from panza_tui.core import prompting
+
+        return prompting.turn_ends(self.chat_template, models.eos_text(self.llm))
+
+    @functools.cached_property
     def embedder(self):  # type: ignore[no-untyped-def]
         """The sentence embedder for retrieval (loads on first encode)."""
         from panza_tui.core.retrieval import Embedder
