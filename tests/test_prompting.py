@@ -79,6 +79,9 @@ def _template(*parts: str) -> str:
 )
 def test_drafting_stops_where_the_models_own_template_ends_a_turn(parts, end):
     assert prompting.turn_ends(_template(*parts))[0] == end
+
+
+def test_the_fallback_chatml_template_stops_at_im_end():
     assert prompting.turn_ends(models.CHATML_TEMPLATE) == ["<|im_end|>"]
 
 

@@ -85,8 +85,10 @@ FAMILIES = {
 }  # fmt: skip
 
 
-def _byte_level(vocab: dict[str, int], merges: list[str], regex: str, *, nfc: bool,
-                ignore_merges: bool, bos: str | None) -> Any:  # fmt: skip
+def _byte_level(folder: Path, vocab_file: str, merges_file: str, regex: str, *, nfc: bool,
+                ignore_merges: bool) -> tuple[Any, dict[str, Any]]:  # fmt: skip
+    """A byte-level BPE tokenizer from the vocab and merges files in ``folder`` (with its
+    tokenizer_config.json's added tokens), and that config."""
     from tokenizers import (
         Regex,
         Tokenizer,
@@ -97,6 +99,9 @@ def _byte_level(vocab: dict[str, int], merges: list[str], regex: str, *, nfc: bo
         processors,
     )
 
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    vocab = json.loads((folder / vocab_file).read_text())
+    merges = (folder / merges_file).read_text(encoding="utf-8").splitlines()
     pairs = [tuple(line.split(" ", 1)) for line in merges if line and not line.startswith("#")]
     tok = Tokenizer(models.BPE(vocab, pairs, ignore_merges=ignore_merges))
     if nfc:
@@ -106,13 +111,9 @@ def _byte_level(vocab: dict[str, int], merges: list[str], regex: str, *, nfc: bo
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
     ])  # fmt: skip
     tok.decoder = decoders.ByteLevel()
-    if bos is not None:
-        tok.post_processor = processors.TemplateProcessing(
-            single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, vocab[bos])]
-        )
-    else:
-        tok.post_processor = processors.ByteLevel(trim_offsets=False)
-    return tok
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    _add_tokens(tok, config)
+    return tok, config
 
 
 def _add_tokens(tok: Any, config: dict[str, Any]) -> None:
@@ -140,13 +141,10 @@ def _save_fast(tok: Any, folder: Path, config: dict[str, Any], template: str | N
 def _tokenizer(arch: str, folder: Path, work: Path) -> None:
     base = shared("tokenizers")
     if arch == "llama":
-        config = json.loads((base / "llama-3/tokenizer_config.json").read_text())
-        vocab = json.loads((base / "llama-3/encoder.json").read_text())
-        merges = (base / "llama-3/vocab.bpe").read_text(encoding="utf-8").splitlines()
-        tok = _byte_level(vocab, merges, LLAMA3_REGEX, nfc=False, ignore_merges=True, bos=None)
-        _add_tokens(tok, config)
         from tokenizers import processors
 
+        tok, config = _byte_level(base / "llama-3", "encoder.json", "vocab.bpe", LLAMA3_REGEX,
+                                  nfc=False, ignore_merges=True)  # fmt: skip
         tok.post_processor = processors.TemplateProcessing(
             single="<|begin_of_text|> $A", special_tokens=[("<|begin_of_text|>", 128000)]
         )
@@ -154,18 +152,12 @@ def _tokenizer(arch: str, folder: Path, work: Path) -> None:
         _save_fast(tok, folder, {**config, "eos_token": "<|eot_id|>"}, template)
     elif arch in ("qwen2", "qwen3"):
         sub = "qwen2.5" if arch == "qwen2" else "qwen3"
-        config = json.loads((base / sub / "tokenizer_config.json").read_text())
-        vocab = json.loads((base / sub / "vocab.json").read_text())
-        merges = (base / sub / "merges.txt").read_text(encoding="utf-8").splitlines()
-        tok = _byte_level(vocab, merges, QWEN2_REGEX, nfc=True, ignore_merges=False, bos=None)
-        _add_tokens(tok, config)
+        tok, config = _byte_level(base / sub, "vocab.json", "merges.txt", QWEN2_REGEX,
+                                  nfc=True, ignore_merges=False)  # fmt: skip
         _save_fast(tok, folder, config, config.get("chat_template"))
     elif arch == "phi3":
-        config = json.loads((base / "phi-4-mini/tokenizer_config.json").read_text())
-        vocab = json.loads((base / "phi-4-mini/vocab.json").read_text())
-        merges = (base / "phi-4-mini/merges.txt").read_text(encoding="utf-8").splitlines()
-        tok = _byte_level(vocab, merges, GPT4O_REGEX, nfc=False, ignore_merges=False, bos=None)
-        _add_tokens(tok, config)
+        tok, config = _byte_level(base / "phi-4-mini", "vocab.json", "merges.txt", GPT4O_REGEX,
+                                  nfc=False, ignore_merges=False)  # fmt: skip
         _save_fast(tok, folder, config, config.get("chat_template"))
         # The converter picks Phi-4's byte-level path by this class name.
         saved = json.loads((folder / "tokenizer_config.json").read_text())

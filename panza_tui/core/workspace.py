@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from panza_tui.core import config as config_mod
-from panza_tui.core import locations, models
+from panza_tui.core import locations, models, prompting
 from panza_tui.core.config import Config
 from panza_tui.core.store import Store
 
@@ -35,8 +35,6 @@ class Workspace:
     @functools.cached_property
     def stops(self) -> list[str]:
         """Where a drafted email ends: the text that closes the model's assistant turn."""
-        from panza_tui.core import prompting
-
         return prompting.turn_ends(self.chat_template, models.eos_text(self.llm))
 
     @functools.cached_property
