@@ -1,10 +1,10 @@
 """Training throughput: one epoch on David's 166 emails (../shared/data/panza/david.jsonl).
 
 Each row runs in its own process (so peak RSS is its own): Panza's loop (``finetune.train``)
-for LoRA and RoSA, and a plain PEFT + transformers loop over the same batches in the same
-order (``model(input_ids, labels=...)``, gradient accumulation, AdamW, clipping) for the
-ratio. Times are of the training loop only (model loading and tokenising excluded). On a
-CUDA machine the GPU rows are added: bf16 LoRA and RoSA, and LoRA on a 4-bit NF4 base.
+for LoRA, RoSA and LoRA over a 4-bit NF4 base (bitsandbytes, on the CPU too), and a plain
+PEFT + transformers loop over the same batches in the same order (``model(input_ids,
+labels=...)``, gradient accumulation, AdamW, clipping) for the ratio. Times are of the
+training loop only (model loading and tokenising excluded); losses are nats per email token.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def worker(spec: str) -> dict:
     return {"loop_s": m.loop_seconds, "steps": m.steps, "examples": m.examples,
             "device": m.device, "dtype": m.dtype, "peak_rss_mb": m.peak_rss_mb,
             "peak_gpu_mb": m.peak_gpu_mb, "first_loss": m.first_loss,
-            "last_loss": m.last_loss}  # fmt: skip
+            "last_loss": m.last_loss, "test_loss": m.test_loss}  # fmt: skip
 
 
 def plain_loop(ws) -> dict:  # type: ignore[no-untyped-def]
@@ -81,7 +81,9 @@ def plain_loop(ws) -> dict:  # type: ignore[no-untyped-def]
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--methods", default="lora,rosa", help="Panza methods to time")
+    parser.add_argument(
+        "--methods", default="lora,rosa,lora:nf4", help="Panza methods (:nf4 for a 4-bit base)"
+    )
     parser.add_argument("--playback-limit", type=int, default=0, help="for a quick smoke run")
     args = parser.parse_args()
     if args.worker:
@@ -99,10 +101,6 @@ def main() -> None:
     playback.run(ws.store, ACCOUNT, ws.llm, ws.config.playback, limit=args.playback_limit)
     ws.store.close()
     specs = [f"panza:{m}" for m in args.methods.split(",")] + ["plain"]
-    import torch
-
-    if torch.cuda.is_available():
-        specs.append("panza:lora:nf4")
     results = {}
     for spec in specs:
         out = subprocess.run(
@@ -115,13 +113,14 @@ def main() -> None:
     for spec, r in results.items():
         label = "plain PEFT + transformers (lora)" if spec == "plain" else spec.replace(":", " ")
         gpu = f"{r['peak_gpu_mb']:.0f}" if r["peak_gpu_mb"] else "-"
+        losses = [r.get(k, float("nan")) for k in ("first_loss", "last_loss", "test_loss")]
         rows.append([label, r["device"], r["dtype"], r["examples"], r["steps"], r["loop_s"],
-                     r["loop_s"] / r["steps"], round(r["peak_rss_mb"]), gpu])  # fmt: skip
+                     r["loop_s"] / r["steps"], round(r["peak_rss_mb"]), gpu, *losses])  # fmt: skip
     ratio = results["panza:lora"]["loop_s"] / results["plain"]["loop_s"]
-    rows.append(["ratio panza lora / plain", "", "", "", "", ratio, "", "", ""])
+    rows.append(["ratio panza lora / plain", "", "", "", "", ratio, "", "", "", "", "", ""])
     report(
         "train", ["run", "device", "dtype", "emails", "steps", "s/epoch", "s/step",
-                  "peak_rss_mb", "peak_gpu_mb"], rows,
+                  "peak_rss_mb", "peak_gpu_mb", "first_loss", "last_loss", "test_loss"], rows,
         {"home": str(home), "threads": os.cpu_count(), "results": results,
          "ratio_lora_vs_plain": ratio},
     )  # fmt: skip

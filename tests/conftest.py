@@ -33,6 +33,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache_dir: Path) -> Pa
     monkeypatch.setenv("PANZA_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("PANZA_CACHE", str(cache_dir))
     monkeypatch.setenv("PANZA_NO_KEYRING", "1")  # never touch the developer's real keyring
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # nor their Hugging Face cache
     for name in list(os.environ):
         if name.startswith("PANZA_") and "__" in name:
             monkeypatch.delenv(name)

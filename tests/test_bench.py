@@ -63,10 +63,10 @@ def test_bench_retrieval_runs_once(home, tmp_path):
 
 @pytest.mark.slow
 def test_bench_train_runs_once(home, tmp_path):
-    _bench("train.py", "--methods", "lora", "--playback-limit", "4", results=tmp_path, home=home,
-           PANZA_TRAINING__MAX_STEPS="1", PANZA_TRAINING__BATCH_SIZE="2")  # fmt: skip
+    _bench("train.py", "--methods", "lora,lora:nf4", "--playback-limit", "4", results=tmp_path,
+           home=home, PANZA_TRAINING__MAX_STEPS="1", PANZA_TRAINING__BATCH_SIZE="2")  # fmt: skip
     data = json.loads((tmp_path / "train.json").read_text())
-    assert set(data["results"]) == {"panza:lora", "plain"}
+    assert set(data["results"]) == {"panza:lora", "panza:lora:nf4", "plain"}
     assert all(r["steps"] == 1 for r in data["results"].values())
 
 

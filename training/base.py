@@ -20,7 +20,6 @@ from panza_tui.core.models import ModelRef, quiet_transformers
 
 def setup_torch(n_threads: int = 0) -> Any:
     """Import torch using every core for this batch job (or ``n_threads``); returns torch."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import torch
 
@@ -47,9 +46,11 @@ def hf_folder(model: ModelRef) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(model.path.parent, gguf_file=model.path.name)
+        tokenizer = AutoTokenizer.from_pretrained(
+            model.path.parent, gguf_file=model.path.name, local_files_only=True
+        )
         lm = AutoModelForCausalLM.from_pretrained(
-            model.path.parent, gguf_file=model.path.name,
+            model.path.parent, gguf_file=model.path.name, local_files_only=True,
             quantization_config=GgufConfig(dequantize=True), dtype=torch.float32,
         )  # fmt: skip
     except (OSError, ValueError, KeyError) as exc:

@@ -82,7 +82,11 @@ def train(
         if previous and not force and _complete(Path(previous.path)):
             metrics = TrainMetrics.from_json(previous.metrics)
             return TrainResult(previous.id, Path(previous.path), metrics, reused=True)
-        settings = {**asdict(config), "lr": methods.learning_rate(config)}
+        # The base as pinned (a Hub model by commit), so the run says exactly what it tuned.
+        settings = {
+            **asdict(config), "lr": methods.learning_rate(config),
+            "base": ws.llm.source or str(ws.llm.path),
+        }  # fmt: skip
         run_id = ws.store.start_run(account, "train", key, settings) if main else 0
     folder = ws.run_path(account, run_id) / "adapter"
     try:

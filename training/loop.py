@@ -115,13 +115,15 @@ def mean_loss(model: Any, batch: list[dataset.Example], device: str) -> float:
 
 
 def load_base(ws: Workspace, placement: device.Placement) -> tuple[Any, Any]:
-    """(model, tokenizer) placed as ``placement`` says: float32 weights on the device, or
-    4-bit NF4 weights on the GPU."""
+    """(model, tokenizer) placed as ``placement`` says: float32 or 4-bit NF4 base weights
+    on the device."""
     if placement.quantize == "nf4":
         from training.quantized import load_4bit
 
         folder = base.hf_folder(ws.llm)
-        model = load_4bit(folder, placement.dtype, placement.gradient_checkpointing)
+        model = load_4bit(
+            folder, placement.device, placement.dtype, placement.gradient_checkpointing
+        )
         return model, base.load_tokenizer(ws.llm)
     model, tokenizer = base.load(ws.llm, "float32", placement.device)
     if placement.gradient_checkpointing:

@@ -1,7 +1,7 @@
 """4-bit NF4 base weights through bitsandbytes (QLoRA, arXiv 2305.14314), imported only here.
 
-bitsandbytes is an optional dependency (``pip install 'panza-tui[gpu]'``): a CPU machine
-never loads it.
+bitsandbytes (>= 0.50, which runs NF4 on the CPU as well as on CUDA) is imported only here,
+so a run without ``quantize = "nf4"`` never loads it.
 """
 
 from __future__ import annotations
@@ -12,23 +12,23 @@ from typing import Any
 from panza_tui.core.errors import ModelError
 
 
-def load_4bit(folder: Path, compute_dtype: str, checkpointing: bool) -> Any:
-    """The causal LM in ``folder`` with NF4 weights (double quantization) on GPU 0, made
-    ready for k-bit training (norms in float32, input gradients on).
+def load_4bit(folder: Path, device: str, compute_dtype: str, checkpointing: bool) -> Any:
+    """The causal LM in ``folder`` with NF4 weights (double quantization) on ``device``
+    ("cpu" or "cuda", GPU 0), made ready for k-bit training (norms in float32, input
+    gradients on).
 
-    ``compute_dtype``: "bfloat16" or "float32". Raises ``ModelError`` without bitsandbytes
-    or CUDA.
+    ``compute_dtype``: "bfloat16" or "float32". Raises ``ModelError`` when bitsandbytes is
+    missing or cannot load.
     """
     import torch
 
     try:
         import bitsandbytes  # noqa: F401
-    except ImportError as exc:
+    except (ImportError, RuntimeError) as exc:
         raise ModelError(
-            "a 4-bit base needs bitsandbytes: pip install 'panza-tui[gpu]' (CUDA only)"
+            f"a 4-bit base needs bitsandbytes >= 0.50 ({exc}); run 'pip install "
+            "bitsandbytes' or set [training] quantize = 'none'"
         ) from exc
-    if not torch.cuda.is_available():
-        raise ModelError("a 4-bit base (bitsandbytes NF4) needs a CUDA GPU")
     from peft import prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
@@ -37,7 +37,7 @@ def load_4bit(folder: Path, compute_dtype: str, checkpointing: bool) -> Any:
         bnb_4bit_compute_dtype=getattr(torch, compute_dtype),
     )  # fmt: skip
     model = AutoModelForCausalLM.from_pretrained(
-        folder, quantization_config=quantization, device_map={"": 0},
+        folder, quantization_config=quantization, device_map={"": 0 if device == "cuda" else "cpu"},
         dtype=getattr(torch, compute_dtype), local_files_only=True,
     )  # fmt: skip
     return prepare_model_for_kbit_training(

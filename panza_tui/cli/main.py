@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from panza_tui.cli import adapters, demo, drafting, mail, pipeline
+from panza_tui.cli import adapters, demo, drafting, mail, models, pipeline
 from panza_tui.cli.output import console
 from panza_tui.core.errors import PanzaError
 
@@ -21,6 +21,7 @@ for name, command in (
 ):  # fmt: skip
     app.command(name)(command)
 app.add_typer(adapters.app, name="adapters")
+app.add_typer(models.app, name="models")
 account_app = typer.Typer(help="Mail accounts on a server (IMAP, Gmail).", no_args_is_help=True)
 account_app.command("add")(mail.account_add)
 app.add_typer(account_app, name="account")

@@ -36,6 +36,12 @@ def train(
     max_steps: Annotated[int, typer.Option(help="Stop after this many steps.")] = 0,
     lr: Annotated[float, typer.Option(help="Override [training] lr.")] = 0.0,
     method: Annotated[str, typer.Option(help="lora, rosa or full (default: [training]).")] = "",
+    base: Annotated[
+        str,
+        typer.Option(
+            help="Base model: a Hugging Face id, folder or .gguf (default: [models] llm)."
+        ),
+    ] = "",
     force: Annotated[bool, typer.Option(help="Train even if an identical run exists.")] = False,
     resume: Annotated[
         bool, typer.Option(help="Continue the last killed run from its checkpoint.")
@@ -48,6 +54,8 @@ def train(
         t, epochs=epochs or t.epochs, max_steps=max_steps or t.max_steps, lr=lr or t.lr,
         method=method or t.method,
     ))  # fmt: skip
+    if base:
+        ws = ws.with_config(models={"llm": base})
     result = train_with_progress(ws, account, force, resume)
     m = result.metrics
     resumed = f" (resumed at step {m.resumed_at})" if m.resumed_at is not None else ""

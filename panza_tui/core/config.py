@@ -76,7 +76,7 @@ class TrainingConfig:
     checkpoint_every: int = 10  # optimizer steps between checkpoints (0: none)
     device: str = "auto"  # auto | cpu | cuda
     precision: str = "auto"  # auto (bf16 on a GPU that has it, else float32) | float32 | bfloat16
-    quantize: str = "none"  # none | nf4 (4-bit base through bitsandbytes, GPU only)
+    quantize: str = "none"  # none | nf4 (4-bit base through bitsandbytes, CPU or GPU)
     gradient_checkpointing: str = "auto"  # auto (on for GPUs) | on | off
     threads: int = 0  # 0: pick from the core count
 

