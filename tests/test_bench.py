@@ -85,3 +85,13 @@ def test_bench_pipeline_runs_once(home, tmp_path):
            home=home, PANZA_TRAINING__MAX_STEPS="1", PANZA_TRAINING__BATCH_SIZE="2")  # fmt: skip
     rows = json.loads((tmp_path / "pipeline.json").read_text())["rows"]
     assert (rows[0]["phase"], rows[0]["size"]) == ("playback", "3 emails")
+
+
+@pytest.mark.slow
+def test_bench_repetition_runs_once(home, tmp_path):
+    _bench("repetition.py", "--users", "david", "--penalties", "1.0,1.3", "--playback-limit",
+           "6", "--limit", "2", results=tmp_path, home=home, PANZA_TRAINING__MAX_STEPS="1",
+           PANZA_TRAINING__BATCH_SIZE="2")  # fmt: skip
+    rows = json.loads((tmp_path / "repetition.json").read_text())["rows"]
+    assert [(r["user"], r["repeat_penalty"]) for r in rows] == [("david", 1.0), ("david", 1.3)]
+    assert all(0 <= r["repeat6 %"] <= 100 and r["median words"] > 0 for r in rows)

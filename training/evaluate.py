@@ -20,7 +20,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from panza_tui.core.drafting import (
 )
 from panza_tui.core.errors import PipelineError
 from panza_tui.core.workspace import Workspace
-from training import metrics
+from training import export, metrics
 from training.examples import training_pairs
 
 SETTINGS = ("base", "base+rag", "finetuned", "finetuned+rag")
@@ -43,19 +43,21 @@ SETTINGS = ("base", "base+rag", "finetuned", "finetuned+rag")
 
 @dataclass
 class EvalResult:
-    """One eval run: ``rows`` (one dict per setting, metrics 0-100, style_sim 0-1) and the
-    folder holding ``eval.json``, ``eval.png`` and ``drafts.jsonl``."""
+    """One eval run: ``rows`` (one dict per setting: metrics 0-100, style_sim 0-1, and the
+    drafts' ``metrics.shape``), ``real`` (the held-out emails' own shape, to compare with),
+    and the folder holding ``eval.json``, ``eval.png`` and ``drafts.jsonl``."""
 
     run_id: int
     account: str
     n_test: int
     rows: list[dict[str, Any]]
     folder: Path
+    real: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        """The ``panza eval --json`` object: account, n_test, run, rows."""
+        """The ``panza eval --json`` object: account, n_test, run, rows, real."""
         return {"account": self.account, "n_test": self.n_test, "run": self.run_id,
-                "rows": self.rows}  # fmt: skip
+                "rows": self.rows, "real": self.real}  # fmt: skip
 
 
 def test_set(ws: Workspace, account: str) -> list[tuple[Any, str]]:
@@ -66,10 +68,18 @@ def test_set(ws: Workspace, account: str) -> list[tuple[Any, str]]:
     return test[:limit] if limit else test
 
 
+def base_model(ws: Workspace, account: str) -> ModelChoice:
+    """The base model as llama.cpp drafts with it: a GGUF base as it is, a Hugging Face base
+    converted to GGUF once (Q8_0, cached as for adapter-only exports)."""
+    if ws.llm.kind == "gguf":
+        return base_choice(ws, account)
+    return ModelChoice(export.base_gguf(ws, "Q8_0"), None, f"{ws.llm.name} (base, Q8_0)")
+
+
 def _generation(ws: Workspace) -> dict[str, Any]:
     e = ws.config.evaluation
     return {"temperature": e.temperature, "top_p": e.top_p, "max_tokens": e.max_tokens,
-            "seed": e.seed}  # fmt: skip
+            "seed": e.seed, "repeat_penalty": e.repeat_penalty}  # fmt: skip
 
 
 def _row_key(ws: Workspace, account: str, model_key: Any, rag: bool, test: list) -> str:
@@ -99,6 +109,7 @@ def draft_all(
     e = ws.config.evaluation
     settings = replace(
         ws.config.drafting, temperature=e.temperature, top_p=e.top_p, max_tokens=e.max_tokens,
+        repeat_penalty=e.repeat_penalty,
         seed=e.seed, threads=e.threads or os.cpu_count() or 1,
     )  # fmt: skip
     drafter = Drafter(ws, account, use_rag=rag, choice=choice, settings=settings)
@@ -130,7 +141,7 @@ def evaluate(
         )
     run = ws.store.run(export_run) if export_run else active_export(ws, account)
     plans: list[tuple[str, ModelChoice, Any, str]] = [
-        ("base", base_choice(ws, account), ws.llm.fingerprint, "none")
+        ("base", base_model(ws, account), ws.llm.fingerprint, "none")
     ]
     if run is not None:
         method = ws.store.run(run.parent).config.get("method", "lora") if run.parent else "?"
@@ -156,7 +167,8 @@ def evaluate(
                         continue
                     rows.append(_row(ws, account, setting, method, choice, rag, test, key, log,
                                      progress))  # fmt: skip
-        result = EvalResult(run_id, account, len(test), rows, folder)
+        real = metrics.shape([m.text.strip() for m, _ in test])
+        result = EvalResult(run_id, account, len(test), rows, folder, real)
         (folder / "eval.json").write_text(json.dumps(result.to_json(), indent=2))
         write_chart(result, folder / "eval.png")
     except BaseException:
@@ -189,6 +201,7 @@ def _row(
         }) + "\n")  # fmt: skip
     texts = [d.draft for d in drafts]
     scores = metrics.score(texts, [m.text.strip() for m, _ in test], ws.embedder)
+    scores.update(metrics.shape(texts))
     return {
         "setting": setting, "method": method,
         **{name: round(value, 4) for name, value in scores.items()},
@@ -203,7 +216,9 @@ def latest(ws: Workspace, account: str) -> EvalResult | None:
     if run is None:
         return None
     m = run.metrics
-    return EvalResult(run.id, account, m.get("n_test", 0), m.get("rows", []), Path(run.path))
+    return EvalResult(
+        run.id, account, m.get("n_test", 0), m.get("rows", []), Path(run.path), m.get("real", {})
+    )
 
 
 def write_chart(result: EvalResult, path: Path) -> Path:

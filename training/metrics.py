@@ -5,14 +5,45 @@ tokenisation, so numbers compare with other papers); ROUGE-1/2/L are mean F1 ove
 pairs from ``rouge-score`` with Porter stemming (Lin, 2004). All on a 0-100 scale. The style
 similarity is the mean cosine between sentence embeddings of each draft and its reference
 (0-1), as in the Panza paper's evaluation (arXiv 2407.10994, section 4).
+
+``shape`` catches what those scores reward too little: drafts that loop. It gives the share of
+texts that repeat a 6-word sequence (real email almost never does) and the median length.
 """
 
 from __future__ import annotations
 
+import re
+import statistics
 from collections.abc import Sequence
 from typing import Any
 
 METRICS = ("bleu", "chrf", "rouge1", "rouge2", "rougeL", "style_sim")
+SHAPE = ("repeat6", "median_words")
+_WORD = re.compile(r"\w+(?:'\w+)*")
+
+
+def repeats(text: str, n: int = 6) -> bool:
+    """Whether some sequence of ``n`` words occurs twice in ``text`` (case and punctuation
+    ignored; overlapping occurrences count, so a 1-word loop "no no no no no no no" does)."""
+    words = _WORD.findall(text.lower())
+    seen: set[tuple[str, ...]] = set()
+    for i in range(len(words) - n + 1):
+        gram = tuple(words[i : i + n])
+        if gram in seen:
+            return True
+        seen.add(gram)
+    return False
+
+
+def shape(texts: Sequence[str]) -> dict[str, float]:
+    """``repeat6``: percent of ``texts`` with a repeated 6-word sequence (0-100);
+    ``median_words``: their median length in words. Raises ``ValueError`` when empty."""
+    if not texts:
+        raise ValueError("need at least one text")
+    return {
+        "repeat6": 100 * sum(repeats(t) for t in texts) / len(texts),
+        "median_words": float(statistics.median(len(_WORD.findall(t)) for t in texts)),
+    }
 
 
 def score(drafts: Sequence[str], references: Sequence[str], embedder: Any) -> dict[str, float]:

@@ -56,18 +56,26 @@ def print_import_report(report: ImportReport) -> None:
 
 
 def print_eval(result: EvalResult) -> None:
-    """The eval table (metrics 0-100, style similarity 0-1) and where its files are."""
+    """The eval table (metrics 0-100, style similarity 0-1, the share of drafts that repeat
+    a 6-word sequence and their median length, against the real emails') and its files."""
     table = Table(title=f"{result.account}: {result.n_test} held-out emails")
     for column in ("setting", "method", "BLEU", "chrF", "ROUGE-1", "ROUGE-2", "ROUGE-L",
-                   "style sim"):  # fmt: skip
+                   "style sim", "repeat6 %", "words"):  # fmt: skip
         left = column in ("setting", "method")
         table.add_column(column, justify="left" if left else "right", no_wrap=left)
+
+    def shape(row: dict) -> list[str]:
+        return [f"{row['repeat6']:.0f}", f"{row['median_words']:.0f}"] if "repeat6" in row else [
+            "", ""]  # fmt: skip
+
     for row in result.rows:
         table.add_row(
             row["setting"], row["method"],
             *(f"{row[k]:.2f}" for k in ("bleu", "chrf", "rouge1", "rouge2", "rougeL")),
-            f"{row['style_sim']:.3f}",
+            f"{row['style_sim']:.3f}", *shape(row),
         )  # fmt: skip
+    if result.real:
+        table.add_row("real emails", "", "", "", "", "", "", "", *shape(result.real))
     Console().print(table)
     console.print(
         f"eval run #{result.run_id}: {result.folder / 'eval.json'}, eval.png, drafts.jsonl"

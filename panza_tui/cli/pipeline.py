@@ -72,9 +72,19 @@ def export(
     adapter_only: Annotated[bool, typer.Option(help="Write a GGUF LoRA adapter only.")] = False,
     force: Annotated[bool, typer.Option(help="Export even if an identical one exists.")] = False,
     run: Annotated[int, typer.Option(help="Training run to export (default: the latest).")] = 0,
+    ollama: Annotated[
+        str,
+        typer.Option(
+            help="Also write an Ollama Modelfile and register the model under this name.",
+        ),
+    ] = "",
 ) -> None:
     """Export the fine-tuned model as a quantized GGUF for llama.cpp; it becomes active."""
     from training import export as ex
+    from training import ollama as ollama_export
+
+    if ollama:
+        ollama_export.check_name(ollama)  # before the export's minutes of work
 
     ws = workspace()
     with console.status(f"exporting {'adapter' if adapter_only else quant}"):
@@ -85,6 +95,11 @@ def export(
         f"({result.metrics.bytes / 2**20:.1f} MiB); llama.cpp vs torch logits: max |diff| "
         f"{check.max_abs_diff:.3f}, top-1 agreement {check.top1_agreement:.1%}"
     )
+    if ollama:
+        from panza_tui.core.drafting import export_choice
+
+        choice = export_choice(ws, ws.store.run(result.run_id))
+        console.print(ollama_export.export(ws, choice, result.path.parent, ollama).message)
 
 
 def eval_(

@@ -89,12 +89,18 @@ class RetrievalConfig:
     threshold: float = 0.2  # cosine similarity below which a past email is not used
 
 
+REPEAT_PENALTY = 1.1
+
+
 @dataclass(frozen=True)
 class DraftingConfig:
     """llama.cpp sampling and context size (tokens) for drafts."""
 
     temperature: float = 0.7
     top_p: float = 0.9
+    # llama.cpp's repeat penalty over the last 64 tokens: small models loop without it
+    # (1.0 is off); tuned on held-out mail, see README "Drafts that loop".
+    repeat_penalty: float = REPEAT_PENALTY
     max_tokens: int = 256
     n_ctx: int = 2048
     seed: int = 0
@@ -107,6 +113,7 @@ class EvaluationConfig:
 
     temperature: float = 0.0  # greedy: the same drafts on every run, so rows are comparable
     top_p: float = 1.0
+    repeat_penalty: float = REPEAT_PENALTY
     max_tokens: int = 256
     seed: int = 0
     limit: int = 0  # 0: every held-out email; otherwise the first N (by store id)

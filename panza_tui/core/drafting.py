@@ -193,7 +193,8 @@ class Drafter:
         generation = llama.stream(
             model.use(self.choice.lora), self.prompt(instruction, retrieved),
             max_tokens=d.max_tokens,
-            temperature=d.temperature, top_p=d.top_p, seed=d.seed if seed is None else seed,
+            temperature=d.temperature, top_p=d.top_p, repeat_penalty=d.repeat_penalty,
+            seed=d.seed if seed is None else seed,
             stop=self.ws.stops, on_token=on_token,
         )  # fmt: skip
         return Draft(

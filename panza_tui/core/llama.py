@@ -71,6 +71,10 @@ def import_llama_cpp() -> Any:
     return llama_cpp
 
 
+# Tokens the repeat penalty looks back over (llama.cpp's and Ollama's default).
+PENALTY_LAST_N = 64
+
+
 def load(
     model_path: Path, lora_path: Path | None = None, n_ctx: int = 2048, n_threads: int = 0,
     seed: int = 0, logits_all: bool = False,
@@ -90,6 +94,7 @@ def load(
             model_path=str(model_path),
             lora_path=str(lora_path) if lora_path else None,
             n_ctx=n_ctx,
+            last_n_tokens_size=PENALTY_LAST_N,
             n_threads=count,
             n_threads_batch=count,
             seed=seed,
@@ -119,16 +124,19 @@ class Generation:
 
 def stream(
     llm: Any, prompt: str, *, max_tokens: int = 256, temperature: float = 0.7,
-    top_p: float = 0.9, seed: int = 0, stop: Sequence[str] = (),
+    top_p: float = 0.9, repeat_penalty: float = 1.0, seed: int = 0, stop: Sequence[str] = (),
     on_token: Callable[[str], None] | None = None,
 ) -> Generation:  # fmt: skip
-    """Complete ``prompt`` (raw text, already templated), calling ``on_token`` per piece."""
+    """Complete ``prompt`` (raw text, already templated), calling ``on_token`` per piece.
+
+    ``repeat_penalty`` divides the logits of tokens among the last ``PENALTY_LAST_N``
+    (llama.cpp's ``penalty_last_n``; CTRL, arXiv 1909.05858); 1.0 leaves them alone."""
     pieces: list[str] = []
     start = time.perf_counter()
     first: float | None = None
     for chunk in llm.create_completion(
         prompt, max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed,
-        stop=list(stop), stream=True,
+        repeat_penalty=repeat_penalty, stop=list(stop), stream=True,
     ):  # fmt: skip
         piece = chunk["choices"][0]["text"]
         if not piece:  # the closing chunk, or bytes held back mid-character

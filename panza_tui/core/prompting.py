@@ -56,27 +56,31 @@ def render_messages(template: str, messages: Sequence[dict[str, str]]) -> str:
     """Apply a chat template to ``messages`` with the generation prompt appended.
 
     BOS is left to the tokenizer (llama.cpp and transformers both add it when the model
-    asks for it), so ``bos_token`` renders empty.
-    """
-    return _compile(template).render(
-        messages=list(messages), add_generation_prompt=True, bos_token="", eos_token=""
-    )
-
-
-def render(template: str, system: str, user: str) -> str:
-    """``render_messages`` for one system and one user turn.
-
-    Some families have no system role (Gemma's template raises "System role not
-    supported"); for those the system text opens the user turn, as their model cards advise.
+    asks for it), so ``bos_token`` renders empty. Some families have no system role
+    (Gemma's template raises "System role not supported"); for those a leading system
+    message opens the first user turn instead, as their model cards advise.
     """
     from jinja2.exceptions import TemplateError
 
-    try:
-        return render_messages(
-            template, [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    def apply(turns: Sequence[dict[str, str]]) -> str:
+        return _compile(template).render(
+            messages=list(turns), add_generation_prompt=True, bos_token="", eos_token=""
         )
+
+    try:
+        return apply(messages)
     except TemplateError:
-        return render_messages(template, [{"role": "user", "content": f"{system}\n\n{user}"}])
+        if len(messages) < 2 or messages[0]["role"] != "system":
+            raise
+        system, first, *rest = messages
+        return apply([{**first, "content": f"{system['content']}\n\n{first['content']}"}, *rest])
+
+
+def render(template: str, system: str, user: str) -> str:
+    """``render_messages`` for one system and one user turn."""
+    return render_messages(
+        template, [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    )
 
 
 TURN_MARK = "\x00PANZA-TURN\x00"

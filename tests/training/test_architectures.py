@@ -107,3 +107,41 @@ def test_architecture_trains_exports_and_runs_in_llama_cpp(arch, tmp_path):
     # The adapter changed the model: without it llama.cpp's logits are not the merged ones.
     without = export.compare_logits(base_gguf, merged, ids)
     assert without.max_abs_diff > 10 * with_adapter.max_abs_diff, (without, with_adapter)
+
+
+# Each family through the product's own pipeline with one of the three methods, so that
+# every method meets several families (LoRA's GGUF adapter path is covered above).
+PIPELINE = {"llama": "rosa", "mistral": "full", "qwen2": "lora", "qwen3": "rosa",
+            "phi3": "full", "gemma2": "rosa", "gemma3_text": "full"}  # fmt: skip
+
+
+@pytest.mark.parametrize("arch", sorted(PIPELINE))
+def test_playback_training_export_and_eval_through_the_product(arch, workspace, tmp_path):
+    from sync.importer import import_path
+    from tests.conftest import shared
+    from training import evaluate, export, finetune, methods, playback
+
+    folder = tiny_models.build(arch, tmp_path / tiny_models.FAMILIES[arch].name)
+    method = PIPELINE[arch]
+    ws = workspace.with_config(
+        models={"llm": str(folder)}, playback={"max_tokens": 16},
+        training={"method": method, "max_steps": 1, "batch_size": 2, "mask_examples": 2,
+                  "max_length": 256},
+        evaluation={"limit": 1, "max_tokens": 8},
+    )  # fmt: skip
+    mail = tmp_path / "mail.jsonl"
+    lines = shared("panza", "david.jsonl").read_text(encoding="utf-8").splitlines()[:12]
+    mail.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    ws.store.add_account("t")
+    import_path(ws.store, "t", mail)
+    # The random model's instructions are noise; what matters is that every stage runs.
+    played = playback.run(ws.store, "t", ws.llm, ws.config.playback, limit=8)
+    assert played.counts["generated"] + played.counts.get("fallback", 0) == 8
+    trained = finetune.train(ws, "t")
+    assert trained.metrics.method == method and trained.metrics.steps == 1
+    assert methods.method_of(trained.adapter) == method
+    exported = export.export(ws, "t", "F32", train_run=trained.run_id)
+    assert exported.metrics.check_f32.top1_agreement_clear == 1.0  # near-ties left out
+    result = evaluate.evaluate(ws, "t")  # the base converted to GGUF for its rows
+    assert [row["setting"] for row in result.rows] == list(evaluate.SETTINGS)
+    assert result.n_test == 1 and all(row["method"] for row in result.rows)

@@ -4,6 +4,7 @@ handful, a few LoRA steps, GGUF export (merged and adapter-only), drafting with 
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -94,3 +95,25 @@ def test_cli_errors_are_one_clear_line(david, capsys):
     )  # fmt: skip
     assert run.returncode == 2
     assert "no account 'nobody'" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_export_to_ollama_writes_a_modelfile_and_registers_it(david, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from panza_tui.cli import app
+    from tests.training.test_ollama import _fake_ollama
+
+    active = david.ws.store.account("david")["active_adapter"]
+    log = _fake_ollama(tmp_path)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    result = CliRunner().invoke(
+        app, ["export", "--account", "david", "--adapter-only", "--ollama", "panza-david"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "(reused)" in result.output and "ollama run panza-david" in result.output
+    modelfile = david.adapter.path.parent / "Modelfile"
+    lines = modelfile.read_text().splitlines()
+    assert f"ADAPTER {david.adapter.path}" in lines  # over the base the adapter was made for
+    assert f"FROM {david.ws.llm.path}" in lines
+    assert log.read_text().split() == ["create", "panza-david", "-f", str(modelfile)]
+    david.ws.store.set_active_adapter("david", active)

@@ -144,15 +144,18 @@ async def test_evaluation_screen_shows_the_latest_eval_table(demo_ws):
             run = store.start_run("demo", "eval", "k", {})
             rows = [
                 {"setting": s, "method": m, "bleu": bleu, "chrf": 20.0, "rouge1": 30.0,
-                 "rouge2": 9.0, "rougeL": 25.5, "style_sim": 0.512}
+                 "rouge2": 9.0, "rougeL": 25.5, "style_sim": 0.512, "repeat6": 12.5,
+                 "median_words": 41.0}
                 for s, m in (("base", "none"), ("base+rag", "none"), ("finetuned", "lora"),
                              ("finetuned+rag", "lora"))
             ]  # fmt: skip
-            store.finish_run(run, "done", f"/runs/{run}", {"n_test": 24, "rows": rows})
+            real = {"repeat6": 0.0, "median_words": 25.5}
+            store.finish_run(run, "done", f"/runs/{run}",
+                             {"n_test": 24, "rows": rows, "real": real})  # fmt: skip
         await pilot.press("e")
         await pilot.pause()
         table = app.screen.query_one(DataTable)
-        assert table.row_count == 4
+        assert table.row_count == 5
         assert [str(cell) for cell in table.get_row("finetuned+rag")] == [
             "finetuned+rag",
             "lora",
@@ -162,6 +165,12 @@ async def test_evaluation_screen_shows_the_latest_eval_table(demo_ws):
             "9.00",
             "25.50",
             "0.512",
+            "12",
+            "41",
+        ]
+        assert [str(cell) for cell in table.get_row("real")] == ["real emails"] + [""] * 7 + [
+            "0",
+            "26",  # 25.5 rounds half to even
         ]
         assert "24 held-out emails" in str(app.screen.query_one("#eval-head", Static).render())
         assert f"/runs/{run}/eval.png" in str(app.screen.query_one("#eval-files", Static).render())

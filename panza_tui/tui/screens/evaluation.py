@@ -14,7 +14,8 @@ from panza_tui.core.store import Store
 
 COLUMNS = (("setting", "setting"), ("method", "method"), ("bleu", "BLEU"), ("chrf", "chrF"),
            ("rouge1", "ROUGE-1"), ("rouge2", "ROUGE-2"), ("rougeL", "ROUGE-L"),
-           ("style_sim", "style sim"))  # fmt: skip
+           ("style_sim", "style sim"), ("repeat6", "repeat6 %"),
+           ("median_words", "words"))  # fmt: skip
 
 
 class EvaluationScreen(Screen):
@@ -54,13 +55,17 @@ class EvaluationScreen(Screen):
         rows = run.metrics.get("rows", [])
         head.update(
             f"Eval run #{run.id}: {run.metrics.get('n_test', 0)} held-out emails, "
-            f"greedy drafts (BLEU, chrF, ROUGE 0-100; style similarity 0-1)"
+            "greedy drafts (BLEU, chrF, ROUGE 0-100; style similarity 0-1; share of drafts "
+            "repeating a 6-word sequence and median length in words)"
         )
         table = self.query_one(DataTable)
         for key, label in COLUMNS:
             table.add_column(label, key=key)
         for row in rows:
             table.add_row(*(_cell(key, row.get(key)) for key, _ in COLUMNS), key=row["setting"])
+        if real := run.metrics.get("real"):  # the held-out emails themselves, to compare with
+            real = {"setting": "real emails", **real}
+            table.add_row(*(_cell(key, real.get(key)) for key, _ in COLUMNS), key="real")
         self.query_one("#eval-files", Static).update(
             escape(f"chart: {run.path}/eval.png\ndrafts: {run.path}/drafts.jsonl")
         )
@@ -68,5 +73,6 @@ class EvaluationScreen(Screen):
 
 def _cell(key: str, value: object) -> Text:
     if isinstance(value, float):
-        return Text(f"{value:.3f}" if key == "style_sim" else f"{value:.2f}", justify="right")
-    return Text(str(value))
+        digits = {"style_sim": 3, "repeat6": 0, "median_words": 0}.get(key, 2)
+        return Text(f"{value:.{digits}f}", justify="right")
+    return Text("" if value is None else str(value))
