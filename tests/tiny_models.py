@@ -233,6 +233,18 @@ def _sentencepiece_config(
     shutil.copy(folder / "tokenizer.model", build / "tokenizer.model")
     (build / "tokenizer_config.json").write_text(json.dumps(config))
     AutoTokenizer.from_pretrained(build).save_pretrained(folder)
+    if legacy:
+        # Mistral's and Llama-2's repositories ship a tokenizer.json from transformers 4,
+        # whose normalizer does what sentencepiece does (a dummy "▁" prefix, every space a
+        # "▁"); transformers 5 writes a Metaspace pre-tokenizer instead, which splits runs of
+        # spaces otherwise. The test model carries the file its family ships.
+        data = json.loads((folder / "tokenizer.json").read_text())
+        data["normalizer"] = {"type": "Sequence", "normalizers": [
+            {"type": "Prepend", "prepend": "▁"},
+            {"type": "Replace", "pattern": {"String": " "}, "content": "▁"},
+        ]}  # fmt: skip
+        data["pre_tokenizer"] = None
+        (folder / "tokenizer.json").write_text(json.dumps(data, ensure_ascii=False))
     # transformers 5 keeps added tokens in tokenizer.json only; the families' own
     # tokenizer_config.json lists them, and llama.cpp's converter reads them from there.
     saved = json.loads((folder / "tokenizer_config.json").read_text())

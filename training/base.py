@@ -67,12 +67,22 @@ def hf_folder(model: ModelRef) -> Path:
 
 
 def load_tokenizer(model: ModelRef) -> Any:
-    """The base model's tokenizer (pad token set); raises ``ModelError``."""
-    from transformers import AutoTokenizer
+    """The base model's tokenizer (pad token set); raises ``ModelError``.
+
+    Where the model ships a ``tokenizer.json``, that file's own pipeline is used as it is
+    (``PreTrainedTokenizerFast``): transformers 5's per-family classes (``LlamaTokenizer``
+    for Phi-3, Mistral, Llama-2) rebuild the pre-tokenizer and drop the file's normalizer,
+    which changes how leading spaces and runs of spaces split ("  " -> ``▁▁`` instead of
+    ``▁▁▁``). sentencepiece and llama.cpp split as the file says (llama.cpp's own Phi-3
+    vocabulary test, ``tests/test_tokenizer_parity.py``), and drafting must see the tokens
+    training saw.
+    """
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
     folder = hf_folder(model)
+    loader = PreTrainedTokenizerFast if (folder / "tokenizer.json").is_file() else AutoTokenizer
     try:
-        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        tokenizer = loader.from_pretrained(folder, local_files_only=True)
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load the tokenizer from {folder} ({exc})") from exc
     if tokenizer.pad_token_id is None:

@@ -134,9 +134,11 @@ def llama_completer(model: ModelRef, n_threads: int = 0) -> Completer:
 def transformers_completer(model: ModelRef) -> Completer:
     """Complete with transformers on a Hugging Face model folder (slower than llama.cpp)."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
-    tokenizer = AutoTokenizer.from_pretrained(model.path, local_files_only=True)
+    from training.base import load_tokenizer
+
+    tokenizer = load_tokenizer(model)
     lm = AutoModelForCausalLM.from_pretrained(model.path, local_files_only=True).eval()
 
     def complete(prompt: str, max_tokens: int, temperature: float, seed: int) -> str:

@@ -56,13 +56,14 @@ def _two_lora_steps(model, ids, folder):
 def test_architecture_trains_exports_and_runs_in_llama_cpp(arch, tmp_path):
     import copy
 
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     from panza_tui.core import llama, models, prompting
+    from training import base as base_model
     from training import convert, export
 
     folder = tiny_models.build(arch, tmp_path / tiny_models.FAMILIES[arch].name)
-    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer = base_model.load_tokenizer(models.ModelRef("hf", folder))  # as training does
     base = AutoModelForCausalLM.from_pretrained(folder).eval()
     ids = _ids(tokenizer)
 
@@ -73,9 +74,11 @@ def test_architecture_trains_exports_and_runs_in_llama_cpp(arch, tmp_path):
     template = models.chat_template(models.ModelRef("hf", folder))
     text = tiny_models.TEXT
     if (folder / "tokenizer.model").is_file():
-        # Known: transformers' fast SentencePiece tokenizers split runs of spaces otherwise
-        # than sentencepiece itself ("▁▁▁▁|def" vs "▁▁▁|▁def"). llama.cpp follows
-        # sentencepiece, the reference for these vocabularies; transformers agrees elsewhere.
+        # SentencePiece vocabularies: sentencepiece itself is the reference, and llama.cpp
+        # follows it exactly. A tokenizer.json that transformers converted from the
+        # tokenizer.model (as these test models' are) merges runs of spaces in another order
+        # ("a  b": "▁a|▁▁|b" against sentencepiece's "▁a|▁|▁b"); Phi-3's shipped file does
+        # not (tests/test_tokenizer_parity.py). Known; the texts below leave such runs out.
         import sentencepiece as spm
 
         sp = spm.SentencePieceProcessor(model_file=str(folder / "tokenizer.model"))

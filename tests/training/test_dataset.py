@@ -24,11 +24,9 @@ def test_split_is_seeded_stable_and_near_the_fraction():
 
 
 def test_encode_masks_the_prompt_and_drops_retrieved_emails_to_fit(workspace):
-    from transformers import AutoTokenizer
-
     from training import base
 
-    tokenizer = AutoTokenizer.from_pretrained(base.hf_folder(workspace.llm))
+    tokenizer = base.load_tokenizer(workspace.llm)
     message = Message(text="Hi Tom,\n\nThanks for the drill!\n\nCheers,\nMaya")
     long_email = "word " * 400
 
