@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import shared
 from tests.hub_standin import HubStandIn
 
 pytestmark = pytest.mark.slow
@@ -73,6 +74,20 @@ def test_downloads_once_resumes_and_then_works_from_the_cache(tiny, home, tmp_pa
     cells = [cell.strip() for cell in row.split("│")]
     size = sum(p.stat().st_size for p in tiny.iterdir()) / 2**20
     assert cells[1:3] == ["hub", REPO] and cells[3] == f"{size:.1f} MiB", row
+
+    # Playback and one training step on it, offline; the run names the commit it tuned.
+    mail = tmp_path / "mail.jsonl"
+    lines = shared("panza", "david.jsonl").read_text(encoding="utf-8").splitlines()[:10]
+    mail.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    offline = {**hf, "HF_HUB_OFFLINE": "1", "PANZA_PLAYBACK__MAX_TOKENS": "8"}
+    for args, extra in (
+        (("import", str(mail), "--account", "t"), {}),
+        (("playback", "--account", "t", "--limit", "4"), {"PANZA_MODELS__LLM": REPO}),
+        (("train", "--account", "t", "--base", REPO, "--max-steps", "1"), {}),
+    ):
+        step = panza(*args, env={**offline, **extra})
+        assert step.returncode == 0, step.stderr[-2000:]
+    assert f"lora on {REPO}@{commit}, 1 steps" in " ".join(step.stderr.split())
 
 
 @pytest.mark.parametrize(

@@ -61,7 +61,8 @@ def train(
     resumed = f" (resumed at step {m.resumed_at})" if m.resumed_at is not None else ""
     console.print(
         f"run #{result.run_id}{' (reused)' if result.reused else ''}{resumed}: "
-        f"{m.method}, {m.steps} steps, loss {m.first_loss:.3f} -> {m.last_loss:.3f}, "
+        f"{m.method} on {ws.llm.source or ws.llm.name}, {m.steps} steps, "
+        f"loss {m.first_loss:.3f} -> {m.last_loss:.3f}, "
         f"held-out loss {m.test_loss:.3f}, {m.seconds:.0f} s; adapter in {result.adapter}"
     )
 
