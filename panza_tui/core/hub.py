@@ -68,6 +68,7 @@ def snapshot(hub_id: HubId, *, refresh: bool = False) -> Snapshot:
     no safetensors weights.
     """
     from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
 
     if not refresh:
         try:
@@ -75,8 +76,8 @@ def snapshot(hub_id: HubId, *, refresh: bool = False) -> Snapshot:
                 hub_id.repo, revision=hub_id.revision, local_files_only=True,
                 allow_patterns=ALLOW, ignore_patterns=IGNORE,
             ))  # fmt: skip
-        except Exception:  # noqa: BLE001 - not cached (or cached partly): download below
-            pass
+        except (LocalEntryNotFoundError, ModelError):
+            pass  # not in the cache, or only part of it: fetch what is missing below
     try:
         folder = snapshot_download(
             hub_id.repo, revision=hub_id.revision, allow_patterns=ALLOW, ignore_patterns=IGNORE
