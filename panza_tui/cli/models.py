@@ -52,6 +52,6 @@ def pull(
         raise ModelError(f"{model!r} is not a Hugging Face id (owner/name[@revision])")
     snapshot = hub.snapshot(hub_id, refresh=True)
     console.print(
-        f'{snapshot.pinned} in {snapshot.path}; use it with [models] llm = "{hub_id}" '
+        f'{snapshot.pinned} in {snapshot.path}; use it with \\[models] llm = "{hub_id}" '
         f"or 'panza train --base {hub_id}'"
     )

@@ -59,7 +59,7 @@ def test_two_accounts_share_the_base_and_switch_adapters(david, isabel, monkeypa
         alone = real_load(choice.path, choice.lora, n_ctx=settings.n_ctx, n_threads=1, seed=7)
         expected = llama.stream(
             alone, drafters[name].prompt(instruction, []), max_tokens=32, temperature=0.0,
-            seed=7, stop=["<|im_end|>"],
+            repeat_penalty=settings.repeat_penalty, seed=7, stop=["<|im_end|>"],
         ).text.strip()  # fmt: skip
         assert text == expected, name
 

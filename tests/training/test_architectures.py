@@ -112,10 +112,10 @@ def test_architecture_trains_exports_and_runs_in_llama_cpp(arch, tmp_path):
     assert without.max_abs_diff > 10 * with_adapter.max_abs_diff, (without, with_adapter)
 
 
-# Each family through the product's own pipeline with one of the three methods, so that
-# every method meets several families (LoRA's GGUF adapter path is covered above).
-PIPELINE = {"llama": "rosa", "mistral": "full", "qwen2": "lora", "qwen3": "rosa",
-            "phi3": "full", "gemma2": "rosa", "gemma3_text": "full"}  # fmt: skip
+# Families through the product's own pipeline, one method each, chosen for what they test:
+# RoSA on Llama's split and Phi-3's fused QKV, full fine-tuning over Gemma's system-less
+# template and soft-capping, LoRA over Qwen's biases. (Every family's export is above.)
+PIPELINE = {"llama": "rosa", "phi3": "rosa", "gemma2": "full", "qwen2": "lora"}
 
 
 @pytest.mark.parametrize("arch", sorted(PIPELINE))

@@ -106,9 +106,11 @@ def test_export_to_ollama_writes_a_modelfile_and_registers_it(david, tmp_path, m
     active = david.ws.store.account("david")["active_adapter"]
     log = _fake_ollama(tmp_path)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
-    result = CliRunner().invoke(
-        app, ["export", "--account", "david", "--adapter-only", "--ollama", "panza-david"]
-    )
+    # The fixture's own LoRA run: other tests train newer (RoSA, full) runs of David.
+    run = str(david.trained.run_id)
+    result = CliRunner().invoke(app, [
+        "export", "--account", "david", "--run", run, "--adapter-only", "--ollama", "panza-david",
+    ])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "(reused)" in result.output and "ollama run panza-david" in result.output
     modelfile = david.adapter.path.parent / "Modelfile"
