@@ -34,7 +34,7 @@ def list_(ctx: typer.Context) -> None:
     for column in ("", "where", "model", "size", r"\[models] llm = / path"):
         table.add_column(column, justify="right" if column == "size" else "left")
     for m in available(ws.store):
-        mark = "*" if m.spec and m.spec in (current, str(current)) else ""
+        mark = "*" if m.spec and m.spec == current else ""
         table.add_row(mark, m.where, m.name, _size(m.size), m.spec or str(m.path))
     Console().print(table)
 
