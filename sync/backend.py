@@ -25,6 +25,15 @@ class SyncReport(ImportReport):
     deleted_ids: list[int] = field(default_factory=list)
     resynced: bool = False  # the server's state changed: the folder was read from scratch
 
+    def merge(self, other: SyncReport) -> None:
+        """Add another folder's sync to this report (counts, ids, errors; folders joined)."""
+        self.counts.update(other.counts)
+        self.errors += other.errors
+        self.new_ids += other.new_ids
+        self.deleted_ids += other.deleted_ids
+        self.resynced = self.resynced or other.resynced
+        self.folder = ", ".join(filter(None, [self.folder, other.folder]))
+
 
 @dataclass(frozen=True)
 class Synced:

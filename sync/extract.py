@@ -53,6 +53,9 @@ _ATTRIBUTION = re.compile(
 _SIGNATURE = re.compile(r"^-- ?$")
 _HEADER_FROM = re.compile(r"^(From|Von|De):\s")
 _HEADER_TO = re.compile(r"^To:\s")
+_QUOTE_HEADER = re.compile(
+    r"^\*?(From|Sent|Date|To|Cc|Subject|Von|Gesendet|An|Betreff|De|Envoyé|À|Objet)\*?:", re.I
+)
 _BLANK_RUNS = re.compile(r"\n{3,}")
 # Every marker above starts with one of these characters; other lines skip the regexes
 # (quote stripping runs over every line of every synced message).
@@ -135,14 +138,43 @@ def body_text(msg: RawMessage) -> str:
     return ""
 
 
-def strip_quoted(text: str) -> tuple[str, bool]:
-    """Remove quoted replies, attributions, forwarded blocks and a ``-- `` signature.
+@dataclass
+class Parts:
+    """A body split into the writer's own text and the original it quoted.
 
-    Returns (the user's own text, whether a forwarded block was cut off).
+    ``own``: the writer's words (quotes, attribution, signature and forwarded block removed);
+    ``quoted``: the quoted original's own words, one level of ``>`` removed and its own
+    quotes dropped ("" if the message quoted nothing); ``forwarded``: a forwarded block was
+    cut off (a forward's content is never taken as a quoted original).
+    """
+
+    own: str
+    quoted: str = ""
+    forwarded: bool = False
+
+
+def _unquote(lines: list[str]) -> str:
+    """One level of ``>`` quoting removed from each line."""
+    out = []
+    for line in lines:
+        bare = line.lstrip()
+        out.append(bare[1:].removeprefix(" ") if bare.startswith(">") else line)
+    return "\n".join(out)
+
+
+def split_quoted(text: str, with_quoted: bool = True) -> Parts:
+    """Split a body at its quoted reply, attribution ("On ... wrote:", "-----Original
+    Message-----", Outlook and Lotus Notes headers), forwarded block or ``-- `` signature.
+
+    The quoted original keeps the replied-to email's own words, so a reply can be learned
+    and drafted with the email it answers (``with_quoted=False`` skips that: the split of
+    the quoted original itself). Never raises.
     """
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     forwarded = False
     cut = len(lines)
+    after_marker: int | None = None  # where the quoted original starts, after a reply marker
+    signature = False
     dropped: set[int] = set()
     for i, line in enumerate(lines):
         stripped = line.strip()
@@ -151,8 +183,16 @@ def strip_quoted(text: str) -> tuple[str, bool]:
         if any(p.match(stripped) for p in _FORWARD_HEADERS):
             cut, forwarded = i, True
             break
-        if any(p.match(stripped) for p in _REPLY_HEADERS) or _SIGNATURE.match(line.rstrip("\n")):
+        if _SIGNATURE.match(line.rstrip("\n")):
+            cut, signature = i, True
+            break
+        if any(p.match(stripped) for p in _REPLY_HEADERS):
             cut = i
+            # A bare rule opens Outlook's quoted header only when "From:" follows; above a
+            # mailing list's footer it quotes nothing.
+            following = [s.strip() for s in lines[i + 1 : i + 3]]
+            if not stripped.startswith("_") or any(_HEADER_FROM.match(s) for s in following):
+                after_marker = i + 1
             break
         if stripped.startswith(("On ", "Am ", "Le ", "El ", "Il ")):
             span = next(
@@ -167,13 +207,13 @@ def strip_quoted(text: str) -> tuple[str, bool]:
                     # attribution (quoted lines go below).
                     dropped.update(range(i, i + span))
                     continue
-                cut = i
+                cut, after_marker = i, i + span
                 break
         # Outlook / Lotus Notes reply header: "From: ..." then "Sent:"/"To:" within 3 lines.
         if i > 0 and _HEADER_FROM.match(stripped):
             following = [s.strip().lower() for s in lines[i + 1 : i + 4]]
             if any(s.startswith(("sent:", "date:", "to:", "gesendet:")) for s in following):
-                cut = i
+                cut = after_marker = i
                 break
         if _HEADER_TO.match(stripped) and any(
             s.strip().lower().startswith("cc:") for s in lines[i + 1 : i + 3]
@@ -182,7 +222,7 @@ def strip_quoted(text: str) -> tuple[str, bool]:
             start = i
             while start > 0 and i - start < 3 and lines[start - 1].strip():
                 start -= 1
-            cut = start
+            cut = after_marker = start
             break
     own = [
         line.rstrip()
@@ -190,7 +230,32 @@ def strip_quoted(text: str) -> tuple[str, bool]:
         if i not in dropped and not line.lstrip().startswith(">")
     ]
     result = _BLANK_RUNS.sub("\n\n", "\n".join(own)).strip()
-    return result, forwarded
+    quoted = ""
+    if not with_quoted or forwarded:
+        pass
+    elif signature:
+        # A quote may follow the signature (top-posting clients put it there); blanking any
+        # further "-- " lines keeps this to one level of recursion on hostile input.
+        rest = ["" if _SIGNATURE.match(line) else line for line in lines[cut + 1 :]]
+        quoted = split_quoted("\n".join(rest)).quoted
+    elif after_marker is not None:
+        original = _unquote(lines[after_marker:]).split("\n")
+        while original and (not original[0].strip() or _QUOTE_HEADER.match(original[0].strip())):
+            original.pop(0)  # the "From: / Sent: / To:" block names the original, not its text
+        quoted = split_quoted("\n".join(original), with_quoted=False).own
+    else:
+        inline = [line for line in lines[:cut] if line.lstrip().startswith(">")]
+        quoted = split_quoted(_unquote(inline), with_quoted=False).own if inline else ""
+    return Parts(result, quoted, forwarded)
+
+
+def strip_quoted(text: str) -> tuple[str, bool]:
+    """Remove quoted replies, attributions, forwarded blocks and a ``-- `` signature.
+
+    Returns (the user's own text, whether a forwarded block was cut off).
+    """
+    parts = split_quoted(text)
+    return parts.own, parts.forwarded
 
 
 def _addresses(value: str) -> list[str]:
@@ -217,32 +282,48 @@ def parse(raw: bytes) -> RawMessage:
 
 def clean_text(text: str, subject: str, min_words: int) -> tuple[str, Skip | None]:
     """Apply the body rules to text: (own text, None) if kept, else (text, Skip)."""
-    own, forwarded = strip_quoted(text)
+    own, skip, _ = _clean(split_quoted(text), subject, min_words)
+    return own, skip
+
+
+def _clean(parts: Parts, subject: str, min_words: int) -> tuple[str, Skip | None, str]:
+    own = parts.own
     words = len(own.split())
     if words == 0:
-        return own, Skip("forwarded" if forwarded else "empty")
-    if words < min_words and (forwarded or _FWD_SUBJECT.match(subject)):
-        return own, Skip("forwarded", f"{words} words of own text")
+        return own, Skip("forwarded" if parts.forwarded else "empty"), parts.quoted
+    if words < min_words and (parts.forwarded or _FWD_SUBJECT.match(subject)):
+        return own, Skip("forwarded", f"{words} words of own text"), parts.quoted
     if words < min_words:
-        return own, Skip("too_short", f"{words} words < {min_words}")
-    return own, None
+        return own, Skip("too_short", f"{words} words < {min_words}"), parts.quoted
+    return own, None, parts.quoted
 
 
 def extract(
     raw: bytes, addresses: list[str] | None, min_words: int = 10, source: str = "",
-    folder: str = "",
+    folder: str = "", keep_received: bool = False,
 ) -> Message | Skip:  # fmt: skip
     """One raw message to a stored ``Message``, or a ``Skip`` saying why not.
 
-    ``addresses``: the account's own addresses (lower-case); None keeps mail from anyone.
+    ``addresses``: the account's own addresses (lower-case); None takes every message as the
+    user's own. Mail from other addresses is ``Skip("not_from_account")``, or with
+    ``keep_received`` a received ``Message``: its own text (the whole body if it only
+    forwards or quotes), no length rule, kept for reading and replying, never for style.
     """
     try:
         msg = parse(raw)
         from_value = _header(msg, "From")
-        if addresses is not None and not set(_addresses(from_value)) & set(addresses):
+        received = addresses is not None and not set(_addresses(from_value)) & set(addresses)
+        if received and not keep_received:
             return Skip("not_from_account", from_value)
         subject = _header(msg, "Subject")
-        text, skip = clean_text(body_text(msg), subject, min_words)
+        body = body_text(msg)
+        parts = split_quoted(body)
+        if received:
+            text, skip, quoted = parts.own or body.strip(), None, parts.quoted
+            if not text:
+                skip = Skip("empty")
+        else:
+            text, skip, quoted = _clean(parts, subject, min_words)
         if skip:
             return skip
         message_id = _header(msg, "Message-ID").strip() or None
@@ -255,9 +336,18 @@ def extract(
             from_addr=from_value,
             to_addrs=_header(msg, "To"),
             cc_addrs=_header(msg, "Cc"),
-            in_reply_to=_header(msg, "In-Reply-To") or None,
+            in_reply_to=_first_id(_header(msg, "In-Reply-To")),
             refs=_header(msg, "References") or None,
             source=source,
+            received=received,
+            quoted=quoted or None,
         )
     except Exception as exc:  # a parser bug on hostile input must not stop an import
         return Skip("unparseable", f"{type(exc).__name__}: {exc}")
+
+
+def _first_id(value: str) -> str | None:
+    """The Message-ID in an In-Reply-To header. RFC 5322 allows several; old clients add
+    text ("<id> (Jane's message of ...)"), so take the first ``<...>`` when there is one."""
+    found = re.search(r"<[^<>\s]+>", value)
+    return found.group(0) if found else (value.strip() or None)

@@ -1,4 +1,9 @@
-"""Sent mail from an IMAP server with ``imapclient``, incrementally; drafts back to it.
+"""Sent and received mail from an IMAP server with ``imapclient``, incrementally; drafts
+back to it.
+
+The sent folder is the user's own mail (learned from); INBOX is their received mail (read,
+and answered from the app). Mail in INBOX from the user's own addresses (a mailing list's
+copy of their post) counts as their own, and is stored once with its Sent copy.
 
 Folders are found by SPECIAL-USE (RFC 6154: ``\\Sent``, ``\\Drafts``), then by common names.
 The first sync fetches every message in batches with ``BODY.PEEK[]`` (never sets ``\\Seen``);
@@ -55,6 +60,7 @@ class ImapServer:
     auth: str = "password"
     sent: str = ""
     drafts: str = ""
+    inbox: str = "INBOX"  # received mail; "" syncs the sent folder only
     ca_file: str = ""
     insecure: bool = False
     timeout: float = 30.0
@@ -182,8 +188,13 @@ def find_folder(client: Any, use: bytes, names: tuple[str, ...], override: str =
 def sync_folder(
     store: Store, account: str, client: Any, folder: str, min_words: int = 10,
     batch: int = 200, progress: Callable[[int, int], None] | None = None,
+    received: bool = False,
 ) -> SyncReport:  # fmt: skip
-    """Bring ``folder`` of ``account`` up to date; see the module docstring for how."""
+    """Bring ``folder`` of ``account`` up to date; see the module docstring for how.
+
+    ``received``: the folder holds received mail (INBOX), kept as such; otherwise mail not
+    from the account's addresses is skipped as ``not_from_account``.
+    """
     report = SyncReport(folder=folder)
     info = client.select_folder(folder, readonly=True)
     uidvalidity = int(info[b"UIDVALIDITY"])
@@ -211,9 +222,10 @@ def sync_folder(
     with _extractor(len(new)) as run:
         for chunk, data in _prefetched(client, new, batch):
             jobs = [
-                (data.get(uid, {}).get(b"BODY[]"), addresses, min_words, f"{folder}/{uid}", folder)
+                (data.get(uid, {}).get(b"BODY[]"), addresses, min_words, f"{folder}/{uid}",
+                 folder, received)
                 for uid in chunk
-            ]
+            ]  # fmt: skip
             results = run(jobs)
             with store.transaction():
                 for uid, (raw, *_), result in zip(chunk, jobs, results, strict=True):
@@ -238,10 +250,12 @@ PARALLEL_FROM = 2000  # messages; below this, starting worker processes costs mo
 
 
 def _extract_job(job: tuple) -> extract.Message | extract.Skip | None:
-    raw, addresses, min_words, source, folder = job
+    raw, addresses, min_words, source, folder, received = job
     if raw is None:
         return None
-    return extract.extract(raw, addresses, min_words, source=source, folder=folder)
+    return extract.extract(
+        raw, addresses, min_words, source=source, folder=folder, keep_received=received
+    )
 
 
 @contextlib.contextmanager
@@ -300,10 +314,12 @@ def sync(
     store: Store, account: str, secret: str, min_words: int = 10, batch: int = 200,
     progress: Callable[[int, int], None] | None = None,
 ) -> SyncReport:  # fmt: skip
-    """Sync the sent folder of ``account`` (whose server settings are in the store).
+    """Sync the sent folder of ``account`` (whose server settings are in the store), then
+    its INBOX; one report with the counts of both (``received`` counts INBOX mail).
 
-    Raises ``AuthError``/``SyncError``; a connection lost mid-sync keeps every finished
-    batch and says to run the sync again to continue.
+    ``progress(done, total)`` runs over both folders in turn. Raises ``AuthError``/
+    ``SyncError``; a connection lost mid-sync keeps every finished batch and says to run the
+    sync again to continue.
     """
     from imapclient.exceptions import IMAPClientError
 
@@ -311,7 +327,13 @@ def sync(
     client = connect(server, secret)
     try:
         folder = find_folder(client, b"\\Sent", SENT_NAMES, server.sent)
-        return sync_folder(store, account, client, folder, min_words, batch, progress)
+        report = sync_folder(store, account, client, folder, min_words, batch, progress)
+        if server.inbox and server.inbox != folder:
+            inbox = sync_folder(
+                store, account, client, server.inbox, min_words, batch, progress, received=True
+            )
+            report.merge(inbox)
+        return report
     except (OSError, IMAPClientError) as exc:  # socket.timeout is an OSError
         raise SyncError(
             f"the connection to {server.host} failed during the sync ({exc}); what was "

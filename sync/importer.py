@@ -13,7 +13,8 @@ from sync import extract, files
 
 @dataclass
 class ImportReport:
-    """Counts by outcome: ``kept`` plus one key per skip reason (see ``extract.REASONS``)."""
+    """Counts by outcome: ``kept`` (the user's own mail), ``received``, and one key per skip
+    reason (see ``extract.REASONS``)."""
 
     counts: Counter = field(default_factory=Counter)
     errors: list[tuple[str, str]] = field(default_factory=list)  # (source, why) unparseable
@@ -37,7 +38,7 @@ class ImportReport:
         if row is None:
             self.counts["duplicate"] += 1
         else:
-            self.counts["kept"] += 1
+            self.counts["received" if result.received else "kept"] += 1
             self.new_ids.append(row)
         return row
 
@@ -48,9 +49,11 @@ def import_path(
 ) -> ImportReport:  # fmt: skip
     """Import every message at ``path`` into ``account``; idempotent.
 
-    Mail files keep only messages from the account's addresses (all, if it has none);
-    JSON lines are taken as the user's own mail. Duplicates (same Message-ID or same content
-    hash) are counted, not stored twice. Raises ``ImportSourceError`` if ``path`` is unreadable.
+    In mail files, messages from the account's addresses are its own mail and every other
+    message is kept as received mail (a Takeout mbox holds both); an account without
+    addresses takes every message as its own. JSON lines are taken as the user's own mail.
+    Duplicates (same Message-ID or same content hash) are counted, not stored twice.
+    Raises ``ImportSourceError`` if ``path`` is unreadable.
     """
     addresses = store.addresses(account) or None
     report = ImportReport()
@@ -58,7 +61,9 @@ def import_path(
         if isinstance(item, dict):
             result = _from_record(item, min_words, source)
         else:
-            result = extract.extract(item, addresses, min_words, source=source, folder=path.name)
+            result = extract.extract(
+                item, addresses, min_words, source=source, folder=path.name, keep_received=True
+            )
         report.record(store, account, source, result)
         if progress:
             progress(1)

@@ -50,19 +50,24 @@ class Example:
 def encode(
     tokenizer: Any, template: str, system: str, preamble: str, message: Message,
     instruction: str, max_length: int, retrieved: Sequence[str] = (),
+    thread: Sequence[tuple[str, str]] = (),
 ) -> Example | None:  # fmt: skip
-    """Tokenise one pair, dropping retrieved emails from the end until the prompt fits.
+    """Tokenise one pair, making the prompt fit: retrieved emails go first (from the end),
+    then the oldest messages of the ``thread`` a reply answers, the parent last of all.
 
     Returns None if even the bare prompt leaves fewer than 16 tokens for the email.
     """
-    retrieved = list(retrieved)
+    retrieved, thread = list(retrieved), list(thread)
     while True:
-        prompt = prompting.build(template, system, instruction, retrieved, preamble)
+        prompt = prompting.build(template, system, instruction, retrieved, preamble, thread)
         prompt_ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
         room = max_length - len(prompt_ids)
-        if room >= 16 or not retrieved:
+        if room >= 16 or not (retrieved or thread):
             break
-        retrieved.pop()
+        if retrieved:
+            retrieved.pop()
+        else:
+            thread.pop(0)
     if room < 16:
         return None
     target_ids = tokenizer(message.text.strip(), add_special_tokens=False)["input_ids"]

@@ -9,6 +9,11 @@ playback instructions of the held-out emails, each scored against the real email
 - ``finetuned``: the account's exported model (or the export run given), no retrieval;
 - ``finetuned+rag``: the exported model with retrieved emails, as ``panza draft`` uses it.
 
+Replies get more rows, scored on the held-out replies alone (those whose parent is stored or
+quoted): each setting again without the parent (the same drafts, rescored on that subset) and
+with the parent and the conversation before it in the prompt (``+parent``), as drafting a
+reply in the app does. The gap between the two is what the email being answered is worth.
+
 Retrieval only sees training emails: every held-out email is excluded, so no draft is
 shown its own answer. Generation is greedy by default (``[evaluation]``), so reruns give the
 same drafts; a row whose inputs did not change is reused from an earlier eval run.
@@ -24,7 +29,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from panza_tui.core import prompting
+from panza_tui.core import prompting, replies
 from panza_tui.core.drafting import (
     Draft,
     Drafter,
@@ -39,6 +44,8 @@ from training import export, metrics
 from training.examples import training_pairs
 
 SETTINGS = ("base", "base+rag", "finetuned", "finetuned+rag")
+REPLIES = " (replies)"  # suffix of the rows scored on held-out replies only
+Threads = dict[int, list[tuple[str, str]]]  # store id -> the conversation a reply answered
 
 
 @dataclass
@@ -82,13 +89,17 @@ def _generation(ws: Workspace) -> dict[str, Any]:
             "seed": e.seed, "repeat_penalty": e.repeat_penalty}  # fmt: skip
 
 
-def _row_key(ws: Workspace, account: str, model_key: Any, rag: bool, test: list) -> str:
+def _row_key(
+    ws: Workspace, account: str, model_key: Any, rag: bool, test: list,
+    threads: Threads | None = None,
+) -> str:  # fmt: skip
     preamble = ws.store.account(account)["user_preamble"] or ws.config.prompt.user_preamble
     data = [(m.content_hash, instruction) for m, instruction in test]
     retrieval = asdict(ws.config.retrieval) if rag else None
+    context = [threads[m.id] for m, _ in test] if threads is not None else None
     return prompting.fingerprint(
         model_key, rag, retrieval, _generation(ws), ws.config.prompt.system, preamble,
-        ws.chat_template, ws.config.models.embedding, data,
+        ws.chat_template, ws.config.models.embedding, data, *([context] if context else []),
     )  # fmt: skip
 
 
@@ -102,10 +113,11 @@ def _earlier_rows(ws: Workspace, account: str) -> dict[str, dict[str, Any]]:
 
 def draft_all(
     ws: Workspace, account: str, choice: ModelChoice, rag: bool, test: list,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[str], None] | None = None, threads: Threads | None = None,
 ) -> list[Draft]:  # fmt: skip
     """One draft per held-out instruction with ``choice`` (greedy by default); retrieval
-    never returns a held-out email."""
+    never returns a held-out email. ``threads``: put each reply's conversation in its
+    prompt, as drafting a reply does."""
     e = ws.config.evaluation
     settings = replace(
         ws.config.drafting, temperature=e.temperature, top_p=e.top_p, max_tokens=e.max_tokens,
@@ -115,8 +127,10 @@ def draft_all(
     drafter = Drafter(ws, account, use_rag=rag, choice=choice, settings=settings)
     held_out = [message.id for message, _ in test]
     drafts = []
-    for _, instruction in test:
-        drafts.append(drafter.draft(instruction, exclude=held_out))
+    for message, instruction in test:
+        thread = threads.get(message.id) if threads is not None else None
+        to = replies.first_address(message.to_addrs) if thread else None
+        drafts.append(drafter.draft(instruction, exclude=held_out, thread=thread, correspondent=to))
         if progress:
             progress(instruction)
     return drafts
@@ -155,6 +169,8 @@ def evaluate(
     )  # fmt: skip
     folder = ws.run_path(account, run_id)
     folder.mkdir(parents=True, exist_ok=True)
+    threads = {m.id: replies_context(ws, account, m) for m, _ in test}
+    reply_test = [(m, i) for m, i in test if threads[m.id]]
     rows: list[dict[str, Any]] = []
     try:
         with (folder / "drafts.jsonl").open("w") as log:
@@ -162,11 +178,32 @@ def evaluate(
                 for rag in (False, True):
                     setting = f"{name}+rag" if rag else name
                     key = _row_key(ws, account, model_key, rag, test)
+                    row = Row(ws, account, method, choice, rag, log, progress)
+                    drafts = None
                     if key in earlier:
                         rows.append({**earlier[key], "reused": True})
+                    else:
+                        drafts = row.draft(setting, test)
+                        rows.append(row.score(setting, test, drafts, key))
+                    if not reply_test:
                         continue
-                    rows.append(_row(ws, account, setting, method, choice, rag, test, key, log,
-                                     progress))  # fmt: skip
+                    # The same drafts on the replies alone, then the replies with parents.
+                    subset = {m.id for m, _ in reply_test}
+                    key = _row_key(ws, account, model_key, rag, reply_test)
+                    if key in earlier:
+                        rows.append({**earlier[key], "reused": True})
+                    else:
+                        if drafts is None:
+                            drafts = row.draft(setting, test)
+                        mine = [d for (m, _), d in zip(test, drafts, strict=True) if m.id in subset]
+                        rows.append(row.score(setting + REPLIES, reply_test, mine, key))
+                    key = _row_key(ws, account, model_key, rag, reply_test, threads)
+                    if key in earlier:
+                        rows.append({**earlier[key], "reused": True})
+                    else:
+                        with_parent = f"{setting}+parent{REPLIES}"
+                        drafts = row.draft(with_parent, reply_test, threads)
+                        rows.append(row.score(with_parent, reply_test, drafts, key))
         real = metrics.shape([m.text.strip() for m, _ in test])
         result = EvalResult(run_id, account, len(test), rows, folder, real)
         (folder / "eval.json").write_text(json.dumps(result.to_json(), indent=2))
@@ -178,36 +215,57 @@ def evaluate(
     return result
 
 
-def _row(
-    ws: Workspace, account: str, setting: str, method: str, choice: ModelChoice, rag: bool,
-    test: list, key: str, log: Any, progress: Callable[[str, int, int], None] | None,
-) -> dict[str, Any]:  # fmt: skip
-    done = 0
+def replies_context(ws: Workspace, account: str, message: Any) -> list[tuple[str, str]]:
+    """The conversation a held-out sent reply answered, as prompt turns ([] if none)."""
+    return [turn.as_prompt for turn in replies.context_of(ws.store, account, message)]
 
-    def step(_: str) -> None:
-        nonlocal done
-        done += 1
-        if progress:
-            progress(setting, done, len(test))
 
-    started = time.perf_counter()
-    drafts = draft_all(ws, account, choice, rag, test, step)
-    seconds = time.perf_counter() - started
-    for (message, instruction), draft in zip(test, drafts, strict=True):
-        log.write(json.dumps({
-            "setting": setting, "id": message.id, "instruction": instruction,
-            "draft": draft.draft, "email": message.text,
-            "retrieved": [r.id for r in draft.retrieved],
-        }) + "\n")  # fmt: skip
-    texts = [d.draft for d in drafts]
-    scores = metrics.score(texts, [m.text.strip() for m, _ in test], ws.embedder)
-    scores.update(metrics.shape(texts))
-    return {
-        "setting": setting, "method": method,
-        **{name: round(value, 4) for name, value in scores.items()},
-        "model": choice.label, "generation": _generation(ws), "seconds": round(seconds, 1),
-        "key": key,
-    }  # fmt: skip
+@dataclass
+class Row:
+    """Drafting and scoring of one model and retrieval setting, logged to drafts.jsonl."""
+
+    ws: Workspace
+    account: str
+    method: str
+    choice: ModelChoice
+    rag: bool
+    log: Any
+    progress: Callable[[str, int, int], None] | None
+    seconds: float = 0.0  # drafting time of the last ``draft``
+
+    def draft(self, setting: str, test: list, threads: Threads | None = None) -> list[Draft]:
+        """Draft ``test`` (with ``threads`` in the prompts) and log every draft."""
+        done = 0
+
+        def step(_: str) -> None:
+            nonlocal done
+            done += 1
+            if self.progress:
+                self.progress(setting, done, len(test))
+
+        started = time.perf_counter()
+        drafts = draft_all(self.ws, self.account, self.choice, self.rag, test, step, threads)
+        self.seconds = time.perf_counter() - started
+        for (message, instruction), draft in zip(test, drafts, strict=True):
+            self.log.write(json.dumps({
+                "setting": setting, "id": message.id, "instruction": instruction,
+                "draft": draft.draft, "email": message.text,
+                "retrieved": [r.id for r in draft.retrieved],
+                **({"thread": draft.thread} if draft.thread else {}),
+            }) + "\n")  # fmt: skip
+        return drafts
+
+    def score(self, setting: str, test: list, drafts: list[Draft], key: str) -> dict[str, Any]:
+        """The row: metrics of ``drafts`` against the real emails of ``test``."""
+        texts = [d.draft for d in drafts]
+        scores = metrics.score(texts, [m.text.strip() for m, _ in test], self.ws.embedder)
+        scores.update(metrics.shape(texts))
+        return {
+            "setting": setting, "method": self.method,
+            **{name: round(value, 4) for name, value in scores.items()},
+            "model": self.choice.label, "generation": _generation(self.ws),
+            "seconds": round(self.seconds, 1), "n": len(test), "key": key,
+        }  # fmt: skip
 
 
 def latest(ws: Workspace, account: str) -> EvalResult | None:

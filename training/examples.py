@@ -1,6 +1,9 @@
 """The training data of an account: (instruction, email) pairs from playback, split into
 train and test, turned into prompts exactly as drafting builds them.
 
+A sent reply's prompt carries the email it answered (and the conversation before it, within
+a budget; ``replies.context_of``), so the model learns how this person answers.
+
 RAFT (Zhang et al., arXiv 2403.10131): a share of the training prompts (``[training]
 rag_probability``) carry past emails retrieved for the instruction, so the model learns to
 use retrieved context the way drafting gives it.
@@ -12,7 +15,7 @@ import random
 from dataclasses import asdict
 from typing import Any
 
-from panza_tui.core import prompting
+from panza_tui.core import prompting, replies
 from panza_tui.core.errors import PipelineError
 from panza_tui.core.store import Message
 from panza_tui.core.workspace import Workspace
@@ -40,18 +43,28 @@ def input_hash(ws: Workspace, account: str, train_pairs: list[Pair]) -> str:
     settings["retrieval"] = asdict(ws.config.retrieval)
     settings["embedding"] = ws.config.models.embedding
     preamble = ws.store.account(account)["user_preamble"] or ws.config.prompt.user_preamble
-    data = sorted((m.content_hash, instruction) for m, instruction in train_pairs)
+    data = sorted(
+        (m.content_hash, instruction, thread_of(ws, account, m)) for m, instruction in train_pairs
+    )
     return prompting.fingerprint(
         ws.llm.fingerprint, settings, ws.config.prompt.system, preamble, ws.chat_template, data
     )
 
 
+def thread_of(ws: Workspace, account: str, message: Message) -> list[tuple[str, str]]:
+    """The conversation a sent reply answered, as prompt turns ([] for a new email)."""
+    return [turn.as_prompt for turn in replies.context_of(ws.store, account, message)]
+
+
 def retrieved_for(ws: Workspace, account: str, pairs: list[Pair]) -> dict[str, list[str]]:
     """Past emails for the training prompts that get them (RAFT): content hash -> texts.
 
-    Retrieved exactly as at drafting time (by the instruction, top-k above the threshold),
-    never the email itself. Empty if ``rag_probability`` is 0.
+    Retrieved exactly as at drafting time (by the instruction and, for a reply, the email it
+    answers; emails to the same person first; top-k above the threshold), never the email
+    itself. Empty if ``rag_probability`` is 0.
     """
+    from panza_tui.core.retrieval import search_emails
+
     t, r = ws.config.training, ws.config.retrieval
     chosen = [
         (m, i) for m, i in pairs if dataset.uses_rag(m.content_hash, t.seed, t.rag_probability)
@@ -60,13 +73,15 @@ def retrieved_for(ws: Workspace, account: str, pairs: list[Pair]) -> dict[str, l
         return {}
     ws.update_index(account)
     index = ws.index(account)
-    vectors = ws.embedder.encode([instruction for _, instruction in chosen])
+    queries = [replies.query_text(i, thread_of(ws, account, m)) for m, i in chosen]
+    vectors = ws.embedder.encode(queries)
     found = {}
     for (message, _), vector in zip(chosen, vectors, strict=True):
-        hits = [
-            h for h in index.search(vector, r.top_k, exclude=[message.id]) if h.score >= r.threshold
-        ]
-        found[message.content_hash] = [ws.store.message(h.id).text for h in hits]
+        to = replies.first_address(message.to_addrs) if thread_of(ws, account, message) else None
+        hits = search_emails(
+            ws.store, index, vector, r.top_k, r.threshold, exclude=[message.id], correspondent=to
+        )
+        found[message.content_hash] = [m.text for _, m in hits]
     return found
 
 
@@ -83,6 +98,7 @@ def encode_pairs(
         example = dataset.encode(
             tokenizer, ws.chat_template, config.prompt.system, preamble, message, instruction,
             config.training.max_length, retrieved.get(message.content_hash, ()),
+            thread_of(ws, account, message),
         )  # fmt: skip
         if example is not None:
             examples.append(example)

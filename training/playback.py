@@ -1,6 +1,7 @@
 """Data playback (Panza, arXiv 2407.10994, section 3): a pretrained LLM reads each email the
 user sent and writes the instruction that would have produced it, giving (instruction,
-real email) pairs to fine-tune on.
+real email) pairs to fine-tune on. A reply is read with the email it answers
+(``replies.context_of``: the stored parent, else the original quoted in it).
 
 Each result is cached in the store under (email content hash, model fingerprint, prompt
 hash) and committed as soon as it exists, so an interrupted run resumes where it stopped and
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from panza_tui.core import prompting
+from panza_tui.core import prompting, replies
 from panza_tui.core.config import PlaybackConfig
 from panza_tui.core.models import ModelRef, chat_template, eos_text
 from panza_tui.core.store import Message, Store
@@ -46,7 +47,22 @@ SHOTS = [
         "since Monday and asking for a repair this week.",
     ),
 ]
+# A reply is summarised with the email it answers, so its instruction can say what the reply
+# does to it ("accept", "decline", "answer the question about ..."); one worked reply.
+REPLY_ASK = (
+    "Summarise this reply as an instruction.\n\nIt answers this email:\n{parent}\n\n"
+    "Subject: {subject}\n\n{email}"
+)
+REPLY_SHOT = (
+    "Hi Jo, the printer on the third floor is jammed again. Do you know who fixes it?\n\nSam",
+    "Re: Printer",
+    "Hi Sam,\n\nCall Dave from facilities on extension 4410, he fixed it last time.\n\nJo",
+    "Write a reply to Sam telling him to call Dave from facilities on extension 4410 about "
+    "the jammed printer.",
+)
 PRIMER = "Write an email"  # the answer is started for the model, so it can only continue it
+REPLY_PRIMER = "Write a reply"
+MAX_PARENT_CHARS = 800  # the answered email is cut here in the playback prompt
 _GREETING = re.compile(r"^\s*(?:hi|hello|hey|dear)\s+([^,!:\n]{1,40})[,!:]", re.I)
 MAX_EMAIL_CHARS = 1500  # longer emails are cut for the playback prompt only
 _LABEL = re.compile(r"^\s*(\**\s*)?(instruction|summary|task)\s*:?\s*(\**)?\s*", re.I)
@@ -60,9 +76,20 @@ class Completer(Protocol):
 
 @dataclass
 class PlaybackReport:
-    """Counts: ``generated`` now, ``cached`` from before, ``fallback`` (model gave nothing)."""
+    """``counts``: ``generated`` now, ``cached`` from before, ``fallback`` (model gave
+    nothing), ``skipped`` (over the limit). ``kinds``: ``with_parent`` (replies played back
+    with the email they answer) and ``new`` (the rest)."""
 
     counts: Counter = field(default_factory=Counter)
+    kinds: Counter = field(default_factory=Counter)
+
+    def summary(self) -> str:
+        """One line for the CLI: the counts, then the kinds."""
+        done = ", ".join(f"{k}: {v}" for k, v in sorted(self.counts.items()))
+        return (
+            f"{done}; {self.kinds['with_parent']} replies read with the email they answer, "
+            f"{self.kinds['new']} new emails"
+        )
 
 
 def prompt_hash(config: PlaybackConfig, template: str) -> str:
@@ -72,6 +99,9 @@ def prompt_hash(config: PlaybackConfig, template: str) -> str:
         ASK,
         SHOTS,
         PRIMER,
+        REPLY_ASK,
+        REPLY_SHOT,
+        REPLY_PRIMER,
         _GREETING.pattern,
         template,
         config.temperature,
@@ -80,21 +110,35 @@ def prompt_hash(config: PlaybackConfig, template: str) -> str:
     )
 
 
-def playback_prompt(template: str, message: Message) -> str:
-    """The few-shot playback prompt for one email, ending inside the primed answer."""
+def playback_prompt(template: str, message: Message, parent: str = "") -> str:
+    """The few-shot playback prompt for one email, ending inside the primed answer.
+
+    ``parent``: the text of the email a reply answers; the prompt then asks for a reply's
+    instruction, with one worked reply among the examples."""
     messages = [{"role": "system", "content": SYSTEM}]
     for subject, body, instruction in SHOTS:
         messages.append({"role": "user", "content": ASK.format(subject=subject, email=body)})
         messages.append({"role": "assistant", "content": instruction})
-    ask = ASK.format(subject=message.subject or "(none)", email=message.text[:MAX_EMAIL_CHARS])
+    subject, email = message.subject or "(none)", message.text[:MAX_EMAIL_CHARS]
+    if parent:
+        shot_parent, shot_subject, shot_body, shot_instruction = REPLY_SHOT
+        shot = REPLY_ASK.format(parent=shot_parent, subject=shot_subject, email=shot_body)
+        messages.append({"role": "user", "content": shot})
+        messages.append({"role": "assistant", "content": shot_instruction})
+        cut = prompting.clip(parent, MAX_PARENT_CHARS)
+        ask = REPLY_ASK.format(parent=cut, subject=subject, email=email)
+    else:
+        ask = ASK.format(subject=subject, email=email)
     messages.append({"role": "user", "content": ask})
-    return prompting.render_messages(template, messages) + primer(message)
+    return prompting.render_messages(template, messages) + primer(message, bool(parent))
 
 
-def primer(message: Message) -> str:
-    """``PRIMER``, plus the addressee when the email opens with a greeting ("Hi Tom,")."""
+def primer(message: Message, reply: bool = False) -> str:
+    """``PRIMER`` (``REPLY_PRIMER`` for a ``reply``), plus the addressee when the email
+    opens with a greeting ("Hi Tom,")."""
+    start = REPLY_PRIMER if reply else PRIMER
     match = _GREETING.match(message.text)
-    return f"{PRIMER} to {match.group(1).strip()}" if match else PRIMER
+    return f"{start} to {match.group(1).strip()}" if match else start
 
 
 def clean(raw: str, start: str = PRIMER) -> str | None:
@@ -170,6 +214,9 @@ def run(
     messages = store.messages(account)
     report = PlaybackReport()
     for done, message in enumerate(messages, start=1):
+        thread = replies.context_of(store, account, message)
+        parent = thread[-1].text if thread else ""
+        report.kinds["with_parent" if parent else "new"] += 1
         if store.instruction(message.content_hash, model.fingerprint, key) is not None:
             report.counts["cached"] += 1
         elif limit and report.counts["generated"] + report.counts["fallback"] >= limit:
@@ -182,13 +229,14 @@ def run(
                     else transformers_completer(model)
                 )
             raw = completer(
-                playback_prompt(template, message), config.max_tokens, config.temperature,
-                config.seed,
+                playback_prompt(template, message, parent), config.max_tokens,
+                config.temperature, config.seed,
             )  # fmt: skip
-            instruction = clean(raw, primer(message))
+            instruction = clean(raw, primer(message, bool(parent)))
             if instruction is None:
                 report.counts["fallback"] += 1
-                instruction = f"Write an email with the subject: {message.subject or 'no subject'}"
+                kind = "a reply" if parent else "an email"
+                instruction = f"Write {kind} with the subject: {message.subject or 'no subject'}"
             else:
                 report.counts["generated"] += 1
             store.put_instruction(message.content_hash, model.fingerprint, key, instruction)

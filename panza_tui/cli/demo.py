@@ -52,11 +52,11 @@ def run(open_tui: bool = True, instruction: str = EXAMPLE) -> None:
     check_llama_once(ws)
     with progress() as bar:
         task = bar.add_task("playback", total=ws.store.count_messages(ACCOUNT), info="")
-        counts = playback.run(
+        report = playback.run(
             ws.store, ACCOUNT, ws.llm, ws.config.playback,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
-        ).counts  # fmt: skip
-    console.print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+        )  # fmt: skip
+    console.print(report.summary())
 
     console.rule("3. fine-tune a LoRA adapter")
     trained = train_with_progress(ws, ACCOUNT)

@@ -13,8 +13,16 @@ from panza_tui.cli.output import check_llama_once, console, workspace
 
 
 def draft(
-    instruction: Annotated[str, typer.Argument(help="What the email should say.")],
     account: AccountOpt,
+    instruction: Annotated[
+        str, typer.Argument(help="What the email should say (optional for a reply).")
+    ] = "",
+    reply_to: Annotated[
+        str, typer.Option("--reply-to", help="Reply to this stored email (its Message-ID).")
+    ] = "",
+    reply_all: Annotated[
+        bool, typer.Option("--all", help="With --reply-to: reply to all recipients.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
     no_rag: Annotated[
         bool, typer.Option("--no-rag", help="Put no past emails in the prompt.")
@@ -23,15 +31,31 @@ def draft(
         bool, typer.Option("--base", help="Use the base model, not the adapter.")
     ] = False,
 ) -> None:
-    """Write a draft in the account's style (streams to the terminal)."""
+    """Write a draft in the account's style (streams to the terminal).
+
+    With --reply-to, the email being answered (and the conversation before it) goes in the
+    prompt, and the reply's To, Cc, Subject, In-Reply-To and References are printed.
+    """
     from panza_tui.core.drafting import Drafter
+    from panza_tui.core.errors import PipelineError
 
     ws = workspace()
+    parent = None
+    if reply_to:
+        parent = ws.store.by_message_id(account, reply_to)
+        if parent is None:
+            raise PipelineError(
+                f"no email with Message-ID {reply_to} in '{account}': import or sync it first "
+                "('panza mail --account ACCOUNT --received' lists received mail)"
+            )
     drafter = Drafter(ws, account, use_adapter=not base, use_rag=not no_rag)
     with console.status(f"loading {drafter.choice.label}"):
         drafter.load()
     stream = None if as_json else (lambda piece: (sys.stdout.write(piece), sys.stdout.flush()))
-    result = drafter.draft(instruction, on_token=stream)
+    if parent is not None and not as_json:
+        h = drafter.headers(parent, reply_all)
+        console.print(f"[dim]To: {h.to}\nCc: {h.cc}\nSubject: {h.subject}\n", highlight=False)
+    result = drafter.draft(instruction, on_token=stream, reply_to=parent, reply_all=reply_all)
     if as_json:
         print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
         return

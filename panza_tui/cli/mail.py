@@ -10,7 +10,13 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from panza_tui.cli.output import console, print_import_report, progress, workspace
+from panza_tui.cli.output import (
+    console,
+    print_import_report,
+    print_reply_counts,
+    progress,
+    workspace,
+)
 from panza_tui.core.errors import AccountError
 
 AccountOpt = Annotated[str, typer.Option("--account", "-a", help="Account name.")]
@@ -21,11 +27,16 @@ def import_(
     account: AccountOpt,
     address: Annotated[
         Optional[list[str]],  # noqa: UP045 - typer needs Optional here
-        typer.Option("--address", help="Your address; only mail from it is kept. Repeatable."),
+        typer.Option(
+            "--address", help="Your address: mail from it is yours, the rest received. Repeatable."
+        ),
     ] = None,
     min_words: Annotated[int, typer.Option(help="Drop emails shorter than this.")] = -1,
 ) -> None:
-    """Import sent mail into an account (idempotent) and index it for retrieval."""
+    """Import mail into an account (idempotent) and index your own for retrieval.
+
+    Mail from your addresses is yours (learned from); all other mail is kept as received
+    mail, to read and reply to."""
     from sync.importer import import_path
 
     ws = workspace()
@@ -35,10 +46,13 @@ def import_(
         task = bar.add_task("import", total=None, info="")
         report = import_path(ws.store, account, path, words, lambda n: bar.advance(task, n))
     print_import_report(report)
+    print_reply_counts(ws.store.reply_counts(account))
     with console.status("indexing for retrieval"):
         added = ws.update_index(account)
+    received = ws.store.count_messages(account, received=True)
     console.print(
         f"{ws.store.count_messages(account)} emails in '{account}', {added} newly indexed"
+        + (f"; {received} received" if received else "")
     )
 
 
@@ -128,9 +142,11 @@ def sync(account: AccountOpt) -> None:
         )
     if report.resynced:
         console.print(f"'{report.folder}' was read again from the start (server state changed)")
+    received = ws.store.count_messages(account, received=True)
     console.print(
-        f"'{report.folder}': {report.counts['kept']} new, {len(report.deleted_ids)} removed; "
-        f"{ws.store.count_messages(account)} emails in '{account}', {result.indexed} newly indexed"
+        f"'{report.folder}': {report.counts['kept']} new of yours, {report.counts['received']} "
+        f"received, {len(report.deleted_ids)} removed; {ws.store.count_messages(account)} "
+        f"emails of yours in '{account}' ({received} received), {result.indexed} newly indexed"
     )
 
 
@@ -146,4 +162,33 @@ def list_accounts() -> None:
             row.name, row.server, str(row.emails), ", ".join(row.addresses),
             f"#{row.active_export}" if row.active_export else "-",
         )  # fmt: skip
+    console.print(table)
+
+
+def list_mail(
+    account: AccountOpt,
+    received: Annotated[
+        bool, typer.Option("--received", help="Received mail (default: your own).")
+    ] = False,
+    search: Annotated[str, typer.Option(help="Only emails whose text or headers hold this.")] = "",
+    limit: Annotated[int, typer.Option(help="Show at most this many, newest first.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+) -> None:
+    """List stored emails, newest first, with the Message-ID that 'panza draft --reply-to'
+    takes."""
+    ws = workspace()
+    ws.store.account(account)
+    found = ws.store.messages(account, search, received=received)[: max(limit, 0)]
+    if as_json:
+        for m in found:
+            record = {"message_id": m.message_id, "date": m.date, "from": m.from_addr,
+                      "to": m.to_addrs, "subject": m.subject, "thread_id": m.thread_id}  # fmt: skip
+            print(json.dumps(record, ensure_ascii=False))
+        return
+    table = Table(show_edge=False)
+    for column in ("date", "from" if received else "to", "subject", "Message-ID"):
+        table.add_column(column, overflow="fold")
+    for m in found:
+        who = m.from_addr if received else m.to_addrs
+        table.add_row((m.date or "")[:10], who[:40], m.subject[:60], m.message_id or "-")
     console.print(table)

@@ -15,6 +15,7 @@ app = typer.Typer(
 )  # fmt: skip
 for name, command in (
     ("import", mail.import_), ("sync", mail.sync), ("accounts", mail.list_accounts),
+    ("mail", mail.list_mail),
     ("playback", pipeline.playback), ("train", pipeline.train), ("export", pipeline.export),
     ("eval", pipeline.eval_), ("draft", drafting.draft), ("tui", drafting.tui),
     ("doctor", drafting.doctor), ("demo", demo.command),

@@ -55,6 +55,14 @@ def print_import_report(report: ImportReport) -> None:
         console.print(f"  unparseable {source}: {why}")
 
 
+def print_reply_counts(counts: dict[str, int]) -> None:
+    """One line: the user's own mail as replies with their parent, replies without, new."""
+    console.print(
+        f"your emails: {counts['with_parent']} replies with the email they answer, "
+        f"{counts['without_parent']} replies without it, {counts['new']} new emails"
+    )
+
+
 def print_eval(result: EvalResult) -> None:
     """The eval table (metrics 0-100, style similarity 0-1, the share of drafts that repeat
     a 6-word sequence and their median length, against the real emails') and its files."""

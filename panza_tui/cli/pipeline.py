@@ -27,7 +27,7 @@ def playback(
             ws.store, account, ws.llm, ws.config.playback, limit=limit,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )  # fmt: skip
-    console.print(", ".join(f"{k}: {v}" for k, v in sorted(report.counts.items())))
+    console.print(report.summary())
 
 
 def train(

@@ -13,9 +13,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from panza_tui.core import llama, prompting
+from panza_tui.core import llama, prompting, replies
 from panza_tui.core.config import DraftingConfig
 from panza_tui.core.errors import PipelineError
+from panza_tui.core.store import Message
 from panza_tui.core.workspace import Workspace
 
 
@@ -31,21 +32,29 @@ class Retrieved:
 
 @dataclass
 class Draft:
-    """A finished draft. ``timings``: retrieval_ms, ttft_ms, tokens_per_s, tokens, total_ms."""
+    """A finished draft. ``timings``: retrieval_ms, ttft_ms, tokens_per_s, tokens, total_ms.
+    ``headers``: for a reply, its To/Cc/Subject/In-Reply-To/References; ``thread``: the
+    (author, text) turns of the conversation that was in the prompt."""
 
     draft: str
     retrieved: list[Retrieved] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     model: str = ""
+    headers: replies.ReplyHeaders | None = None
+    thread: list[tuple[str, str]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """The ``panza draft --json`` object: draft, retrieved (id, score, subject, text),
-        timings."""
-        return {
+        timings, and for a reply ``headers`` and ``thread`` (author, text)."""
+        data: dict[str, Any] = {
             "draft": self.draft,
             "retrieved": [asdict(r) for r in self.retrieved],
             "timings": self.timings,
         }
+        if self.headers is not None:
+            data["headers"] = asdict(self.headers)
+            data["thread"] = [{"author": a, "text": t} for a, t in self.thread]
+        return data
 
 
 @dataclass(frozen=True)
@@ -136,62 +145,101 @@ class Drafter:
             with self._model.lock:
                 self._model.llm.reset()
 
-    def retrieve(self, instruction: str, exclude: Sequence[int] = ()) -> list[Retrieved]:
-        """Top-k past emails above the similarity threshold, best first, never ``exclude``."""
+    def retrieve(
+        self, instruction: str, exclude: Sequence[int] = (),
+        thread: Sequence[tuple[str, str]] = (), correspondent: str | None = None,
+    ) -> list[Retrieved]:  # fmt: skip
+        """Top-k past emails above the similarity threshold, best first, never ``exclude``.
+
+        For a reply (its ``thread`` turns), the query adds the email being answered, and
+        emails sent to ``correspondent`` come first (``retrieval.search_emails``).
+        """
+        from panza_tui.core.retrieval import search_emails
+
         r = self.ws.config.retrieval
         if not self.use_rag or r.top_k <= 0:
             return []
         index = self.ws.index(self.account)
-        vector = self.ws.embedder.encode([instruction])[0]
-        hits = [h for h in index.search(vector, r.top_k, exclude) if h.score >= r.threshold]
-        found = []
-        for hit in hits:
-            message = self.ws.store.message(hit.id)
-            found.append(Retrieved(hit.id, round(hit.score, 4), message.subject, message.text))
-        return found
+        vector = self.ws.embedder.encode([replies.query_text(instruction, list(thread))])[0]
+        hits = search_emails(
+            self.ws.store, index, vector, r.top_k, r.threshold, exclude, correspondent
+        )
+        return [Retrieved(h.id, round(h.score, 4), m.subject, m.text) for h, m in hits]
 
-    def prompt(self, instruction: str, retrieved: Sequence[Retrieved]) -> str:
-        """The full prompt text for ``instruction`` with ``retrieved`` past emails."""
+    def thread(self, reply_to: Message) -> list[tuple[str, str]]:
+        """The conversation a reply to ``reply_to`` answers, as prompt turns (author, text)."""
+        turns = replies.thread_before(self.ws.store, self.account, reply_to)
+        return [turn.as_prompt for turn in turns]
+
+    def headers(self, reply_to: Message, reply_all: bool = False) -> replies.ReplyHeaders:
+        """To/Cc/Subject/In-Reply-To/References of a reply to ``reply_to``."""
+        own = self.ws.store.addresses(self.account)
+        return replies.reply_headers(reply_to, own, reply_all)
+
+    def prompt(
+        self, instruction: str, retrieved: Sequence[Retrieved],
+        thread: Sequence[tuple[str, str]] = (),
+    ) -> str:  # fmt: skip
+        """The full prompt text for ``instruction`` with ``retrieved`` past emails and, for a
+        reply, the ``thread`` it answers."""
         preamble = (
             self.ws.store.account(self.account)["user_preamble"]
             or self.ws.config.prompt.user_preamble
         )
         return prompting.build(
             self.ws.chat_template, self.ws.config.prompt.system, instruction,
-            [r.text for r in retrieved], preamble,
+            [r.text for r in retrieved], preamble, thread,
         )  # fmt: skip
 
     def draft(
         self, instruction: str, on_token: Callable[[str], None] | None = None,
         exclude: Sequence[int] = (), seed: int | None = None,
         on_retrieved: Callable[[list[Retrieved]], None] | None = None,
+        reply_to: Message | None = None, reply_all: bool = False,
+        thread: Sequence[tuple[str, str]] | None = None, correspondent: str | None = None,
     ) -> Draft:  # fmt: skip
         """Write one draft for ``instruction``, streaming pieces of text to ``on_token``.
 
         ``on_retrieved`` gets the past emails before generation starts; ``exclude`` lists
-        store ids never to retrieve (the email being answered or re-drafted). Raises
-        ``PipelineError`` for an empty instruction.
+        store ids never to retrieve (the email being answered or re-drafted). ``reply_to``:
+        the stored email being answered; its conversation goes in the prompt, the
+        instruction may then be empty, and the draft carries the reply's headers. ``thread``
+        and ``correspondent`` give a reply's context directly (evaluation: a held-out reply
+        whose parent may only be quoted). Raises ``PipelineError`` for an empty instruction
+        on a new email.
         """
-        if not instruction.strip():
+        if reply_to is not None:
+            thread = self.thread(reply_to) if thread is None else thread
+            correspondent = correspondent or replies.correspondent(reply_to)
+            if reply_to.id is not None:
+                exclude = [*exclude, reply_to.id]
+        thread = list(thread or [])
+        if not instruction.strip() and not thread:
             raise PipelineError("the instruction is empty: say what the email should do")
         self.load()
         assert self._model is not None
         with self._model.lock:
-            return self._draft(instruction, on_token, exclude, seed, on_retrieved)
+            draft = self._draft(
+                instruction, on_token, exclude, seed, on_retrieved, thread, correspondent
+            )
+        if reply_to is not None:
+            draft.headers = self.headers(reply_to, reply_all)
+        return draft
 
     def _draft(
         self, instruction: str, on_token: Callable[[str], None] | None, exclude: Sequence[int],
         seed: int | None, on_retrieved: Callable[[list[Retrieved]], None] | None,
+        thread: list[tuple[str, str]], correspondent: str | None,
     ) -> Draft:  # fmt: skip
         model = self.load()
         start = time.perf_counter()
-        retrieved = self.retrieve(instruction, exclude)
+        retrieved = self.retrieve(instruction, exclude, thread, correspondent)
         retrieval_ms = (time.perf_counter() - start) * 1000
         if on_retrieved:
             on_retrieved(retrieved)
         d = self.settings
         generation = llama.stream(
-            model.use(self.choice.lora), self.prompt(instruction, retrieved),
+            model.use(self.choice.lora), self.prompt(instruction, retrieved, thread),
             max_tokens=d.max_tokens,
             temperature=d.temperature, top_p=d.top_p, repeat_penalty=d.repeat_penalty,
             seed=d.seed if seed is None else seed,
@@ -208,4 +256,5 @@ class Drafter:
                 "total_ms": round((time.perf_counter() - start) * 1000, 2),
             },
             model=self.choice.label,
+            thread=thread,
         )

@@ -1,9 +1,10 @@
 """The one prompt format, shared byte for byte by training and drafting.
 
 A prompt is the model's own chat template applied to two messages: a system preamble and a
-user message holding the optional user preamble, the retrieved past emails (RAG) and the
-instruction. Training appends the real email plus the end-of-turn marker; drafting lets the
-model write it. Rendering uses a sandboxed Jinja environment configured as transformers does
+user message holding the optional user preamble, the retrieved past emails (RAG), for a
+reply the email it answers with the conversation before it, and last the instruction.
+Training appends the real email plus the end-of-turn marker; drafting lets the model write
+it. Rendering uses a sandboxed Jinja environment configured as transformers does
 (``trim_blocks``, ``lstrip_blocks``), so the same template gives the same text in both places.
 """
 
@@ -15,6 +16,9 @@ import re
 from collections.abc import Sequence
 
 RAG_HEADER = "Here are some emails I wrote in the past, to show my style:"
+PARENT_HEADER = "This is the email I am replying to:"
+THREAD_HEADER = "This is the conversation I am replying to, oldest first; I answer the last email:"
+REPLY_INSTRUCTION = "Write my reply to this email."  # a reply drafted without an instruction
 MAX_RETRIEVED_CHARS = 800  # each past email is cut here, so prompts stay within max_length
 
 
@@ -27,14 +31,25 @@ def clip(text: str, limit: int = MAX_RETRIEVED_CHARS) -> str:
     return cut[: cut.rfind(" ")] if " " in cut else cut
 
 
-def user_message(instruction: str, retrieved: Sequence[str] = (), preamble: str = "") -> str:
-    """The user turn: preamble, then numbered past emails (clipped), then the instruction."""
+def user_message(
+    instruction: str, retrieved: Sequence[str] = (), preamble: str = "",
+    thread: Sequence[tuple[str, str]] = (),
+) -> str:  # fmt: skip
+    """The user turn: preamble, numbered past emails (clipped), the conversation a reply
+    answers (``thread``: (author, text) oldest first, the parent last; "me" marks the user),
+    then the instruction (``REPLY_INSTRUCTION`` for a reply without one)."""
     parts = []
     if preamble.strip():
         parts.append(preamble.strip())
     if retrieved:
         examples = "\n\n".join(f"EMAIL {i}:\n{clip(text)}" for i, text in enumerate(retrieved, 1))
         parts.append(f"{RAG_HEADER}\n\n{examples}")
+    if thread:
+        header = THREAD_HEADER if len(thread) > 1 else PARENT_HEADER
+        turns = "\n\n".join(f"FROM {who}:\n{text.strip()}" for who, text in thread)
+        parts.append(f"{header}\n\n{turns}")
+    if not instruction.strip() and thread:
+        instruction = REPLY_INSTRUCTION
     parts.append(f"Instruction: {instruction.strip()}")
     return "\n\n".join(parts)
 
@@ -112,10 +127,10 @@ def turn_ends(template: str, eos: str = "") -> list[str]:
 
 def build(
     template: str, system: str, instruction: str, retrieved: Sequence[str] = (),
-    preamble: str = "",
+    preamble: str = "", thread: Sequence[tuple[str, str]] = (),
 ) -> str:  # fmt: skip
     """The full prompt text for one email: what the model sees before the email body."""
-    return render(template, system, user_message(instruction, retrieved, preamble))
+    return render(template, system, user_message(instruction, retrieved, preamble, thread))
 
 
 def fingerprint(*parts: object) -> str:

@@ -168,3 +168,22 @@ def update_index(store: Store, account: str, embedder: Embedder, index: EmailInd
     if missing:
         index.save()
     return len(missing)
+
+
+def search_emails(
+    store: Store, index: EmailIndex, vector: Any, top_k: int, threshold: float,
+    exclude: Iterable[int] = (), correspondent: str | None = None,
+) -> list[tuple[Hit, Message]]:  # fmt: skip
+    """Up to ``top_k`` past emails with cosine similarity >= ``threshold``, best first.
+
+    With ``correspondent`` (an address), emails the user sent to that person come before the
+    others among the ``4 * top_k`` nearest: how someone writes to a given person is the best
+    guide to a reply to them. Training (RAFT) and drafting both retrieve through here.
+    """
+    pool = top_k * 4 if correspondent else top_k
+    hits = [h for h in index.search(vector, pool, exclude) if h.score >= threshold]
+    found = [(hit, store.message(hit.id)) for hit in hits]
+    if correspondent:
+        who = correspondent.lower()
+        found.sort(key=lambda pair: who not in f"{pair[1].to_addrs} {pair[1].cc_addrs}".lower())
+    return found[:top_k]

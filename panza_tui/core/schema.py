@@ -91,4 +91,17 @@ MIGRATIONS: list[str] = [
     ALTER TABLE drafts ADD COLUMN server_ref TEXT;        -- IMAP UID or Gmail draft id
     ALTER TABLE drafts ADD COLUMN server_error TEXT;      -- last failed save, kept to retry
     """,
+    # 3: received mail and threads. Received mail is read and put in prompts as the email
+    # being answered, never learned from as the user's style.
+    """
+    ALTER TABLE messages ADD COLUMN received INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE messages ADD COLUMN quoted TEXT;          -- the quoted original of a reply
+    ALTER TABLE messages ADD COLUMN thread_id TEXT;       -- Gmail threadId, else root Message-ID
+    CREATE INDEX messages_thread ON messages(account, thread_id);
+    CREATE INDEX messages_parent ON messages(account, in_reply_to);
+    CREATE INDEX messages_box ON messages(account, received, date);
+    UPDATE messages SET thread_id = CASE
+        WHEN refs IS NOT NULL AND refs != '' THEN substr(refs, 1, instr(refs || ' ', ' ') - 1)
+        ELSE COALESCE(in_reply_to, message_id) END;
+    """,
 ]

@@ -1,4 +1,5 @@
-"""The local SQLite store: accounts, sent messages, playback pairs, runs and drafts.
+"""The local SQLite store: accounts, messages (sent and received), playback pairs, runs and
+drafts.
 
 One file (``panza.sqlite3`` in the Panza home), WAL journal so the TUI can read while a
 worker writes. The schema is versioned with ``PRAGMA user_version`` and migrated forward.
@@ -30,7 +31,14 @@ def content_hash(subject: str, text: str) -> str:
 
 @dataclass
 class Message:
-    """One sent email as stored: the user's own text, quotes and attribution removed."""
+    """One email as stored: its own text, quotes and attribution removed.
+
+    ``received`` is False for the user's own (sent) mail, the only mail learned from, and
+    True for mail they received, kept for reading and as the email a reply answers.
+    ``quoted`` is the quoted original a reply carried (None if it quoted nothing), and
+    ``thread_id`` the conversation it belongs to (Gmail's threadId, else the root Message-ID
+    of its References; see ``store.thread_key``).
+    """
 
     text: str
     subject: str = ""
@@ -44,6 +52,9 @@ class Message:
     refs: str | None = None
     source: str = ""
     uid: int | None = None  # IMAP UID in ``folder`` when synced from a server
+    received: bool = False
+    quoted: str | None = None
+    thread_id: str | None = None
     id: int | None = None
     account: str = ""
     content_hash: str = field(default="")
@@ -72,12 +83,23 @@ class Run:
 
 _MESSAGE_COLUMNS = (
     "id, account, message_id, content_hash, folder, date, from_addr, to_addrs, cc_addrs, "
-    "subject, text, in_reply_to, refs, source, uid"
+    "subject, text, in_reply_to, refs, source, uid, received, quoted, thread_id"
 )
 
 
 def _message(row: sqlite3.Row) -> Message:
-    return Message(**{key: row[key] for key in row.keys()})
+    data = {key: row[key] for key in row.keys()}
+    data["received"] = bool(data["received"])
+    return Message(**data)
+
+
+def thread_key(message: Message) -> str | None:
+    """The conversation a message belongs to when the server names none: the first
+    Message-ID of its References (the thread's root, RFC 5322 section 3.6.4), else the
+    message it replies to, else its own Message-ID."""
+    if message.refs and message.refs.split():
+        return message.refs.split()[0]
+    return message.in_reply_to or message.message_id
 
 
 def _run(row: sqlite3.Row) -> Run:
@@ -203,29 +225,65 @@ class Store:
         return row is not None
 
     def add_message(self, account: str, message: Message) -> int | None:
-        """Insert ``message``; returns its row id, or None if it was a duplicate."""
+        """Insert ``message``; returns its row id, or None if it was a duplicate.
+
+        A message with no ``thread_id`` joins its stored parent's thread when its References
+        are missing (some clients send In-Reply-To alone), else gets ``thread_key``.
+        """
         if self.has_message(account, message):
             return None
+        thread = message.thread_id
+        if thread is None and not message.refs and message.in_reply_to:
+            parent = self.by_message_id(account, message.in_reply_to)
+            thread = parent.thread_id if parent is not None else None
+        thread = thread or thread_key(message)
         cur = self.db.execute(
             "INSERT INTO messages(account, message_id, content_hash, folder, date, from_addr, "
-            "to_addrs, cc_addrs, subject, text, in_reply_to, refs, source, uid, imported_at) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "to_addrs, cc_addrs, subject, text, in_reply_to, refs, source, uid, received, "
+            "quoted, thread_id, imported_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 account, message.message_id, message.content_hash, message.folder, message.date,
                 message.from_addr, message.to_addrs, message.cc_addrs, message.subject,
                 message.text, message.in_reply_to, message.refs, message.source, message.uid,
-                time.time(),
+                int(message.received), message.quoted, thread, time.time(),
             ),
         )  # fmt: skip
         return cur.lastrowid
 
-    def messages(self, account: str, search: str = "") -> list[Message]:
-        """The account's messages, newest first; ``search`` filters subject and text."""
-        query = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE account=?"
-        args: list[Any] = [account]
+    def by_message_id(self, account: str, message_id: str) -> Message | None:
+        """The stored message with this Message-ID (angle brackets included), or None."""
+        row = self.db.execute(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE account=? AND message_id=?",
+            (account, message_id.strip()),
+        ).fetchone()
+        return None if row is None else _message(row)
+
+    def thread(self, account: str, thread_id: str) -> list[Message]:
+        """Every stored message of a conversation, sent and received, oldest first."""
+        rows = self.db.execute(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE account=? AND thread_id=? "
+            "ORDER BY date IS NULL, date, id",
+            (account, thread_id),
+        )
+        return [_message(r) for r in rows]
+
+    def replies_to(self, account: str, message_id: str) -> list[Message]:
+        """Stored messages whose In-Reply-To is ``message_id``, oldest first."""
+        rows = self.db.execute(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE account=? AND in_reply_to=? "
+            "ORDER BY date IS NULL, date, id",
+            (account, message_id),
+        )
+        return [_message(r) for r in rows]
+
+    def messages(self, account: str, search: str = "", received: bool = False) -> list[Message]:
+        """The account's sent messages (``received``: its received ones), newest first;
+        ``search`` filters subject, text and addresses."""
+        query = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE account=? AND received=?"
+        args: list[Any] = [account, int(received)]
         if search:
-            query += " AND (subject LIKE ? OR text LIKE ? OR to_addrs LIKE ?)"
-            args += [f"%{search}%"] * 3
+            query += " AND (subject LIKE ? OR text LIKE ? OR to_addrs LIKE ? OR from_addr LIKE ?)"
+            args += [f"%{search}%"] * 4
         query += " ORDER BY date IS NULL, date DESC, id DESC"
         return [_message(r) for r in self.db.execute(query, args)]
 
@@ -238,11 +296,33 @@ class Store:
             raise PanzaError(f"no message with id {message_id}")
         return _message(row)
 
-    def count_messages(self, account: str) -> int:
-        """How many messages ``account`` has."""
+    def count_messages(self, account: str, received: bool = False) -> int:
+        """How many sent (``received``: received) messages ``account`` has."""
         return self.db.execute(
-            "SELECT COUNT(*) FROM messages WHERE account=?", (account,)
+            "SELECT COUNT(*) FROM messages WHERE account=? AND received=?",
+            (account, int(received)),
         ).fetchone()[0]
+
+    def reply_counts(self, account: str) -> dict[str, int]:
+        """The account's own mail by kind: ``with_parent`` (a reply whose parent is stored or
+        quoted inside it), ``without_parent`` (a reply, In-Reply-To or "Re:", with neither),
+        ``new`` (an email that starts a conversation)."""
+        row = self.db.execute(
+            "SELECT "
+            "SUM(parent.id IS NOT NULL OR COALESCE(m.quoted, '') != ''), "
+            "SUM(parent.id IS NULL AND COALESCE(m.quoted, '') = '' AND "
+            "    (m.in_reply_to IS NOT NULL OR m.subject LIKE 're:%')), "
+            "COUNT(*) FROM messages m LEFT JOIN messages parent "
+            "ON parent.account=m.account AND parent.message_id=m.in_reply_to "
+            "WHERE m.account=? AND m.received=0",
+            (account,),
+        ).fetchone()
+        with_parent, without, total = (value or 0 for value in row)
+        return {
+            "with_parent": with_parent,
+            "without_parent": without,
+            "new": total - with_parent - without,
+        }
 
     def delete_messages(self, ids: Iterable[int]) -> int:
         """Remove messages by store id (deleted on the server); returns how many."""
@@ -325,12 +405,13 @@ class Store:
         rows = self.db.execute(
             f"SELECT {', '.join('m.' + c.strip() for c in _MESSAGE_COLUMNS.split(','))}, "
             "p.instruction FROM messages m JOIN pairs p ON p.content_hash=m.content_hash "
-            "WHERE m.account=? AND p.model=? AND p.prompt_hash=? ORDER BY m.id",
+            "WHERE m.account=? AND m.received=0 AND p.model=? AND p.prompt_hash=? ORDER BY m.id",
             (account, model, prompt_hash),
         )
         for row in rows:
             data = dict(row)
             instruction = data.pop("instruction")
+            data["received"] = bool(data["received"])
             yield Message(**data), instruction
 
     # runs -------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from textual.app import App
 
 from panza_tui.core import locations
+from panza_tui.core.store import Message
 from panza_tui.core.workspace import Workspace
 
 
@@ -62,11 +63,13 @@ class PanzaApp(App):
 
         self.push_screen(AccountForm(account), done)
 
-    def open_compose(self, account: str) -> None:
-        """Push the compose screen for ``account``."""
+    def open_compose(
+        self, account: str, reply_to: Message | None = None, reply_all: bool = False
+    ) -> None:
+        """Push the compose screen for ``account``: a new email, or a reply to ``reply_to``."""
         from panza_tui.tui.screens.compose import ComposeScreen
 
-        self.push_screen(ComposeScreen(account))
+        self.push_screen(ComposeScreen(account, reply_to=reply_to, reply_all=reply_all))
 
     def open_evaluation(self, account: str) -> None:
         """Push ``account``'s evaluation results."""

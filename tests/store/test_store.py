@@ -94,12 +94,40 @@ def test_version_1_database_migrates_forward_keeping_its_data(tmp_path):
     db.execute(
         "INSERT INTO messages(account, content_hash, text, imported_at) VALUES ('me','h','hi',0)"
     )
+    db.execute(
+        "INSERT INTO messages(account, content_hash, text, message_id, in_reply_to, refs, "
+        "imported_at) VALUES ('me','h2','re','<c@x>','<b@x>','<a@x> <b@x>',0)"
+    )
     db.commit()
     db.close()
     with Store(path) as store:
         assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(_MIGRATIONS)
-        assert [m.text for m in store.messages("me")] == ["hi"]
+        assert sorted(m.text for m in store.messages("me")) == ["hi", "re"]
         assert store.server("me") == {}
+        # Mail stored before received mail existed is the user's own; threads are backfilled.
+        assert store.count_messages("me", received=True) == 0
+        assert [m.text for m in store.thread("me", "<a@x>")] == ["re"]
+
+
+def test_threads_join_by_references_or_by_a_stored_parent(tmp_path):
+    with Store(tmp_path / "p.sqlite3") as store:
+        store.add_account("me", ["me@x"])
+        root = Message("Shall we meet?", "Meeting", "<a@x>", received=True, date="2026-01-01")
+        store.add_message("me", root)
+        # In-Reply-To alone (no References): joins the stored parent's thread.
+        reply = Message("Yes, Tuesday.", "Re: Meeting", "<b@x>", in_reply_to="<a@x>",
+                        date="2026-01-02")  # fmt: skip
+        store.add_message("me", reply)
+        # References name the root even when the middle message is missing.
+        late = Message("Great.", "Re: Meeting", "<d@x>", in_reply_to="<c@x>",
+                       refs="<a@x> <b@x> <c@x>", received=True, date="2026-01-04")  # fmt: skip
+        store.add_message("me", late)
+        store.add_message("me", Message("Other topic", "Hello", "<z@x>", received=True))
+        assert [m.message_id for m in store.thread("me", "<a@x>")] == ["<a@x>", "<b@x>", "<d@x>"]
+        assert store.reply_counts("me") == {"with_parent": 1, "without_parent": 0, "new": 0}
+        assert [m.text for m in store.messages("me", received=True)] == [
+            "Great.", "Shall we meet?", "Other topic",
+        ]  # fmt: skip
 
 
 def test_sync_state_uids_and_forgetting_a_folder(tmp_path):

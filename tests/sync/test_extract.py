@@ -42,14 +42,38 @@ def test_mail_from_someone_else_is_skipped():
         "From: Tom <tom@example.org>\nSent: Monday, 2 March 2026\nTo: Me\nAre they ready?",
     ],
 )
-def test_top_posted_reply_keeps_only_own_text(quoted):
+def test_top_posted_reply_keeps_own_text_and_the_quoted_original_apart(quoted):
     m = extract.extract(raw(f"{LONG}\n\nMe\n\n{quoted}"), ME)
     assert m.text == f"{LONG}\n\nMe"
+    assert m.quoted.startswith("Are") and "?" in m.quoted
+    assert "wrote:" not in m.quoted and ">" not in m.quoted
 
 
 def test_bottom_posted_reply_keeps_text_after_the_quote():
     body = f"On Mon, 2 Mar 2026, Tom <tom@example.org> wrote:\n> Are the minutes ready?\n\n{LONG}"
-    assert extract.extract(raw(body), ME).text == LONG
+    m = extract.extract(raw(body), ME)
+    assert (m.text, m.quoted) == (LONG, "Are the minutes ready?")
+
+
+def test_quoted_original_drops_its_own_quotes_and_never_comes_from_footers_or_forwards():
+    nested = f"{LONG}\n\nOn Mon, 2 Mar 2026, Tom <t@x.org> wrote:\n> Yes.\n> > Ready?\n"
+    assert extract.extract(raw(nested), ME).quoted == "Yes."
+    footer = f"{LONG}\n\n_______________________________________________\nList -- l@x.org\n"
+    assert extract.extract(raw(footer), ME).quoted is None
+    fwd = f"{LONG}\n\n---------- Forwarded message ---------\nFrom: Tom\n\nAre they?"
+    assert extract.extract(raw(fwd), ME).quoted is None
+    signed = f"{LONG}\n-- \nMe\n\nOn Mon, 2 Mar 2026, Tom <t@x.org> wrote:\n> Ready?\n"
+    assert extract.extract(raw(signed), ME).quoted == "Ready?"
+    deep = LONG + "\n" + "\n".join(">" * n + " x" for n in range(1, 3000))
+    assert extract.extract(raw(deep), ME).text == LONG  # no recursion per quote level
+
+
+def test_received_mail_is_kept_when_asked_whatever_its_length():
+    short = raw("Can you come?", sender="Tom <tom@example.org>")
+    assert extract.extract(short, ME).reason == "not_from_account"
+    m = extract.extract(short, ME, keep_received=True)
+    assert (m.received, m.text, m.from_addr) == (True, "Can you come?", "Tom <tom@example.org>")
+    assert extract.extract(raw(LONG), ME, keep_received=True).received is False
 
 
 def test_forwarded_only_and_short_and_empty():
@@ -109,7 +133,7 @@ def test_mailing_list_mbox():
     assert counts["kept"] > 700 and counts["unparseable"] == 0
 
 
-def test_enron_sent_mail_drops_lotus_forwards():
+def test_enron_sent_mail_drops_lotus_forwards_and_keeps_quoted_originals():
     folder = shared("enron", "small-50-users")
     counts = Counter()
     for path in sorted(folder.glob("*sent*")):
@@ -117,4 +141,29 @@ def test_enron_sent_mail_drops_lotus_forwards():
         counts["kept" if isinstance(result, extract.Message) else result.reason] += 1
         if isinstance(result, extract.Message):
             assert "---------------------- Forwarded by" not in result.text
+            counts["quoted"] += bool(result.quoted)
     assert counts["forwarded"] > 10 and counts["kept"] > 80
+    assert counts["quoted"] >= 12  # 14 of the 111 kept quote the email they answer
+
+
+def test_usrp_replies_quote_their_parent():
+    """patchvonbraun@gmail.com's replies: the quoted original is the parent's own text."""
+    me = ["patchvonbraun@gmail.com"]
+    kept = {}
+    for _, item in files.read(shared("mbox", "usrp-users-800.mbox")):
+        result = extract.extract(item, me, keep_received=True)
+        if isinstance(result, extract.Message):
+            kept[result.message_id] = result
+            own = extract.extract(item, me)
+            # Keeping received mail changes nothing about the user's own mail.
+            assert result.received or (own.text, own.quoted) == (result.text, result.quoted)
+    mine = [m for m in kept.values() if not m.received]
+    assert len(mine) == 162 and sum(bool(m.quoted) for m in mine) >= 85
+    matches = []
+    for m in mine:
+        parent = kept.get(m.in_reply_to)
+        if parent is not None and m.quoted:
+            words, real = set(m.quoted.split()), set(parent.text.split())
+            matches.append(len(words & real) / len(words | real) > 0.5)
+    # Mismatches are HTML quotes whose Outlook header is bold ("*From:*"), kept as quoted.
+    assert len(matches) >= 70 and sum(matches) >= 0.85 * len(matches)

@@ -24,21 +24,45 @@ def test_demo_mailbox_counts_every_reason_and_reimport_is_idempotent(store):
         "kept": 65,
         "too_short": 1,
         "forwarded": 1,
-        "not_from_account": 1,
+        "received": 1,
         "empty": 1,
     }
     again = import_path(store, "demo", demo_mailbox())
     assert dict(again.counts) == {
-        "duplicate": 65,
+        "duplicate": 66,
         "too_short": 1,
         "forwarded": 1,
-        "not_from_account": 1,
         "empty": 1,
     }
     assert store.count_messages("demo") == 65
+    assert store.count_messages("demo", received=True) == 1
     texts = [m.text for m in store.messages("demo")]
     assert all("wrote:" not in t and not t.startswith(">") for t in texts)
     assert sum(t.rstrip().endswith("Cheers,\nMaya") for t in texts) >= 40
+
+
+def test_a_list_members_mbox_is_his_mail_and_his_inbox_with_threads(store):
+    """usrp-users: patchvonbraun@gmail.com wrote 173 messages, 156 replies whose parent is
+    in the file; everything else is his received mail."""
+    store.add_account("marcus", ["patchvonbraun@gmail.com"])
+    report = import_path(store, "marcus", shared("mbox", "usrp-users-800.mbox"))
+    assert report.counts["kept"] + report.counts["too_short"] + report.counts["empty"] == 173
+    assert report.counts["received"] == store.count_messages("marcus", received=True) >= 600
+    assert report.total == 800 and report.counts["unparseable"] == 0
+    counts = store.reply_counts("marcus")
+    assert sum(counts.values()) == store.count_messages("marcus") == report.counts["kept"]
+    # 146 parents are stored (the others were his own too-short notes); quotes add more.
+    assert counts["with_parent"] >= 150 and counts["without_parent"] <= 5
+    mine = store.messages("marcus")
+    assert all(m.from_addr.lower().endswith("<patchvonbraun@gmail.com>") for m in mine)
+    reply = next(m for m in mine if m.in_reply_to and store.by_message_id("marcus", m.in_reply_to))
+    parent = store.by_message_id("marcus", reply.in_reply_to)
+    assert parent.received and parent.thread_id == reply.thread_id
+    thread = store.thread("marcus", reply.thread_id)
+    dates = [m.date for m in thread]
+    assert dates == sorted(dates) and thread.index(parent) < thread.index(reply)
+    assert reply in store.replies_to("marcus", parent.message_id)
+    assert store.messages("marcus", search="patchvonbraun") == mine  # sent view only
 
 
 def test_panza_jsonl_and_a_bad_line(store, tmp_path):

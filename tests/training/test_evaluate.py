@@ -68,3 +68,37 @@ def test_unchanged_rows_are_reused_and_the_cli_prints_json(evaluated, david):
     assert printed["account"] == "david" and printed["n_test"] == evaluated.n_test
     assert all(row.get("reused") for row in printed["rows"])
     assert [r["bleu"] for r in printed["rows"]] == [r["bleu"] for r in evaluated.rows]
+
+
+def test_reply_rows_put_the_real_parent_in_the_prompt(workspace):
+    """usrp-users: held-out replies are drafted without and with the email they answer."""
+    from sync.importer import import_path
+    from tests.conftest import shared
+    from training import evaluate, playback
+
+    ws = workspace.with_config(evaluation={"max_tokens": 16, "limit": 4})
+    ws.store.add_account("marcus", ["patchvonbraun@gmail.com"])
+    import_path(ws.store, "marcus", shared("mbox", "usrp-users-800.mbox"))
+
+    def completer(prompt, max_tokens, temperature, seed):  # playback is not under test here
+        return " to the list answering the question about the radio."
+
+    report = playback.run(ws.store, "marcus", ws.llm, ws.config.playback, completer=completer)
+    assert report.kinds["with_parent"] >= 150
+    result = evaluate.evaluate(ws, "marcus")
+    settings = [row["setting"] for row in result.rows]
+    assert settings == [
+        "base", "base (replies)", "base+parent (replies)",
+        "base+rag", "base+rag (replies)", "base+rag+parent (replies)",
+    ]  # fmt: skip
+    n_replies = result.rows[1]["n"]
+    assert 1 <= n_replies <= result.n_test == 4
+    logged = [json.loads(line) for line in (result.folder / "drafts.jsonl").open()]
+    with_parent = [e for e in logged if "+parent" in e["setting"]]
+    assert len(with_parent) == 2 * n_replies
+    for entry in with_parent:
+        message = ws.store.message(entry["id"])
+        parent = ws.store.by_message_id("marcus", message.in_reply_to or "")
+        answered = parent.text if parent is not None else message.quoted
+        assert entry["thread"][-1][1] == answered[: len(entry["thread"][-1][1])]
+    assert not any("thread" in e for e in logged if "+parent" not in e["setting"])

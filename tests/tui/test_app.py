@@ -35,6 +35,9 @@ async def test_mail_list_filter_and_preview(demo_ws):
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         table = app.screen.query_one(MailList)
+        assert table.row_count == 1  # the inbox opens first: one email Maya received
+        await pilot.press("s")
+        await pilot.pause()
         assert table.row_count == 65
         assert app.focused is table
         await pilot.press("down", "down")
@@ -179,7 +182,8 @@ async def test_evaluation_screen_shows_the_latest_eval_table(demo_ws):
 def test_mail_screen_snapshot(demo_ws, snap_compare):
     from panza_tui.tui.app import PanzaApp
 
-    assert snap_compare(PanzaApp(account="demo", workspace=demo_ws), terminal_size=(110, 30))
+    app = PanzaApp(account="demo", workspace=demo_ws)
+    assert snap_compare(app, press=["s"], terminal_size=(110, 30))  # Sent: Maya's own mail
 
 
 def _modules_after(code: str) -> set[str]:

@@ -1,4 +1,6 @@
-"""The compose screen: type an instruction, watch the draft stream in, edit, save.
+"""The compose screen: type an instruction, watch the draft stream in, edit, save. A reply
+shows the email it answers above the draft, with its headers filled; its instruction is
+optional.
 
 Generation runs in a thread worker (llama.cpp releases the GIL); tokens come back to the
 UI with ``call_from_thread`` and the end of a draft as a typed message.
@@ -8,17 +10,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static, TextArea
 from textual.worker import get_current_worker
 
+from panza_tui.core import replies
 from panza_tui.core.drafting import Draft, Retrieved
 from panza_tui.core.errors import PanzaError
+from panza_tui.core.store import Message as Email
 from panza_tui.tui.widgets.retrieved import RetrievedPanel
 from sync import accounts
 
@@ -44,6 +49,10 @@ class ComposeScreen(Screen):
     ComposeScreen #to, ComposeScreen #subject { width: 2fr; }
     ComposeScreen #cc { width: 1fr; }
     ComposeScreen #draft { height: 1fr; border: round $primary; border-title-color: $primary; }
+    ComposeScreen #parent {
+        height: auto; max-height: 10; border: round $panel-lighten-2; padding: 0 1;
+        color: $text-muted;
+    }
     ComposeScreen RetrievedPanel { width: 1fr; }
     ComposeScreen #status { height: 1; color: $text-muted; padding: 0 1; }
     """
@@ -61,10 +70,15 @@ class ComposeScreen(Screen):
 
         error: str
 
-    def __init__(self, account: str, instruction: str = "") -> None:
+    def __init__(
+        self, account: str, instruction: str = "", reply_to: Email | None = None,
+        reply_all: bool = False,
+    ) -> None:  # fmt: skip
         super().__init__()
         self.account = account
         self.initial = instruction
+        self.reply_to = reply_to
+        self.reply_all = reply_all
         self.retrieved: list[Retrieved] = []
         self.draft_id: int | None = None
         self.instruction = ""
@@ -80,11 +94,21 @@ class ComposeScreen(Screen):
                         header = Input(placeholder=hint, id=field)
                         header.border_title = hint
                         yield header
-                box = Input(
-                    self.initial,
-                    placeholder="e.g. Ask Jonas for the drainage numbers by Friday",
-                    id="instruction",
+                if self.reply_to is not None:
+                    parent = self.reply_to
+                    quote = VerticalScroll(
+                        Static(escape(parent.text), id="parent-text"), id="parent"
+                    )
+                    quote.border_title = escape(
+                        f"Replying to {replies.author(parent)} · {parent.date or ''}"
+                    )
+                    yield quote
+                hint = (
+                    "optional, e.g. decline politely; enter drafts the reply"
+                    if self.reply_to is not None
+                    else "e.g. Ask Jonas for the drainage numbers by Friday"
                 )
+                box = Input(self.initial, placeholder=hint, id="instruction")
                 box.border_title = "Instruction (enter to draft)"
                 yield box
                 area = TextArea(id="draft", soft_wrap=True)
@@ -95,7 +119,13 @@ class ComposeScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = f"{self.account} · compose"
+        self.sub_title = f"{self.account} · " + ("reply" if self.reply_to else "compose")
+        if self.reply_to is not None:
+            own = self.app.workspace.store.addresses(self.account)  # type: ignore[attr-defined]
+            headers = replies.reply_headers(self.reply_to, own, self.reply_all)
+            self.query_one("#to", Input).value = headers.to
+            self.query_one("#cc", Input).value = headers.cc
+            self.query_one("#subject", Input).value = headers.subject
         self.query_one("#instruction", Input).focus()
 
     # drafting -----------------------------------------------------------------------------
@@ -108,8 +138,9 @@ class ComposeScreen(Screen):
         self.start(self.query_one("#instruction", Input).value)
 
     def start(self, instruction: str) -> None:
-        """Start drafting ``instruction`` (cancels a draft in progress)."""
-        if not instruction.strip():
+        """Start drafting ``instruction`` (cancels a draft in progress); a reply may have
+        none."""
+        if not instruction.strip() and self.reply_to is None:
             self.notify("Type what the email should say first.", severity="warning")
             return
         self.attempt = self.attempt + 1 if instruction.strip() == self.instruction else 0
@@ -139,7 +170,10 @@ class ComposeScreen(Screen):
                 self.app.call_from_thread(self.show_retrieved, retrieved, generation)
 
             seed = drafter.ws.config.drafting.seed + attempt
-            result = drafter.draft(instruction, on_token=token, on_retrieved=found, seed=seed)
+            result = drafter.draft(
+                instruction, on_token=token, on_retrieved=found, seed=seed,
+                reply_to=self.reply_to, reply_all=self.reply_all,
+            )  # fmt: skip
         except _Cancelled:
             return
         except Exception as exc:  # shown to the user; the typed instruction stays
@@ -190,9 +224,14 @@ class ComposeScreen(Screen):
         store = self.app.workspace.store  # type: ignore[attr-defined]
         retrieved = [{"id": r.id, "score": r.score} for r in self.retrieved]
         headers = {f: self.query_one(f"#{f}", Input).value.strip() for f in ("to", "cc", "subject")}
+        parent = self.reply_to
+        own = store.addresses(self.account)
+        threading = replies.reply_headers(parent, own) if parent is not None else None
         self.draft_id = store.save_draft(
             self.account, self.instruction, text, retrieved, self.draft_id,
             to_addrs=headers["to"], cc_addrs=headers["cc"], subject=headers["subject"],
+            in_reply_to=threading.in_reply_to if threading else None,
+            refs=threading.references if threading else None,
         )  # fmt: skip
         if accounts.has_server(self.app.workspace, self.account):  # type: ignore[attr-defined]
             self.notify(f"Saved as local draft #{self.draft_id}; uploading…")

@@ -1,4 +1,5 @@
-"""The sent-mail browser: the account's mail on the left, the selected email on the right."""
+"""The mail browser: the account's Inbox or Sent mail on the left, the selected email (or its
+whole conversation) on the right; ``r`` answers the selected email."""
 
 from __future__ import annotations
 
@@ -10,15 +11,35 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from panza_tui.core.store import Store
+from panza_tui.core.store import Message, Store
 from panza_tui.tui.widgets.mail_list import MailList
 
 
+def conversation(messages: list[Message], selected: int | None) -> str:
+    """Rich markup for a thread, oldest first: the user's own emails marked, the selected
+    one highlighted."""
+    parts = []
+    for m in messages:
+        who = "[b $success]you[/]" if not m.received else escape(m.from_addr or "—")
+        mark = "[reverse] ▶ [/reverse] " if m.id == selected else ""
+        parts.append(
+            f"{mark}[b]{who}[/b] · {m.date or '—'}\n[dim]{escape(m.subject)}[/dim]\n\n"
+            f"{escape(m.text)}"
+        )
+    return "\n\n[dim]────────[/dim]\n\n".join(parts)
+
+
 class MailScreen(Screen):
-    """Browse and filter the account's sent mail; ``c`` opens the compose screen."""
+    """Browse and filter the account's Inbox and Sent mail and read whole conversations;
+    ``r``/``R`` reply (all) to the selected email, ``c`` writes a new one."""
 
     BINDINGS = [
         Binding("slash", "filter", "Filter"),
+        Binding("i", "box('inbox')", "Inbox"),
+        Binding("s", "box('sent')", "Sent"),
+        Binding("t", "thread", "Thread"),
+        Binding("r", "reply", "Reply"),
+        Binding("R", "reply(True)", "Reply all", show=False),
         Binding("c", "compose", "Compose"),
         Binding("a", "accounts", "Accounts"),
         Binding("e", "evaluation", "Evaluation"),
@@ -38,12 +59,16 @@ class MailScreen(Screen):
         super().__init__()
         self.store = store
         self.account = account
+        # The inbox first when there is received mail (replying is most of email).
+        self.received = bool(account) and store.count_messages(account or "", received=True) > 0
+        self.selected: int | None = None
+        self.threaded = False
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal():
             with Vertical(id="mail-side"):
-                yield Input(placeholder="filter subject, text, recipient", id="filter")
+                yield Input(placeholder="filter subject, text, addresses", id="filter")
                 yield MailList(id="mail-list")
             with VerticalScroll(id="preview"):
                 yield Static(id="preview-head")
@@ -62,29 +87,61 @@ class MailScreen(Screen):
         self.query_one(MailList).focus()
 
     def refresh_list(self, search: str = "") -> None:
-        """Reload the list (``search`` filters subject, text and recipients)."""
+        """Reload the list of the current box (``search`` filters subject, text and
+        addresses)."""
         table = self.query_one(MailList)
-        messages = self.store.messages(self.account, search) if self.account else []
-        table.show(messages)
+        messages = (
+            self.store.messages(self.account, search, received=self.received)
+            if self.account
+            else []
+        )
+        table.show(messages, self.received)
         side = self.query_one("#mail-side")
-        side.border_title = f"Sent ({len(messages)})" + (f" · '{search}'" if search else "")
+        box = "Inbox" if self.received else "Sent"
+        side.border_title = f"{box} ({len(messages)})" + (f" · '{search}'" if search else "")
         if messages:
             self.show_preview(messages[0].id)
         elif self.account:
+            self.selected = None
             self.query_one("#preview-head", Static).update("")
             self.query_one("#preview-body", Static).update("no email matches")
 
     def show_preview(self, message_id: int | None) -> None:
-        """Show one message in the preview pane."""
+        """Show one message in the preview pane, or its whole conversation (``t``)."""
         if message_id is None:
             return
+        self.selected = message_id
         message = self.store.message(message_id)
+        thread = self.store.thread(message.account, message.thread_id or "") or [message]
+        who = f"From: {message.from_addr}" if message.received else f"To: {message.to_addrs}"
+        size = f"{len(thread)} emails in this conversation" + ("" if self.threaded else " (t)")
         head = (
             f"[b]{escape(message.subject or '(no subject)')}[/b]\n"
-            f"To: {escape(message.to_addrs or '—')}\nDate: {message.date or '—'}"
+            f"{escape(who or '—')}\nDate: {message.date or '—'}"
+            + (f"\n[dim]{size}[/dim]" if len(thread) > 1 else "")
         )
         self.query_one("#preview-head", Static).update(head)
-        self.query_one("#preview-body", Static).update(escape(message.text))
+        body = conversation(thread, message_id) if self.threaded else escape(message.text)
+        self.query_one("#preview-body", Static).update(body)
+
+    def action_box(self, box: str) -> None:
+        """Show the Inbox (received mail) or Sent (the user's own)."""
+        self.received = box == "inbox"
+        self.refresh_list(self.query_one("#filter", Input).value.strip())
+        self.query_one(MailList).focus()
+
+    def action_thread(self) -> None:
+        """Toggle between the selected email and its whole conversation."""
+        self.threaded = not self.threaded
+        self.show_preview(self.selected)
+
+    def action_reply(self, reply_all: bool = False) -> None:
+        """Answer the selected email in the compose screen."""
+        if self.account is None or self.selected is None:
+            self.notify("Select an email to reply to.", severity="warning")
+            return
+        message = self.store.message(self.selected)
+        self.app.open_compose(self.account, reply_to=message, reply_all=reply_all)  # type: ignore[attr-defined]
 
     @on(DataTable.RowHighlighted)
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:

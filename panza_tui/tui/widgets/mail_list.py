@@ -1,9 +1,11 @@
-"""The sent-mail table: date, recipient and subject, one row per stored message."""
+"""The mail table: date, recipient (sent) or sender (inbox) and subject, one row per stored
+message."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.text import Text
 from textual.widgets import DataTable
 
 from panza_tui.core.store import Message
@@ -24,16 +26,20 @@ class MailList(DataTable):
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = True
-        self.add_column("date", width=10, key="date")
-        self.add_column("to", width=18, key="to")
-        self.add_column("subject", key="subject")
 
-    def show(self, messages: Sequence[Message]) -> None:
-        """Replace the rows with ``messages`` (newest first, as the store returns them)."""
-        self.clear()
+    def show(self, messages: Sequence[Message], received: bool = False) -> None:
+        """Replace the rows with ``messages`` (newest first, as the store returns them);
+        the second column is the sender for ``received`` mail, else the recipient."""
+        self.clear(columns=True)
+        self.add_column("date", width=10, key="date")
+        self.add_column("from" if received else "to", width=18, key="who")
+        self.add_column("subject", key="subject")
         for message in messages:
-            to = (message.to_addrs or "").split("<")[0].strip().strip('"') or "—"
+            who = message.from_addr if received else message.to_addrs
+            name = (who or "").split("<")[0].strip().strip('"') or who or "—"
+            # Text, not str: DataTable parses strings as markup, and subjects hold brackets
+            # ("[USRP-users]", "[/home/x.v:10]").
             self.add_row(
-                short_date(message.date), to[:18], message.subject or "(no subject)",
+                short_date(message.date), Text(name[:18]), Text(message.subject or "(no subject)"),
                 key=str(message.id),
             )  # fmt: skip

@@ -1,0 +1,88 @@
+"""Reply headers and the conversation a reply's prompt carries (no model needed)."""
+
+import pytest
+
+from panza_tui.core import prompting, replies
+from panza_tui.core.store import Message, Store
+from training import playback
+
+ME = "me@example.org"
+
+
+@pytest.fixture()
+def store(tmp_path):
+    with Store(tmp_path / "p.sqlite3") as s:
+        s.add_account("me", [ME])
+        yield s
+
+
+def test_reply_subject_never_stacks_prefixes():
+    assert replies.reply_subject("Lunch") == "Re: Lunch"
+    assert replies.reply_subject("RE: Re:  AW: Lunch") == "Re: Lunch"
+    assert replies.reply_subject("Re[2]: Lunch") == "Re: Lunch"
+    assert replies.reply_subject("Receipt") == "Re: Receipt"  # a word starting with "re"
+
+
+def test_reply_and_reply_all_headers():
+    parent = Message(
+        "Shall we meet?", "Meeting", "<c@x>", from_addr="Tom Jones <tom@x.org>",
+        to_addrs=f"Me <{ME}>, Ann <ann@x.org>", cc_addrs="bob@x.org, Tom <TOM@x.org>",
+        refs="<a@x> <b@x>", in_reply_to="<b@x>", received=True,
+    )  # fmt: skip
+    plain = replies.reply_headers(parent, [ME])
+    assert plain.to == "Tom Jones <tom@x.org>" and plain.cc == ""
+    assert plain.subject == "Re: Meeting"
+    assert (plain.in_reply_to, plain.references) == ("<c@x>", "<a@x> <b@x> <c@x>")
+    everyone = replies.reply_headers(parent, [ME], reply_all=True)
+    assert everyone.cc == "Ann <ann@x.org>, bob@x.org"  # never me, never To twice
+    # Answering one's own email (a follow-up) goes to its recipients.
+    mine = Message("See below", "Plan", "<d@x>", from_addr=ME, to_addrs="ann@x.org")
+    assert replies.reply_headers(mine, [ME]).to == "ann@x.org"
+    assert replies.reply_headers(mine, [ME]).references == "<d@x>"
+
+
+def test_thread_before_keeps_the_parent_and_fits_earlier_mail_in_the_budget(store):
+    long = "word " * (replies.MAX_THREAD_CHARS // 5)
+    ann = "Ann <ann@x.org>"
+    for message in (
+        Message(long, "Plan", "<a@x>", received=True, date="2026-01-01", from_addr=ann),
+        Message("Short question?", "Re: Plan", "<b@x>", from_addr=ME, refs="<a@x>",
+                in_reply_to="<a@x>", date="2026-01-02"),
+        Message("x" * 5000, "Re: Plan", "<c@x>", received=True, refs="<a@x> <b@x>",
+                in_reply_to="<b@x>", from_addr=ann, date="2026-01-03"),
+    ):  # fmt: skip
+        store.add_message("me", message)
+    parent = store.by_message_id("me", "<c@x>")
+    turns = replies.thread_before(store, "me", parent)
+    # The parent is cut to its cap; the short message fits, the long root does not.
+    assert [t.author for t in turns] == [ME, "Ann"]
+    assert turns[0].mine and not turns[1].mine
+    assert len(turns[1].text) == replies.MAX_PARENT_CHARS
+    assert sum(len(t.text) for t in turns) <= replies.MAX_THREAD_CHARS
+    # A sent reply's context: its stored parent's thread; else its quote; else nothing.
+    reply = Message("Fine.", "Re: Plan", "<e@x>", in_reply_to="<b@x>", refs="<a@x> <b@x>")
+    assert [t.text for t in replies.context_of(store, "me", reply)] == ["Short question?"]
+    quoting = Message("Fine.", "Re: x", "<f@x>", in_reply_to="<gone@x>", quoted="Is it?")
+    assert replies.context_of(store, "me", quoting) == [replies.Turn("the sender", "Is it?")]
+    assert replies.context_of(store, "me", Message("Hello there", "Hi")) == []
+
+
+def test_the_prompt_puts_the_conversation_before_the_instruction():
+    thread = [("Ann", "Can you come on Friday?"), ("me", "Probably."), ("Ann", "Great, 3pm?")]
+    text = prompting.user_message("", ["an old email"], "", thread)
+    assert text.index(prompting.RAG_HEADER) < text.index(prompting.THREAD_HEADER)
+    assert text.index("FROM Ann:\nCan you come") < text.index("FROM me:\nProbably.")
+    assert text.endswith(f"Instruction: {prompting.REPLY_INSTRUCTION}")
+    one = prompting.user_message("decline politely", (), "", thread[-1:])
+    assert prompting.PARENT_HEADER in one and one.endswith("Instruction: decline politely")
+    assert prompting.user_message("say hi") == "Instruction: say hi"  # new emails unchanged
+
+
+def test_playback_reads_a_reply_with_the_email_it_answers():
+    template = "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}<assistant>"
+    reply = Message("Hi Sam,\n\nYes, Tuesday works for me.\n\nJo", "Re: Tuesday")
+    prompt = playback.playback_prompt(template, reply, "Can we meet on Tuesday?")
+    assert "It answers this email:\nCan we meet on Tuesday?" in prompt
+    assert prompt.endswith(f"{playback.REPLY_PRIMER} to Sam")
+    new = playback.playback_prompt(template, reply)
+    assert "It answers" not in new and new.endswith(f"{playback.PRIMER} to Sam")
