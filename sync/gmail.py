@@ -1,18 +1,25 @@
-"""Sent mail from the Gmail API (``google-api-python-client``), incrementally; drafts back.
+"""Sent and received mail from the Gmail API (``google-api-python-client``), incrementally;
+drafts back, in their thread.
 
 The client is built from the library's static discovery document (no discovery request at
-run time); ``root_url`` points it at another endpoint (a test server). The first sync lists
-``q="in:sent"`` page by page and fetches each message with ``format=raw``; later ones ask
-``history.list`` for what was added to or deleted from SENT since the stored historyId. A
-404 means that historyId has expired (Gmail keeps about a week), so the account is synced
-from scratch. The historyId is stored only after every message up to it is in the store.
+run time); ``root_url`` points it at another endpoint (a test server). Two labels are synced
+in turn, SENT (the user's own mail) and INBOX (received mail). The first sync of a label
+lists ``q="in:sent"`` (``in:inbox``) page by page and fetches each message with
+``format=raw``; later ones ask ``history.list`` for what was added to or deleted from the
+label since the stored historyId. A 404 means that historyId has expired (Gmail keeps about
+a week), so the label is synced from scratch. The historyId is stored only after every
+message up to it is in the store. Each message keeps Gmail's threadId as its thread, and a
+reply's draft is created in its parent's thread.
 """
 
 from __future__ import annotations
 
 import base64
+import email
+import email.policy
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from panza_tui.core.errors import AuthError, SyncError
@@ -20,7 +27,21 @@ from panza_tui.core.store import Store
 from sync import extract
 from sync.backend import Progress, Synced, SyncReport
 
-FOLDER = "gmail:SENT"
+
+@dataclass(frozen=True)
+class Label:
+    """A Gmail label synced as a folder: its store folder, search query, and whether its
+    mail is received (kept as such) or the user's own."""
+
+    folder: str
+    query: str
+    label_id: str
+    received: bool
+
+
+SENT = Label("gmail:SENT", "in:sent", "SENT", received=False)
+INBOX = Label("gmail:INBOX", "in:inbox", "INBOX", received=True)
+FOLDER = SENT.folder
 SCOPES = [
     "https://www.googleapis.com/auth/gmail.readonly",
     "https://www.googleapis.com/auth/gmail.compose",
@@ -99,12 +120,12 @@ def _call(request: Any) -> Any:
         raise SyncError(f"cannot reach the Gmail API: {exc}") from exc
 
 
-def _gmail_ids(store: Store, account: str) -> dict[str, int]:
-    """Gmail message id -> store id, for the messages synced from Gmail."""
+def _gmail_ids(store: Store, account: str, label: Label) -> dict[str, int]:
+    """Gmail message id -> store id, for the messages synced from ``label``."""
     return {
         m.source.removeprefix("gmail/"): m.id
-        for m in store.messages(account)
-        if m.folder == FOLDER and m.id is not None
+        for m in store.messages(account, received=label.received)
+        if m.folder == label.folder and m.id is not None
     }
 
 
@@ -112,19 +133,29 @@ def sync(
     store: Store, account: str, creds: Any, root_url: str = "", min_words: int = 10,
     progress: Callable[[int, int], None] | None = None,
 ) -> SyncReport:  # fmt: skip
-    """Bring the account's Gmail sent mail up to date; raises ``AuthError``/``SyncError``."""
+    """Bring the account's Gmail sent mail, then its inbox, up to date; one report for
+    both. Raises ``AuthError``/``SyncError``."""
+    users = service(creds, root_url).users()
+    report = sync_label(store, account, users, SENT, min_words, progress)
+    report.merge(sync_label(store, account, users, INBOX, min_words, progress))
+    return report
+
+
+def sync_label(
+    store: Store, account: str, users: Any, label: Label, min_words: int = 10,
+    progress: Callable[[int, int], None] | None = None,
+) -> SyncReport:  # fmt: skip
+    """Bring one label of the account up to date (see the module docstring)."""
     from googleapiclient.errors import HttpError
 
-    gmail = service(creds, root_url)
-    users = gmail.users()
-    report = SyncReport(folder=FOLDER)
-    state = store.sync_state(account, FOLDER)
-    known = _gmail_ids(store, account)
+    report = SyncReport(folder=label.folder)
+    state = store.sync_state(account, label.folder)
+    known = _gmail_ids(store, account, label)
     added: list[str] = []
     history_id: str | None = None
     if state is not None and state["history_id"]:
         try:
-            added, deleted, history_id = _history(users, state["history_id"])
+            added, deleted, history_id = _history(users, state["history_id"], label.label_id)
         except HttpError as exc:
             if exc.resp.status != 404:
                 raise SyncError(f"Gmail history.list failed: {exc}") from exc
@@ -136,7 +167,7 @@ def sync(
     if state is None or not state["history_id"]:
         # Full sync: list everything; what is stored but no longer listed was deleted.
         history_id = str(_call(users.getProfile(userId="me"))["historyId"])
-        added = _list_sent(users)
+        added = _list(users, label.query)
         listed = set(added)
         gone = [row for gmail_id, row in known.items() if gmail_id not in listed]
         store.delete_messages(gone)
@@ -152,42 +183,44 @@ def sync(
             raise SyncError(f"Gmail messages.get {gmail_id} failed: {exc}") from exc
         raw = base64.urlsafe_b64decode(item["raw"] + "=" * (-len(item["raw"]) % 4))
         result = extract.extract(
-            raw, addresses, min_words, source=f"gmail/{gmail_id}", folder=FOLDER
-        )
+            raw, addresses, min_words, source=f"gmail/{gmail_id}", folder=label.folder,
+            keep_received=label.received,
+        )  # fmt: skip
+        if isinstance(result, extract.Message) and item.get("threadId"):
+            result.thread_id = f"gmail:{item['threadId']}"
         report.record(store, account, f"gmail/{gmail_id}", result)
         if progress:
             progress(done, len(new))
-    store.set_sync_state(account, FOLDER, history_id=history_id)
+    store.set_sync_state(account, label.folder, history_id=history_id)
     return report
 
 
-def _list_sent(users: Any) -> list[str]:
+def _list(users: Any, query: str) -> list[str]:
     ids: list[str] = []
     token = None
     while True:
-        page = _call(
-            users.messages().list(userId="me", q="in:sent", pageToken=token, maxResults=500)
-        )
+        page = _call(users.messages().list(userId="me", q=query, pageToken=token, maxResults=500))
         ids += [m["id"] for m in page.get("messages", [])]
         token = page.get("nextPageToken")
         if not token:
             return ids
 
 
-def _history(users: Any, start: str) -> tuple[list[str], list[str], str]:
-    """(ids added to SENT, ids deleted, newest historyId) since ``start``; 404 if expired."""
+def _history(users: Any, start: str, label_id: str) -> tuple[list[str], list[str], str]:
+    """(ids added to the label, ids deleted, newest historyId) since ``start``; 404 if
+    expired."""
     added: list[str] = []
     deleted: list[str] = []
     token = None
     newest = start
     while True:
         page = users.history().list(
-            userId="me", startHistoryId=start, labelId="SENT", pageToken=token,
+            userId="me", startHistoryId=start, labelId=label_id, pageToken=token,
             historyTypes=["messageAdded", "messageDeleted"],
         ).execute(num_retries=2)  # fmt: skip
         for record in page.get("history", []):
             added += [a["message"]["id"] for a in record.get("messagesAdded", [])
-                      if "SENT" in a["message"].get("labelIds", ["SENT"])]  # fmt: skip
+                      if label_id in a["message"].get("labelIds", [label_id])]  # fmt: skip
             deleted += [d["message"]["id"] for d in record.get("messagesDeleted", [])]
         newest = str(page.get("historyId", newest))
         token = page.get("nextPageToken")
@@ -195,10 +228,18 @@ def _history(users: Any, start: str) -> tuple[list[str], list[str], str]:
             return [i for i in added if i not in set(deleted)], deleted, newest
 
 
-def save_draft(creds: Any, raw: bytes, draft_id: str | None = None, root_url: str = "") -> str:
-    """users.drafts.create (or .update of ``draft_id``) with the raw message; returns the id."""
+def save_draft(
+    creds: Any, raw: bytes, draft_id: str | None = None, root_url: str = "",
+    thread_id: str | None = None,
+) -> str:  # fmt: skip
+    """users.drafts.create (or .update of ``draft_id``) with the raw message, in Gmail thread
+    ``thread_id`` if given (Gmail also needs the matching In-Reply-To/References and
+    Subject to keep it there); returns the draft id."""
     users = service(creds, root_url).users()
-    body = {"message": {"raw": base64.urlsafe_b64encode(raw).decode()}}
+    message: dict[str, Any] = {"raw": base64.urlsafe_b64encode(raw).decode()}
+    if thread_id:
+        message["threadId"] = thread_id
+    body = {"message": message}
     if draft_id:
         result = _call(users.drafts().update(userId="me", id=draft_id, body=body))
     else:
@@ -242,4 +283,16 @@ class GmailBackend:
         store: Store, account: str,
     ) -> str:  # fmt: skip
         creds = credentials(json.loads(secret))
-        return save_draft(creds, raw, previous or None, server.get("root_url", ""))
+        thread = reply_thread(store, account, raw)
+        return save_draft(creds, raw, previous or None, server.get("root_url", ""), thread)
+
+
+def reply_thread(store: Store, account: str, raw: bytes) -> str | None:
+    """The Gmail threadId of the email a draft replies to (its In-Reply-To), if that email
+    was synced from Gmail; None for a new email."""
+    headers = email.message_from_bytes(raw, policy=email.policy.compat32)
+    parent_id = str(headers.get("In-Reply-To") or "").strip()
+    parent = store.by_message_id(account, parent_id) if parent_id else None
+    if parent is None or not (parent.thread_id or "").startswith("gmail:"):
+        return None
+    return (parent.thread_id or "").removeprefix("gmail:")

@@ -23,15 +23,19 @@ def demo_messages() -> list[bytes]:
 
 def raw_email(
     body: str, subject: str = "Hello", sender: str = "Me <me@example.org>",
-    subtype: str = "plain", charset: str = "utf-8",
+    subtype: str = "plain", charset: str = "utf-8", msgid: str = "<1@example.org>",
+    extra: str = "", date: str = "Tue, 03 Mar 2026 10:00:00 +0100",
 ) -> bytes:  # fmt: skip
-    """One well-formed email to Tom with a fixed Message-ID and Date."""
+    """One well-formed email to Tom with a fixed Date (``extra``: more header lines)."""
     message = EmailMessage()
     message["From"] = sender
     message["To"] = "Tom <tom@example.org>"
     message["Subject"] = subject
-    message["Message-ID"] = "<1@example.org>"
-    message["Date"] = "Tue, 03 Mar 2026 10:00:00 +0100"
+    message["Message-ID"] = msgid
+    message["Date"] = date
+    for line in extra.splitlines():
+        name, _, value = line.partition(":")
+        message[name.strip()] = value.strip()
     message.set_content(body, subtype=subtype, charset=charset)
     return message.as_bytes()
 

@@ -24,6 +24,7 @@ class FakeGmail:
         self.history_id = 1000
         self.oldest_history = 0  # a startHistoryId below this is "expired" (404)
         self.drafts: dict[str, bytes] = {}
+        self.draft_threads: dict[str, str | None] = {}  # draft id -> the threadId it was put in
         self.access_tokens = {"valid-token"}
         self.refresh_tokens = {"refresh-1"}
         self.codes: dict[str, tuple[str, str]] = {}  # code -> (PKCE challenge, scope)
@@ -38,11 +39,12 @@ class FakeGmail:
         self.server.shutdown()
         self.server.server_close()
 
-    def add(self, raw: bytes, labels=("SENT",)) -> str:
-        """A message arrives (or is sent); returns its Gmail id."""
+    def add(self, raw: bytes, labels=("SENT",), thread: str | None = None) -> str:
+        """A message arrives (or is sent), in ``thread`` (default: a new one); returns its
+        Gmail id."""
         self._next += 1
         gmail_id = f"{self._next:x}"
-        self.messages[gmail_id] = {"raw": raw, "labels": list(labels)}
+        self.messages[gmail_id] = {"raw": raw, "labels": list(labels), "thread": thread or gmail_id}
         self.history_id += 1
         self.history.append({"id": self.history_id, "added": [gmail_id], "deleted": []})
         return gmail_id
@@ -98,10 +100,13 @@ def _handler(gmail: FakeGmail):
                     200, {"emailAddress": "maya@okafor.example", "historyId": str(gmail.history_id)}
                 )
             elif path == "messages":
-                sent = [i for i, m in gmail.messages.items() if "SENT" in m["labels"]]
+                label = {"in:sent": "SENT", "in:inbox": "INBOX"}[query["q"]]
+                sent = [i for i, m in gmail.messages.items() if label in m["labels"]]
                 start = int(query.get("pageToken", 0))
                 page = sent[start : start + gmail.page_size]
-                body = {"messages": [{"id": i, "threadId": i} for i in page]}
+                body = {
+                    "messages": [{"id": i, "threadId": gmail.messages[i]["thread"]} for i in page]
+                }
                 if start + gmail.page_size < len(sent):
                     body["nextPageToken"] = str(start + gmail.page_size)
                 self._send(200, body)
@@ -111,7 +116,8 @@ def _handler(gmail: FakeGmail):
                     self._send(404, {"error": {"code": 404, "message": "Not Found"}})
                     return
                 raw = base64.urlsafe_b64encode(item["raw"]).decode().rstrip("=")
-                self._send(200, {"id": path, "labelIds": item["labels"], "raw": raw})
+                labels, thread = item["labels"], item["thread"]
+                self._send(200, {"id": path, "labelIds": labels, "raw": raw, "threadId": thread})
             elif path == "history":
                 start = int(query["startHistoryId"])
                 if start < gmail.oldest_history:
@@ -204,6 +210,7 @@ def _handler(gmail: FakeGmail):
                 body = json.loads(self._body())
                 draft_id = f"r{len(gmail.drafts) + 1}"
                 gmail.drafts[draft_id] = base64.urlsafe_b64decode(body["message"]["raw"] + "==")
+                gmail.draft_threads[draft_id] = body["message"].get("threadId")
                 self._send(200, {"id": draft_id, "message": {"id": draft_id}})
             else:
                 self._send(404, {})
@@ -219,6 +226,7 @@ def _handler(gmail: FakeGmail):
                 return
             body = json.loads(self._body())
             gmail.drafts[draft_id] = base64.urlsafe_b64decode(body["message"]["raw"] + "==")
+            gmail.draft_threads[draft_id] = body["message"].get("threadId")
             self._send(200, {"id": draft_id, "message": {"id": draft_id}})
 
     return Handler

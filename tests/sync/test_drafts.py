@@ -77,3 +77,52 @@ def test_a_failed_upload_keeps_the_draft_and_is_retried(store, imap_server):
     assert store.draft(draft_id)["server_error"] is None
     ((message, _),) = read_drafts(imap_server)
     assert message["Subject"] == "Important"
+
+
+def test_inbox_and_sent_share_threads_and_a_reply_draft_threads_in_another_client(
+    tmp_path, imap_server
+):
+    """usrp-users: Marcus's posts in Sent, the list's other mail in INBOX; the reply drafted
+    to a received email is read back with its threading headers by a second client."""
+    import mailbox
+
+    from panza_tui.core import replies
+    from sync import imap
+    from tests.conftest import shared
+    from tests.sync.conftest import append_all
+
+    me = "patchvonbraun@gmail.com"
+    raws = [m.as_bytes() for m in mailbox.mbox(shared("mbox", "usrp-users-800.mbox"))][:300]
+    mine = [raw for raw in raws if me.encode() in raw.split(b"\n\n", 1)[0].lower()]
+    append_all(imap_server, "Sent", mine)
+    append_all(imap_server, "INBOX", [raw for raw in raws if raw not in mine])
+    with Store(tmp_path / "marcus.sqlite3") as store:
+        add_account(store, imap_server)
+        store.add_account("maya", [me])  # this server's user is Marcus here
+        report = imap.sync(store, "maya", imap_server.password)
+        assert report.counts["received"] == store.count_messages("maya", received=True) > 150
+        assert report.counts["kept"] == store.count_messages("maya") > 20
+        answered = [
+            m for m in store.messages("maya", received=True)
+            if store.replies_to("maya", m.message_id or "")
+        ]  # fmt: skip
+        assert len(answered) >= 15
+        parent = answered[0]
+        thread = store.thread("maya", parent.thread_id)
+        assert [m.date for m in thread] == sorted(m.date for m in thread)
+        assert any(not m.received for m in thread) and parent in thread
+
+        headers = replies.reply_headers(parent, [me], reply_all=True)
+        draft_id = store.save_draft(
+            "maya", "", "Try a newer UHD first.\n", [], to_addrs=headers.to, cc_addrs=headers.cc,
+            subject=headers.subject, in_reply_to=headers.in_reply_to, refs=headers.references,
+        )  # fmt: skip
+        drafts.save(store, "maya", draft_id, imap_server.password)
+    ((message, _),) = read_drafts(imap_server)
+    # A long Message-ID is folded onto its own line (RFC 5322 CFWS): compare unfolded.
+    assert message["In-Reply-To"].strip() == parent.message_id
+    assert message["References"].split()[-1] == parent.message_id
+    if parent.refs:
+        assert message["References"].split()[: len(parent.refs.split())] == parent.refs.split()
+    assert message["Subject"] == replies.reply_subject(parent.subject)
+    assert me not in (message["Cc"] or "").lower()

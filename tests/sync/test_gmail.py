@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 
 import pytest
 
 from panza_tui.cli.demo import ADDRESS
 from panza_tui.cli.demo import mailbox as demo_mailbox
+from panza_tui.core import replies
 from panza_tui.core.errors import AuthError
 from panza_tui.core.store import Store
 from sync import gmail
 from sync.importer import import_path
-from tests.helpers import as_sent_folder, demo_messages
+from tests.helpers import as_sent_folder, demo_messages, raw_email
 from tests.sync.fake_gmail import FakeGmail
+
+LONG = "Could you send me the minutes of yesterday's meeting before the end of the week please"
 
 
 @pytest.fixture()
@@ -47,19 +51,22 @@ def creds_for(fake, token="valid-token", refresh="refresh-1", expired=False):
 def test_full_sync_pages_and_matches_a_file_import(store, fake, tmp_path):
     for raw in demo_messages():
         fake.add(raw)
-    fake.add(demo_messages()[0].replace(b"Subject:", b"Subject: inbox"), labels=["INBOX"])
+    received = raw_email(LONG, sender="Tom <tom@example.org>", msgid="<in@x.org>")
+    fake.add(received, labels=["INBOX"])
     report = gmail.sync(store, "maya", creds_for(fake), fake.url)
     with Store(tmp_path / "ref.sqlite3") as reference:
         reference.add_account("maya", [ADDRESS])
         expected = as_sent_folder(import_path(reference, "maya", demo_mailbox()).counts)
+    expected["received"] += 1  # the inbox's one email
     assert report.counts == expected
     assert (
         sum(
             r.startswith("GET /gmail/v1/users/me/messages") and r.count("/") == 5
             for r in fake.requests
         )
-        == 69 // fake.page_size + 1
-    )  # every page was read
+        == 69 // fake.page_size + 1 + 1
+    )  # every page of SENT was read, and the inbox's one page
+    assert [m.message_id for m in store.messages("maya", received=True)] == ["<in@x.org>"]
     assert store.sync_state("maya", gmail.FOLDER)["history_id"] == str(fake.history_id)
 
 
@@ -93,6 +100,36 @@ def test_expired_history_id_triggers_a_clean_full_resync(store, fake):
     assert sum(report.counts.values()) == 1  # only the new message was fetched
     assert store.count_messages("maya") == count - 1 + report.counts["kept"]
     assert len({m.content_hash for m in store.messages("maya")}) == store.count_messages("maya")
+
+
+def test_inbox_and_sent_share_gmail_threads_and_a_reply_draft_joins_its_thread(store, fake):
+    from sync import drafts
+
+    question = raw_email(LONG + "?", sender="Tom <tom@example.org>", msgid="<q@x.org>")
+    fake.add(question, labels=["INBOX"], thread="t1")
+    answer = raw_email(LONG + ".", sender=f"Maya <{ADDRESS}>", msgid="<a@x.org>",
+                       extra="In-Reply-To: <q@x.org>\nReferences: <q@x.org>\n",
+                       date="Tue, 03 Mar 2026 11:00:00 +0100")  # fmt: skip
+    fake.add(answer, thread="t1")
+    fake.add(raw_email(LONG + "!", sender=f"Maya <{ADDRESS}>", msgid="<new@x.org>"))
+    gmail.sync(store, "maya", creds_for(fake), fake.url)
+    parent = store.by_message_id("maya", "<q@x.org>")
+    assert parent.received and parent.thread_id == "gmail:t1"
+    assert [m.message_id for m in store.thread("maya", "gmail:t1")] == ["<q@x.org>", "<a@x.org>"]
+
+    store.set_server("maya", gmail.settings(ADDRESS, fake.url))
+    secret = json.dumps(gmail.token_json(creds_for(fake)))
+    headers = replies.reply_headers(parent, [ADDRESS])
+    reply = store.save_draft("maya", "", "Yes, see you then.", [], subject=headers.subject,
+                             to_addrs=headers.to, in_reply_to=headers.in_reply_to,
+                             refs=headers.references)  # fmt: skip
+    fresh = store.save_draft("maya", "say hi", "Hi Tom", [], to_addrs="tom@example.org")
+    first = drafts.save(store, "maya", reply, secret)
+    assert fake.draft_threads[first] == "t1"
+    assert b"In-Reply-To: <q@x.org>" in fake.drafts[first]
+    assert fake.draft_threads[drafts.save(store, "maya", fresh, secret)] is None
+    assert drafts.save(store, "maya", reply, secret) == first  # updated in place, same thread
+    assert fake.draft_threads[first] == "t1"
 
 
 def test_expired_access_token_is_refreshed_silently(store, fake):
