@@ -63,7 +63,9 @@ def test_thread_before_keeps_the_parent_and_fits_earlier_mail_in_the_budget(stor
     reply = Message("Fine.", "Re: Plan", "<e@x>", in_reply_to="<b@x>", refs="<a@x> <b@x>")
     assert [t.text for t in replies.context_of(store, "me", reply)] == ["Short question?"]
     quoting = Message("Fine.", "Re: x", "<f@x>", in_reply_to="<gone@x>", quoted="Is it?")
-    assert replies.context_of(store, "me", quoting) == [replies.Turn("the sender", "Is it?")]
+    assert replies.context_of(store, "me", quoting) == [
+        replies.Turn(replies.QUOTED_AUTHOR, "Is it?")
+    ]
     assert replies.context_of(store, "me", Message("Hello there", "Hi")) == []
 
 
@@ -86,3 +88,32 @@ def test_playback_reads_a_reply_with_the_email_it_answers():
     assert prompt.endswith(f"{playback.REPLY_PRIMER} to Sam")
     new = playback.playback_prompt(template, reply)
     assert "It answers" not in new and new.endswith(f"{playback.PRIMER} to Sam")
+
+
+def test_to_is_suggested_from_the_names_in_an_instruction():
+    mail = [
+        Message("a", to_addrs="Priya Raman <priya.raman@x.org>, Tom <tom@x.org>"),
+        Message("b", to_addrs="priya.raman@x.org"),
+        Message("c", to_addrs="Priya Shah <ps@y.org>"),
+        Message("d", from_addr="Priyanka <priyanka@z.org>", received=True),
+        Message("e", from_addr=f"Me <{ME}>", received=True),
+    ]
+    book = replies.address_book(mail)
+    assert book[0] == ("Priya Raman", "priya.raman@x.org", 2)
+    found = replies.suggest_to(book, "Tell Priya the drains are done", [ME])
+    assert found == ["Priya Raman <priya.raman@x.org>", "Priya Shah <ps@y.org>"]
+    assert replies.suggest_to(book, "Ask tom and Me about it", [ME]) == []  # lower-case, mine
+    assert replies.suggest_to(book, "Write to Tom", [ME]) == ["Tom <tom@x.org>"]
+
+
+def test_first_names_for_greetings():
+    for author, name in [
+        ("Jane Doe", "Jane"), ("Doe, Jane", "Jane"), ("jane.doe@x.org", "Jane"),
+        ("Wolsieffer, Carl L. ERDC-RDE-CRL-NH CIV via USRP-users", "Carl"),
+        ("Marcus D. Leech via USRP-users", "Marcus"), ("", ""),
+    ]:  # fmt: skip
+        assert replies.first_name(author) == name
+    template = "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}<assistant>"
+    reply = Message("Yes, Tuesday works for me.", "Re: Tuesday")
+    prompt = playback.playback_prompt(template, reply, "Can we meet?", to="Carl")
+    assert prompt.endswith(f"{playback.REPLY_PRIMER} to Carl")

@@ -110,11 +110,12 @@ def prompt_hash(config: PlaybackConfig, template: str) -> str:
     )
 
 
-def playback_prompt(template: str, message: Message, parent: str = "") -> str:
+def playback_prompt(template: str, message: Message, parent: str = "", to: str = "") -> str:
     """The few-shot playback prompt for one email, ending inside the primed answer.
 
     ``parent``: the text of the email a reply answers; the prompt then asks for a reply's
-    instruction, with one worked reply among the examples."""
+    instruction, with one worked reply among the examples. ``to``: the first name of whom
+    the reply answers (else the name its greeting uses, if any), put in the primer."""
     messages = [{"role": "system", "content": SYSTEM}]
     for subject, body, instruction in SHOTS:
         messages.append({"role": "user", "content": ASK.format(subject=subject, email=body)})
@@ -130,15 +131,17 @@ def playback_prompt(template: str, message: Message, parent: str = "") -> str:
     else:
         ask = ASK.format(subject=subject, email=email)
     messages.append({"role": "user", "content": ask})
-    return prompting.render_messages(template, messages) + primer(message, bool(parent))
+    return prompting.render_messages(template, messages) + primer(message, bool(parent), to)
 
 
-def primer(message: Message, reply: bool = False) -> str:
-    """``PRIMER`` (``REPLY_PRIMER`` for a ``reply``), plus the addressee when the email
-    opens with a greeting ("Hi Tom,")."""
+def primer(message: Message, reply: bool = False, to: str = "") -> str:
+    """``PRIMER`` (``REPLY_PRIMER`` for a ``reply``), plus the addressee: the name the
+    email's greeting uses ("Hi Tom,"), else ``to``. Naming them keeps a small model from
+    copying the worked example's name."""
     start = REPLY_PRIMER if reply else PRIMER
     match = _GREETING.match(message.text)
-    return f"{start} to {match.group(1).strip()}" if match else start
+    name = match.group(1).strip() if match else to
+    return f"{start} to {name}" if name else start
 
 
 def clean(raw: str, start: str = PRIMER) -> str | None:
@@ -216,6 +219,8 @@ def run(
     for done, message in enumerate(messages, start=1):
         thread = replies.context_of(store, account, message)
         parent = thread[-1].text if thread else ""
+        known = thread and not thread[-1].mine and thread[-1].author != replies.QUOTED_AUTHOR
+        to = replies.first_name(thread[-1].author) if known else ""
         report.kinds["with_parent" if parent else "new"] += 1
         if store.instruction(message.content_hash, model.fingerprint, key) is not None:
             report.counts["cached"] += 1
@@ -229,10 +234,10 @@ def run(
                     else transformers_completer(model)
                 )
             raw = completer(
-                playback_prompt(template, message, parent), config.max_tokens,
+                playback_prompt(template, message, parent, to), config.max_tokens,
                 config.temperature, config.seed,
             )  # fmt: skip
-            instruction = clean(raw, primer(message, bool(parent)))
+            instruction = clean(raw, primer(message, bool(parent), to))
             if instruction is None:
                 report.counts["fallback"] += 1
                 kind = "a reply" if parent else "an email"

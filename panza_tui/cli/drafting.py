@@ -55,10 +55,19 @@ def draft(
     if parent is not None and not as_json:
         h = drafter.headers(parent, reply_all)
         console.print(f"[dim]To: {h.to}\nCc: {h.cc}\nSubject: {h.subject}\n", highlight=False)
+    suggested = drafter.suggest_to(instruction) if parent is None else []
+    if suggested and not as_json:
+        console.print(f"[dim]To (suggested): {', '.join(suggested[:3])}\n", highlight=False)
     result = drafter.draft(instruction, on_token=stream, reply_to=parent, reply_all=reply_all)
+    subject = drafter.subject(result.draft, instruction) if parent is None else ""
     if as_json:
-        print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+        data = result.to_json()
+        if parent is None:
+            data.update(to_suggestions=suggested, subject=subject)
+        print(json.dumps(data, ensure_ascii=False, indent=2))
         return
+    if subject:
+        console.print(f"\n[dim]Subject (suggested): {subject}", highlight=False)
     t = result.timings
     print()
     console.print(

@@ -7,6 +7,7 @@ the base model's chat template, exactly as in training.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -18,6 +19,25 @@ from panza_tui.core.config import DraftingConfig
 from panza_tui.core.errors import PipelineError
 from panza_tui.core.store import Message
 from panza_tui.core.workspace import Workspace
+
+SUBJECT_SYSTEM = "You write short, plain email subject lines."
+SUBJECT_ASK = (
+    "Write the subject line for this email: at most eight words, no quotes. Answer with the "
+    "subject line only.\n\n{email}"
+)
+_SUBJECT_LABEL = re.compile(r"^\s*\**\s*(subject( line)?)\s*:?\s*\**\s*", re.I)
+
+
+def clean_subject(raw: str, instruction: str = "") -> str:
+    """A subject line from the model's answer: first line, labels and quotes dropped, at
+    most 12 words; else the instruction's first eight words; else ""."""
+    line = next((part for part in raw.strip().splitlines() if part.strip()), "")
+    line = _SUBJECT_LABEL.sub("", line).strip().strip("\"'`*").strip()
+    words = line.split()
+    if 1 <= len(words) <= 12 and not line.lower().startswith(("dear", "hi ", "hello")):
+        return line
+    words = instruction.split()[:8]
+    return " ".join(words).rstrip(".,;:") if words else ""
 
 
 @dataclass
@@ -170,6 +190,28 @@ class Drafter:
         """The conversation a reply to ``reply_to`` answers, as prompt turns (author, text)."""
         turns = replies.thread_before(self.ws.store, self.account, reply_to)
         return [turn.as_prompt for turn in turns]
+
+    def suggest_to(self, instruction: str) -> list[str]:
+        """Past correspondents the instruction names ("Tell Priya ..."), most frequent first,
+        as header text (``replies.suggest_to``)."""
+        store = self.ws.store
+        mail = store.messages(self.account) + store.messages(self.account, received=True)
+        book = replies.address_book(mail)
+        return replies.suggest_to(book, instruction, store.addresses(self.account))
+
+    def subject(self, text: str, instruction: str = "") -> str:
+        """A subject line for a drafted email ``text``, written by the base model (without
+        the account's adapter, where the model is base + adapter: the subject is a summary,
+        not the user's prose); greedy, at most 24 tokens. Falls back on the instruction."""
+        model = self.load()
+        prompt = prompting.render(
+            self.ws.chat_template, SUBJECT_SYSTEM, SUBJECT_ASK.format(email=prompting.clip(text))
+        )
+        with model.lock:
+            generation = llama.stream(
+                model.use(None), prompt, max_tokens=24, temperature=0.0, stop=self.ws.stops,
+            )  # fmt: skip
+        return clean_subject(generation.text, instruction)
 
     def headers(self, reply_to: Message, reply_all: bool = False) -> replies.ReplyHeaders:
         """To/Cc/Subject/In-Reply-To/References of a reply to ``reply_to``."""

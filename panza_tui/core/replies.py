@@ -18,6 +18,7 @@ from panza_tui.core.store import Message
 # thread stays near 600 tokens beside the 3 retrieved emails and the instruction.
 MAX_PARENT_CHARS = 1500
 MAX_THREAD_CHARS = 2400
+QUOTED_AUTHOR = "the sender"  # who wrote an original known only from its quote
 
 _REPLY_PREFIX = re.compile(r"^\s*(re|aw|sv|antw)\s*(\[\d+\])?\s*:", re.I)
 
@@ -105,6 +106,18 @@ def author(message: Message) -> str:
     return name or addr
 
 
+def first_name(author_name: str) -> str:
+    """How a greeting names someone: "Jane" for "Jane Doe", "Doe, Jane", "Jane Doe via
+    List", "jane.doe@x.org"; "" when there is nothing name-like."""
+    name = re.sub(r"\s+via\s+.*$", "", author_name.strip().strip('"'))
+    if "@" in name:
+        name = name.split("@")[0].replace(".", " ").replace("_", " ")
+    elif "," in name:
+        name = name.split(",", 1)[1]
+    words = [w for w in name.split() if w[:1].isalpha()]
+    return words[0].capitalize() if words else ""
+
+
 def thread_before(store: MessageLookup, account: str, parent: Message) -> list[Turn]:
     """The conversation up to and including ``parent``, oldest first, within the budget:
     ``parent`` (cut to ``MAX_PARENT_CHARS``) always, then earlier messages newest-first
@@ -133,7 +146,7 @@ def context_of(store: MessageLookup, account: str, message: Message) -> list[Tur
         if parent is not None and parent.id != message.id:
             return thread_before(store, account, parent)
     if message.quoted:
-        return [Turn("the sender", message.quoted[:MAX_PARENT_CHARS])]
+        return [Turn(QUOTED_AUTHOR, message.quoted[:MAX_PARENT_CHARS])]
     return []
 
 
@@ -155,3 +168,38 @@ def query_text(instruction: str, thread: list[tuple[str, str]]) -> str:
     if not thread:
         return instruction
     return f"{instruction}\n\n{thread[-1][1][:500]}".strip()
+
+
+_NAME = re.compile(r"\b[A-Z][\w'-]+\b")
+
+
+def address_book(messages: list[Message]) -> list[tuple[str, str, int]]:
+    """(display name, address, emails) of everyone the user wrote to (To/Cc of sent mail)
+    or heard from (From of received mail), most frequent first."""
+    counts: dict[str, int] = {}
+    names: dict[str, str] = {}
+    for m in messages:
+        header = m.from_addr if m.received else f"{m.to_addrs}, {m.cc_addrs}"
+        for name, addr in _addresses(header):
+            addr = addr.lower()
+            if name and not names.get(addr):
+                names[addr] = name.strip().strip('"')
+            counts[addr] = counts.get(addr, 0) + 1
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return [(names.get(addr, ""), addr, n) for addr, n in ranked]
+
+
+def suggest_to(book: list[tuple[str, str, int]], instruction: str, own: list[str]) -> list[str]:
+    """Recipients the instruction names ("Tell Priya the drains are done"): past
+    correspondents whose first name (or address) matches a capitalised word of it, most
+    frequent first, as header text ("Priya Raman <priya@x.org>"). Never the user's own
+    ``own`` addresses."""
+    words = {w.lower() for w in _NAME.findall(instruction)}
+    mine = {a.lower() for a in own}
+    found = []
+    for name, addr, _ in book:
+        first = name.replace(",", " ").split()[0].lower() if name.split() else ""
+        local = re.split(r"[._+-]", addr.split("@")[0])[0]
+        if addr not in mine and (first in words or local in words):
+            found.append(email.utils.formataddr((name, addr)) if name else addr)
+    return found

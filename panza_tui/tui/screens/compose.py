@@ -79,6 +79,7 @@ class ComposeScreen(Screen):
         self.initial = instruction
         self.reply_to = reply_to
         self.reply_all = reply_all
+        self.suggested_to = ""  # the To filled from the instruction (still editable)
         self.retrieved: list[Retrieved] = []
         self.draft_id: int | None = None
         self.instruction = ""
@@ -145,6 +146,13 @@ class ComposeScreen(Screen):
             return
         self.attempt = self.attempt + 1 if instruction.strip() == self.instruction else 0
         self.instruction = instruction.strip()
+        to = self.query_one("#to", Input)
+        if self.reply_to is None and not to.value.strip():
+            drafter = self.app.drafter(self.account)  # type: ignore[attr-defined]
+            suggested = drafter.suggest_to(self.instruction)
+            if suggested:
+                to.value = suggested[0]
+                self.suggested_to = suggested[0]
         self.draft_id = None
         self.generation += 1
         self.query_one("#draft", TextArea).text = ""
@@ -181,6 +189,21 @@ class ComposeScreen(Screen):
             return
         self.post_message(self.Finished(result, generation))
 
+    @work(thread=True, group="subject")
+    def suggest_subject(self, text: str, instruction: str, generation: int) -> None:
+        """Worker: draft a subject for a new email's finished draft (stays editable)."""
+        try:
+            subject = self.app.drafter(self.account).subject(text, instruction)  # type: ignore[attr-defined]
+        except Exception:  # noqa: BLE001 - a subject is a convenience; the draft stands
+            return
+        self.app.call_from_thread(self.fill_subject, subject, generation)
+
+    def fill_subject(self, subject: str, generation: int) -> None:
+        """Put a drafted subject in an empty Subject field (never over the user's)."""
+        box = self.query_one("#subject", Input)
+        if generation == self.generation and not box.value.strip():
+            box.value = subject
+
     def append(self, piece: str, generation: int) -> None:
         """Append a streamed piece at the end of the draft (if still the current one)."""
         if generation == self.generation:
@@ -201,6 +224,8 @@ class ComposeScreen(Screen):
     def _finished(self, event: Finished) -> None:
         if event.generation != self.generation:
             return
+        if self.reply_to is None and not self.query_one("#subject", Input).value.strip():
+            self.suggest_subject(event.draft.draft, self.instruction, event.generation)
         t = event.draft.timings
         self.set_status(
             f"{event.draft.model} · {len(event.draft.retrieved)} past emails · retrieval "
