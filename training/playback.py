@@ -156,7 +156,8 @@ def clean(raw: str, start: str = PRIMER) -> str | None:
     words = text.split()
     if len(words) > 60:
         text = " ".join(words[:60]).rstrip(",;") + "."
-    if len(words) < len(PRIMER.split()) + 3:
+    # The primer and at least two real words more ("Write a reply to Jo :" says nothing).
+    if sum(any(c.isalnum() for c in w) for w in words) < len(start.split()) + 2:
         return None
     return text
 

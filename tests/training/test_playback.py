@@ -13,6 +13,11 @@ def test_clean_keeps_one_instruction():
         " to Tom asking for the drill back.\nSure! Here is", "Write an email"
     ) == ("Write an email to Tom asking for the drill back.")
     assert playback.clean("", "Write an email") is None
+    assert playback.clean(" :", "Write a reply to Jo") is None
+    assert (
+        playback.clean(" about Friday.", "Write a reply to Jo")
+        == "Write a reply to Jo about Friday."
+    )
     assert len(playback.clean(" word" * 100).split()) == 60
 
 
