@@ -260,19 +260,17 @@ class Store:
 
     def thread(self, account: str, thread_id: str) -> list[Message]:
         """Every stored message of a conversation, sent and received, oldest first."""
-        rows = self.db.execute(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE account=? AND thread_id=? "
-            "ORDER BY date IS NULL, date, id",
-            (account, thread_id),
-        )
-        return [_message(r) for r in rows]
+        return self._oldest_first(account, "thread_id", thread_id)
 
     def replies_to(self, account: str, message_id: str) -> list[Message]:
         """Stored messages whose In-Reply-To is ``message_id``, oldest first."""
+        return self._oldest_first(account, "in_reply_to", message_id)
+
+    def _oldest_first(self, account: str, column: str, value: str) -> list[Message]:
         rows = self.db.execute(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE account=? AND in_reply_to=? "
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE account=? AND {column}=? "
             "ORDER BY date IS NULL, date, id",
-            (account, message_id),
+            (account, value),
         )
         return [_message(r) for r in rows]
 

@@ -52,8 +52,10 @@ async def test_inbox_thread_view_and_reply_headers(marcus_ws):
         await pilot.pause()
         await pilot.press("t")
         await pilot.pause()
-        body = str(app.screen.query_one("#preview-body", Static).render())
+        turns = app.screen.query("#thread Static")
+        body = "\n".join(str(t.render()) for t in turns)
         thread = store.thread("marcus", target.thread_id)
+        assert len(turns) == len(thread)
         # Oldest first, his own emails marked as "you", the selected one marked.
         starts = [body.index(m.text.splitlines()[0][:30]) for m in thread]
         assert starts == sorted(starts)

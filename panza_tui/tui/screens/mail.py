@@ -15,18 +15,15 @@ from panza_tui.core.store import Message, Store
 from panza_tui.tui.widgets.mail_list import MailList
 
 
-def conversation(messages: list[Message], selected: int | None) -> str:
-    """Rich markup for a thread, oldest first: the user's own emails marked, the selected
-    one highlighted."""
-    parts = []
-    for m in messages:
-        who = "[b $success]you[/]" if not m.received else escape(m.from_addr or "—")
-        mark = "[reverse] ▶ [/reverse] " if m.id == selected else ""
-        parts.append(
-            f"{mark}[b]{who}[/b] · {m.date or '—'}\n[dim]{escape(m.subject)}[/dim]\n\n"
-            f"{escape(m.text)}"
-        )
-    return "\n\n[dim]────────[/dim]\n\n".join(parts)
+def turn(message: Message, selected: bool) -> str:
+    """Rich markup for one email of a conversation: the user's own marked "you", the
+    selected one flagged."""
+    who = "[b $success]you[/]" if not message.received else escape(message.from_addr or "—")
+    mark = "[reverse] ▶ [/reverse] " if selected else ""
+    return (
+        f"{mark}[b]{who}[/b] · {message.date or '—'}\n"
+        f"[dim]{escape(message.subject)}[/dim]\n\n{escape(message.text)}\n[dim]────────[/dim]"
+    )
 
 
 class MailScreen(Screen):
@@ -52,6 +49,8 @@ class MailScreen(Screen):
     MailScreen #filter.visible { display: block; }
     MailScreen #preview { border: round $panel-lighten-2; padding: 0 1; }
     MailScreen #preview-head { color: $text-muted; margin-bottom: 1; }
+    MailScreen #thread { height: auto; }
+    MailScreen #thread Static { margin-bottom: 1; }
     MailScreen #empty { padding: 2 4; color: $text-muted; }
     """
 
@@ -73,6 +72,7 @@ class MailScreen(Screen):
             with VerticalScroll(id="preview"):
                 yield Static(id="preview-head")
                 yield Static(id="preview-body")
+                yield Vertical(id="thread")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -121,8 +121,17 @@ class MailScreen(Screen):
             + (f"\n[dim]{size}[/dim]" if len(thread) > 1 else "")
         )
         self.query_one("#preview-head", Static).update(head)
-        body = conversation(thread, message_id) if self.threaded else escape(message.text)
-        self.query_one("#preview-body", Static).update(body)
+        body = self.query_one("#preview-body", Static)
+        body.update("" if self.threaded else escape(message.text))
+        body.display = not self.threaded
+        box = self.query_one("#thread", Vertical)
+        box.remove_children()
+        if self.threaded:
+            turns = [Static(turn(m, m.id == message_id)) for m in thread]
+            box.mount_all(turns)
+            chosen = next((t for t, m in zip(turns, thread, strict=True) if m.id == message_id))
+            # The conversation opens at the selected email, earlier ones above it.
+            self.call_after_refresh(self.query_one("#preview").scroll_to_widget, chosen, top=True)
 
     def action_box(self, box: str) -> None:
         """Show the Inbox (received mail) or Sent (the user's own)."""
