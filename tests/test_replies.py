@@ -117,3 +117,50 @@ def test_first_names_for_greetings():
     reply = Message("Yes, Tuesday works for me.", "Re: Tuesday")
     prompt = playback.playback_prompt(template, reply, "Can we meet?", to="Carl")
     assert prompt.endswith(f"{playback.REPLY_PRIMER} to Carl")
+
+
+def test_a_drafted_subject_is_one_short_line_else_the_instruction():
+    from panza_tui.core.drafting import clean_subject
+
+    assert clean_subject('Subject: "Drill back by Friday"\nHi Tom') == "Drill back by Friday"
+    assert clean_subject("**Subject line:** Plants") == "Plants"
+    long = "word " * 20
+    assert clean_subject(long, "Ask Tom for the drill back before Friday, please.") == (
+        "Ask Tom for the drill back before Friday"
+    )
+    assert clean_subject("Dear Tom,", "Thank Kofi.") == "Thank Kofi"
+    assert clean_subject("", "") == ""
+
+
+@pytest.mark.slow
+def test_cli_drafts_a_reply_by_message_id(workspace):
+    import json
+
+    from typer.testing import CliRunner
+
+    from panza_tui.cli import app
+    from sync.importer import import_path
+    from tests.conftest import shared
+
+    store = workspace.store
+    store.add_account("marcus", ["patchvonbraun@gmail.com"])
+    import_path(store, "marcus", shared("mbox", "usrp-users-800.mbox"))
+    parent = next(
+        m for m in store.messages("marcus", received=True)
+        if m.refs and store.replies_to("marcus", m.message_id)
+    )  # fmt: skip
+    listed = CliRunner().invoke(app, ["mail", "-a", "marcus", "--received", "--json"])
+    assert listed.exit_code == 0 and parent.message_id in listed.stdout
+    result = CliRunner().invoke(
+        app, ["draft", "-a", "marcus", "--reply-to", parent.message_id, "--all", "--json"],
+        env={"PANZA_DRAFTING__MAX_TOKENS": "24"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout[result.stdout.index("{") :])
+    assert out["headers"]["in_reply_to"] == parent.message_id
+    assert out["headers"]["references"].split()[-1] == parent.message_id
+    assert out["headers"]["subject"] == replies.reply_subject(parent.subject)
+    assert out["thread"][-1]["text"] == parent.text[: replies.MAX_PARENT_CHARS]
+    assert "subject" not in out  # a reply's subject is its parent's
+    missing = CliRunner().invoke(app, ["draft", "-a", "marcus", "--reply-to", "<nope@x>"])
+    assert missing.exit_code != 0
