@@ -162,8 +162,8 @@ def test_login(ws: Workspace, account: str) -> str:
 def sync(
     ws: Workspace, account: str, progress: Progress | None = None, index: bool = True
 ) -> SyncResult:
-    """Fetch ``account``'s new sent mail, retry drafts whose upload failed, and bring the
-    retrieval index up to date (removing emails the server deleted). Raises
+    """Fetch ``account``'s new sent and received mail, retry drafts whose upload failed, and
+    bring the retrieval index up to date (removing emails the server deleted). Raises
     ``AccountError``, ``AuthError`` or ``SyncError``; finished batches are kept."""
     backend, server, secret = server_secret(ws, account)
     synced = backend.sync(ws.store, account, server, secret, ws.config.imports.min_words, progress)

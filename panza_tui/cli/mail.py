@@ -77,6 +77,9 @@ def account_add(
         typer.Option("--address", help="Your sending address (default: --user). Repeatable."),
     ] = None,
     sent: Annotated[str, typer.Option(help="Sent folder, if not found by SPECIAL-USE.")] = "",
+    inbox: Annotated[
+        str, typer.Option(help="Folder of received mail to sync; '' for none.")
+    ] = "INBOX",
     drafts: Annotated[str, typer.Option(help="Drafts folder, if not found by SPECIAL-USE.")] = "",
     ca_file: Annotated[str, typer.Option(help="CA certificate(s) to trust for TLS.")] = "",
     insecure: Annotated[bool, typer.Option(help="Allow a plaintext login off loopback.")] = False,
@@ -102,7 +105,7 @@ def account_add(
         return
     auth = "oauthbearer" if oauthbearer else "xoauth2" if oauth else "password"
     server = ImapServer(
-        host=imap, user=user, port=port, security=security, auth=auth, sent=sent,
+        host=imap, user=user, port=port, security=security, auth=auth, sent=sent, inbox=inbox,
         drafts=drafts, ca_file=ca_file, insecure=insecure, oauth_token_uri=oauth_token_uri,
         oauth_client_id=oauth_client_id,
     )  # fmt: skip
@@ -124,7 +127,7 @@ def account_add(
 
 
 def sync(account: AccountOpt) -> None:
-    """Fetch new sent mail from the account's server (incremental, resumable)."""
+    """Fetch new sent and received mail from the account's server (incremental, resumable)."""
     from sync import accounts
 
     ws = workspace()

@@ -124,7 +124,8 @@ class AccountsScreen(Screen):
             return
         r = result.report
         self.post_message(self.Synced(
-            f"{account}: {r.counts['kept']} new, {len(r.deleted_ids)} removed, "
+            f"{account}: {r.counts['kept']} new of yours, {r.counts['received']} received, "
+            f"{len(r.deleted_ids)} removed, "
             f"{sum(r.counts.values())} fetched; {result.drafts_saved} drafts uploaded"
         ))  # fmt: skip
 
