@@ -47,3 +47,34 @@ def workspace(home: Path):
     ws = Workspace()
     yield ws
     ws.store.close()
+
+
+MARCUS = "patchvonbraun@gmail.com"  # the usrp-users list's most active member
+
+
+@pytest.fixture(scope="session")
+def marcus_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store file with usrp-users imported as Marcus's account (his 162 emails kept, the
+    list's other mail received), made once per run; tests copy it (``marcus_ws``)."""
+    from panza_tui.core.store import Store
+    from sync.importer import import_path
+
+    path = tmp_path_factory.mktemp("marcus") / "panza.sqlite3"
+    with Store(path) as store:
+        store.add_account("marcus", [MARCUS])
+        import_path(store, "marcus", shared("mbox", "usrp-users-800.mbox"))
+    return path
+
+
+@pytest.fixture()
+def marcus_ws(home: Path, marcus_store: Path):
+    """A workspace whose store is a fresh copy of ``marcus_store``."""
+    import shutil
+
+    from panza_tui.core.workspace import Workspace
+
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(marcus_store, home / "panza.sqlite3")
+    ws = Workspace()
+    yield ws
+    ws.store.close()

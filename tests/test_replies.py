@@ -133,18 +133,14 @@ def test_a_drafted_subject_is_one_short_line_else_the_instruction():
 
 
 @pytest.mark.slow
-def test_cli_drafts_a_reply_by_message_id(workspace):
+def test_cli_drafts_a_reply_by_message_id(marcus_ws):
     import json
 
     from typer.testing import CliRunner
 
     from panza_tui.cli import app
-    from sync.importer import import_path
-    from tests.conftest import shared
 
-    store = workspace.store
-    store.add_account("marcus", ["patchvonbraun@gmail.com"])
-    import_path(store, "marcus", shared("mbox", "usrp-users-800.mbox"))
+    store = marcus_ws.store
     parent = next(
         m for m in store.messages("marcus", received=True)
         if m.refs and store.replies_to("marcus", m.message_id)

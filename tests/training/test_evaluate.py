@@ -70,15 +70,11 @@ def test_unchanged_rows_are_reused_and_the_cli_prints_json(evaluated, david):
     assert [r["bleu"] for r in printed["rows"]] == [r["bleu"] for r in evaluated.rows]
 
 
-def test_reply_rows_put_the_real_parent_in_the_prompt(workspace):
+def test_reply_rows_put_the_real_parent_in_the_prompt(marcus_ws):
     """usrp-users: held-out replies are drafted without and with the email they answer."""
-    from sync.importer import import_path
-    from tests.conftest import shared
     from training import evaluate, playback
 
-    ws = workspace.with_config(evaluation={"max_tokens": 16, "limit": 4})
-    ws.store.add_account("marcus", ["patchvonbraun@gmail.com"])
-    import_path(ws.store, "marcus", shared("mbox", "usrp-users-800.mbox"))
+    ws = marcus_ws.with_config(evaluation={"max_tokens": 16, "limit": 3})
 
     def completer(prompt, max_tokens, temperature, seed):  # playback is not under test here
         return " to the list answering the question about the radio."
@@ -92,7 +88,7 @@ def test_reply_rows_put_the_real_parent_in_the_prompt(workspace):
         "base+rag", "base+rag (replies)", "base+rag+parent (replies)",
     ]  # fmt: skip
     n_replies = result.rows[1]["n"]
-    assert 1 <= n_replies <= result.n_test == 4
+    assert 1 <= n_replies <= result.n_test == 3
     logged = [json.loads(line) for line in (result.folder / "drafts.jsonl").open()]
     with_parent = [e for e in logged if "+parent" in e["setting"]]
     assert len(with_parent) == 2 * n_replies

@@ -1,21 +1,11 @@
-"""Inbox, threads and replies in the TUI, on a real mailing-list member's mail."""
+"""Inbox, threads and replies in the TUI, on a real mailing-list member's mail
+(``marcus_ws``: usrp-users imported as patchvonbraun@gmail.com)."""
 
 from __future__ import annotations
 
 import pytest
 
-from sync.importer import import_path
-from tests.conftest import shared
 from tests.helpers import settled
-
-MARCUS = "patchvonbraun@gmail.com"  # the usrp-users list's most active member
-
-
-@pytest.fixture()
-def marcus_ws(workspace):
-    workspace.store.add_account("marcus", [MARCUS])
-    import_path(workspace.store, "marcus", shared("mbox", "usrp-users-800.mbox"))
-    return workspace
 
 
 def answered(store):
