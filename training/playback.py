@@ -92,9 +92,15 @@ class PlaybackReport:
         )
 
 
+# Bump when the prompt's code changes what the constants below do not show (how the primer
+# names the addressee, what a reply is shown with): cached instructions are then redone.
+PROMPT_VERSION = 2
+
+
 def prompt_hash(config: PlaybackConfig, template: str) -> str:
     """The cache key part that changes whenever the playback prompt or settings change."""
     return prompting.fingerprint(
+        PROMPT_VERSION,
         SYSTEM,
         ASK,
         SHOTS,
