@@ -79,3 +79,24 @@ def test_llama_cpp_loads_a_model_after_a_retrieval_index_was_opened(tmp_path):
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0 and "loaded" in run.stdout, run.stderr[-2000:]
+
+
+def test_emails_to_the_person_answered_come_first_and_received_mail_is_never_indexed(workspace):
+    from panza_tui.core.retrieval import search_emails
+
+    ws = workspace
+    ws.store.add_account("me", ["me@x.org"])
+    plants = "Could you water the plants on the balcony while we are away in August?"
+    near = ws.store.add_message("me", Message(plants, "Plants", to_addrs="ann@x.org"))
+    far = ws.store.add_message(
+        "me", Message("Please keep an eye on the garden for us in August.", "Garden",
+                      to_addrs="Tom <TOM@x.org>")
+    )  # fmt: skip
+    ws.store.add_message("me", Message(plants, "Plants?", received=True, from_addr="tom@x.org"))
+    assert ws.update_index("me") == 2  # the received copy is not the user's style
+    vector = ws.embedder.encode(["water my plants in August"])[0]
+    index = ws.index("me")
+    plain = search_emails(ws.store, index, vector, 1, -1.0)
+    assert [m.id for _, m in plain] == [near]
+    to_tom = search_emails(ws.store, index, vector, 1, -1.0, correspondent="tom@x.org")
+    assert [m.id for _, m in to_tom] == [far]
