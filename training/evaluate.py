@@ -41,7 +41,7 @@ from panza_tui.core.drafting import (
 from panza_tui.core.errors import PipelineError
 from panza_tui.core.workspace import Workspace
 from training import export, metrics
-from training.examples import training_pairs
+from training.examples import thread_of, training_pairs
 
 SETTINGS = ("base", "base+rag", "finetuned", "finetuned+rag")
 REPLIES = " (replies)"  # suffix of the rows scored on held-out replies only
@@ -169,7 +169,7 @@ def evaluate(
     )  # fmt: skip
     folder = ws.run_path(account, run_id)
     folder.mkdir(parents=True, exist_ok=True)
-    threads = {m.id: replies_context(ws, account, m) for m, _ in test}
+    threads = {m.id: thread_of(ws, account, m) for m, _ in test}
     reply_test = [(m, i) for m, i in test if threads[m.id]]
     rows: list[dict[str, Any]] = []
     try:
@@ -213,11 +213,6 @@ def evaluate(
         raise
     ws.store.finish_run(run_id, "done", str(folder), result.to_json())
     return result
-
-
-def replies_context(ws: Workspace, account: str, message: Any) -> list[tuple[str, str]]:
-    """The conversation a held-out sent reply answered, as prompt turns ([] if none)."""
-    return [turn.as_prompt for turn in replies.context_of(ws.store, account, message)]
 
 
 @dataclass
