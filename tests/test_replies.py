@@ -125,10 +125,12 @@ def test_a_drafted_subject_is_one_short_line_else_the_instruction():
     assert clean_subject('Subject: "Drill back by Friday"\nHi Tom') == "Drill back by Friday"
     assert clean_subject("**Subject line:** Plants") == "Plants"
     long = "word " * 20
-    assert clean_subject(long, "Ask Tom for the drill back before Friday, please.") == (
-        "Ask Tom for the drill back before Friday"
-    )
+    assert clean_subject(long, "Ask Tom for the drill back before Friday or else Monday.") == (
+        "Ask Tom for the drill back before Friday or else"
+    )  # at most ten words
     assert clean_subject("Dear Tom,", "Thank Kofi.") == "Thank Kofi"
+    assert clean_subject("Hi,", "Tell Priya the call moves") == "Tell Priya the call moves"
+    assert clean_subject("Hello there", "x") == "x"
     assert clean_subject("", "") == ""
 
 

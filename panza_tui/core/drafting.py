@@ -28,15 +28,19 @@ SUBJECT_ASK = (
 _SUBJECT_LABEL = re.compile(r"^\s*\**\s*(subject( line)?)\s*:?\s*\**\s*", re.I)
 
 
+_GREETING = re.compile(r"^(hi|hello|hey|dear|good (morning|afternoon|evening))\b", re.I)
+
+
 def clean_subject(raw: str, instruction: str = "") -> str:
     """A subject line from the model's answer: first line, labels and quotes dropped, at
-    most 12 words; else the instruction's first eight words; else ""."""
+    most 12 words, not a greeting (a fine-tuned model may start the email instead); else
+    the instruction (its first ten words); else ""."""
     line = next((part for part in raw.strip().splitlines() if part.strip()), "")
     line = _SUBJECT_LABEL.sub("", line).strip().strip("\"'`*").strip()
     words = line.split()
-    if 1 <= len(words) <= 12 and not line.lower().startswith(("dear", "hi ", "hello")):
+    if 1 <= len(words) <= 12 and not _GREETING.match(line) and not line.endswith(","):
         return line
-    words = instruction.split()[:8]
+    words = instruction.split()[:10]
     return " ".join(words).rstrip(".,;:") if words else ""
 
 
