@@ -15,6 +15,23 @@ from panza_tui.core.store import Store
 from sync.importer import ImportReport
 
 Progress = Callable[[int, int], None]  # (messages done, messages to fetch)
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+def require_tls_url(url: str, what: str) -> str:
+    """``url`` if it is ``https://``, or ``http://`` to this machine (loopback); raises
+    ``SyncError`` otherwise: a token or refresh token must never cross a network in clear,
+    the same rule as for plain IMAP."""
+    from urllib.parse import urlsplit
+
+    from panza_tui.core.errors import SyncError
+
+    parts = urlsplit(url)
+    if parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK):
+        return url
+    raise SyncError(
+        f"refusing to send {what} to {url}: not https (http is allowed to this machine only)"
+    )
 
 
 @dataclass

@@ -25,7 +25,7 @@ from typing import Any
 from panza_tui.core.errors import AuthError, SyncError
 from panza_tui.core.store import Store
 from sync import extract
-from sync.backend import Progress, Synced, SyncReport
+from sync.backend import Progress, Synced, SyncReport, require_tls_url
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,8 @@ TOKEN_URI = "https://oauth2.googleapis.com/token"
 def credentials(token: dict[str, Any]) -> Any:
     """OAuth2 credentials from the stored token JSON (``token``, ``refresh_token``,
     ``token_uri``, ``client_id``, ``client_secret``, optional ``expiry`` in ISO 8601 UTC);
-    the client refreshes the access token silently when it has expired."""
+    the client refreshes the access token silently when it has expired. Raises
+    ``SyncError`` for a ``token_uri`` that is not https (http to loopback is allowed)."""
     from datetime import datetime
 
     from google.oauth2.credentials import Credentials
@@ -61,7 +62,7 @@ def credentials(token: dict[str, Any]) -> Any:
     return Credentials(
         token=token.get("token"),
         refresh_token=token.get("refresh_token"),
-        token_uri=token.get("token_uri") or TOKEN_URI,
+        token_uri=require_tls_url(token.get("token_uri") or TOKEN_URI, "a Google refresh token"),
         client_id=token.get("client_id"),
         client_secret=token.get("client_secret"),
         scopes=token.get("scopes") or SCOPES,

@@ -31,14 +31,14 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from panza_tui.core import threads
-from panza_tui.core.errors import AuthError, SyncError
+from panza_tui.core.errors import AccountError, AuthError, SyncError
 from panza_tui.core.store import Store
 from sync import extract
-from sync.backend import Progress, Synced, SyncReport
+from sync.backend import LOOPBACK, Progress, Synced, SyncReport, require_tls_url
 
 SENT_NAMES = ("Sent", "Sent Items", "Sent Messages", "[Gmail]/Sent Mail", "INBOX.Sent", "Sent Mail")
 DRAFT_NAMES = ("Drafts", "[Gmail]/Drafts", "INBOX.Drafts", "Draft")
-LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+SECURITY = ("ssl", "starttls", "plain")  # implicit TLS (993), STARTTLS upgrade, none
 _APPENDUID = re.compile(rb"APPENDUID \d+ (\d+)")
 
 
@@ -67,6 +67,9 @@ class ImapServer:
     oauth_token_uri: str = ""  # with oauth: refresh the access token here (RFC 6749 6)
     oauth_client_id: str = ""
 
+    def __post_init__(self) -> None:
+        self.security = self.security.strip().lower()  # "SSL" and "STARTTLS" mean the same
+
     @property
     def effective_port(self) -> int:
         return self.port or (993 if self.security == "ssl" else 143)
@@ -79,13 +82,32 @@ class ImapServer:
         return cls(**{k: v for k, v in data.items() if k != "kind"})
 
 
+def security_mode(value: str) -> str:
+    """``value`` as one of ``SECURITY``, case-insensitively; raises ``AccountError`` naming
+    the choices for anything else ("tls" is ambiguous: implicit TLS or STARTTLS?)."""
+    mode = value.strip().lower()
+    if mode not in SECURITY:
+        raise AccountError(
+            f"unknown --security {value!r}: use ssl (TLS from the start, port 993), starttls "
+            "(port 143, upgraded to TLS) or plain"
+        )
+    return mode
+
+
 def connect(server: ImapServer, secret: str) -> Any:
     """A logged-in ``IMAPClient``. Raises ``AuthError`` if the login is refused and
-    ``SyncError`` naming host and port for network and TLS failures.
+    ``SyncError`` naming host and port for network and TLS failures, for a server that does
+    not offer STARTTLS when asked to, and (before connecting) for an unknown security mode:
+    nothing is ever sent without the TLS that was asked for.
     """
     from imapclient import IMAPClient
-    from imapclient.exceptions import LoginError
+    from imapclient.exceptions import CapabilityError, LoginError
 
+    if server.security not in SECURITY:
+        raise SyncError(
+            f"unknown IMAP security {server.security!r} for {server.host}: not connecting; "
+            "set ssl, starttls or plain with 'panza account add' again"
+        )
     if server.security == "plain" and server.host not in LOOPBACK:
         if not server.insecure:
             raise SyncError(
@@ -104,7 +126,14 @@ def connect(server: ImapServer, secret: str) -> Any:
             ssl_context=context, timeout=server.timeout,
         )  # fmt: skip
         if server.security == "starttls":
-            client.starttls(context)
+            try:
+                client.starttls(context)
+            except CapabilityError as exc:
+                client.shutdown()
+                raise SyncError(
+                    f"{where} does not offer STARTTLS, so the login would go out in clear "
+                    "text: use --security ssl (port 993) if the server has it"
+                ) from exc
     except ssl.SSLCertVerificationError as exc:
         raise SyncError(
             f"the TLS certificate of {where} is not trusted ({exc.verify_message}); "
@@ -139,9 +168,10 @@ def access_token(server: ImapServer, secret: str) -> str:
     import requests
 
     stored = json.loads(secret)
+    uri = require_tls_url(server.oauth_token_uri, "an OAuth refresh token")
     try:
         response = requests.post(
-            server.oauth_token_uri,
+            uri,
             data={
                 "grant_type": "refresh_token", "refresh_token": stored["refresh_token"],
                 "client_id": server.oauth_client_id,

@@ -88,7 +88,7 @@ def account_add(
     """Add (or update) an IMAP or Gmail account; the login is tested before anything is
     stored, and secrets go to the keyring (or a 0600 file where there is none)."""
     from sync import accounts
-    from sync.imap import ImapServer
+    from sync.imap import ImapServer, security_mode
 
     if gmail == bool(imap):
         raise AccountError("say either --imap HOST --user NAME, or --gmail --client-secrets FILE")
@@ -104,6 +104,7 @@ def account_add(
         )
         return
     auth = "oauthbearer" if oauthbearer else "xoauth2" if oauth else "password"
+    security = security_mode(security)
     server = ImapServer(
         host=imap, user=user, port=port, security=security, auth=auth, sent=sent, inbox=inbox,
         drafts=drafts, ca_file=ca_file, insecure=insecure, oauth_token_uri=oauth_token_uri,

@@ -10,7 +10,7 @@ import pytest
 
 from panza_tui.cli.demo import ADDRESS
 from panza_tui.cli.demo import mailbox as demo_mailbox
-from panza_tui.core.errors import AuthError, SyncError
+from panza_tui.core.errors import AccountError, AuthError, SyncError
 from panza_tui.core.store import Store
 from sync import imap
 from sync.importer import import_path
@@ -237,6 +237,65 @@ def test_plaintext_off_loopback_is_refused_before_connecting():
         imap.connect(server, "secret")
 
 
+@pytest.mark.parametrize("mode", ["tls", "ssl/tls", "", "none"])
+def test_an_unknown_security_mode_fails_closed_before_connecting(mode):
+    """Issue 13: "--security tls" used to connect without TLS and skip the clear-text
+    refusal, so the password went out in clear. Nothing may be sent at all now."""
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.5)
+    server = imap.ImapServer(host="127.0.0.1", user="u", port=listener.getsockname()[1],
+                             security=mode, timeout=1)  # fmt: skip
+    with pytest.raises(SyncError, match="not connecting"):
+        imap.connect(server, "secret")
+    with pytest.raises(socket.timeout):
+        listener.accept()  # no connection was ever opened
+    listener.close()
+    with pytest.raises(AccountError, match="use ssl .* starttls .* or plain"):
+        imap.security_mode(mode)
+
+
+def test_security_modes_are_case_insensitive(imap_server):
+    assert [imap.security_mode(m) for m in ("SSL", " StartTLS ", "plain")] == list(imap.SECURITY)
+    server = imap.ImapServer.from_json(
+        {"kind": "imap", "host": "127.0.0.1", "user": imap_server.user,
+         "port": imap_server.port, "security": "PLAIN"}
+    )  # fmt: skip
+    assert server.security == "plain"
+    imap.connect(server, imap_server.password).logout()
+
+
+def test_starttls_without_the_capability_is_a_sync_error_not_a_clear_login():
+    """A server (or a man in the middle) that hides STARTTLS gets no password."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    heard: list[bytes] = []
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        conn.sendall(b"* OK IMAP4rev1 ready\r\n")
+        stream = conn.makefile("rb")
+        while line := stream.readline():
+            heard.append(line)
+            tag = line.split(b" ", 1)[0]
+            if b"CAPABILITY" in line.upper():
+                conn.sendall(b"* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n" + tag + b" OK done\r\n")
+            else:
+                conn.sendall(tag + b" BAD no\r\n")
+        conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    server = imap.ImapServer(host="127.0.0.1", user="u", port=listener.getsockname()[1],
+                             security="starttls", timeout=2)  # fmt: skip
+    with pytest.raises(SyncError, match="does not offer STARTTLS"):
+        imap.connect(server, "secret")
+    listener.close()
+    assert heard and not any(b"LOGIN" in line.upper() or b"secret" in line for line in heard)
+
+
 def test_wrong_password_raises_auth_error(imap_server):
     server = imap.ImapServer(host="127.0.0.1", user=imap_server.user, port=imap_server.port,
                              security="plain")  # fmt: skip
@@ -304,3 +363,37 @@ def test_oauth_login_refreshes_the_access_token_at_the_token_endpoint(store, mec
     finally:
         server.stop()
         oauth.close()
+
+
+def test_the_cli_refuses_an_unknown_security_mode_before_asking_anything(home):
+    from typer.testing import CliRunner
+
+    from panza_tui.cli import app
+
+    result = CliRunner().invoke(
+        app, ["account", "add", "me", "--imap", "imap.example.org", "--user", "me@example.org",
+              "--security", "TLS"],
+        input="secret\n",
+    )  # fmt: skip
+    assert isinstance(result.exception, AccountError)
+    assert "unknown --security 'TLS'" in str(result.exception)
+    assert "password" not in result.output  # refused before the password prompt
+
+
+@pytest.mark.parametrize(
+    "uri", ["http://oauth.example.org/token", "ftp://127.0.0.1/token", "//x/token"]
+)
+def test_a_refresh_token_never_goes_to_a_clear_text_endpoint_off_this_machine(uri, monkeypatch):
+    import requests
+
+    from sync import gmail
+
+    monkeypatch.setattr(requests, "post", lambda *a, **k: pytest.fail("a request was made"))
+    server = imap.ImapServer(host="imap.example.org", user="u", auth="xoauth2",
+                             oauth_token_uri=uri)  # fmt: skip
+    with pytest.raises(SyncError, match="refusing to send an OAuth refresh token"):
+        imap.access_token(server, '{"refresh_token": "r"}')
+    with pytest.raises(SyncError, match="not https"):
+        gmail.credentials({"refresh_token": "r", "token_uri": uri})
+    for allowed in ("https://oauth2.googleapis.com/token", "http://127.0.0.1:8080/token"):
+        assert gmail.credentials({"refresh_token": "r", "token_uri": allowed}).token_uri == allowed
