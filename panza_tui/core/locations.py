@@ -1,13 +1,16 @@
 """Where Panza keeps its files. Nothing is created until a path is asked for.
 
 All data lives under one home folder: ``$PANZA_HOME`` if set, else the platform's user data
-dir (``~/.local/share/panza`` on Linux).
+dir (``~/.local/share/panza`` on Linux). The home is private to its owner (0700): it holds
+the user's whole mail, and on a shared machine (a GPU server) other local users must not
+read it; everything else lives inside it.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -22,7 +25,20 @@ def home() -> Path:
         import platformdirs
 
         path = Path(platformdirs.user_data_dir("panza", appauthor=False))
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private(path, 0o700)
+    return path
+
+
+def private(path: Path, mode: int = 0o600) -> Path:
+    """Make ``path`` (ours) readable by its owner only, if it is more open than ``mode``;
+    returns it. A path owned by someone else is left alone."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return path
+    if info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) & 0o077:
+        path.chmod(mode)
     return path
 
 

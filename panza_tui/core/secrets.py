@@ -2,7 +2,9 @@
 
 Where no keyring backend exists (a headless server, a container), secrets go to a 0600
 JSON file in the Panza home instead, and ``set_secret`` says so in its return value so the
-CLI can tell the user.
+CLI can tell the user. The file is written whole to a new temporary file (``O_EXCL`` and
+``O_NOFOLLOW``: never through a link someone planted) and renamed over the old one, so a
+crash leaves the old or the new secrets, never half of them.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from secrets import token_hex  # the standard library's, not this module
 
 from panza_tui.core import locations
+from panza_tui.core.errors import PanzaError
 
 SERVICE = "panza-tui"
 
@@ -34,25 +38,50 @@ def _keyring():  # type: ignore[no-untyped-def]
 
 
 def _read_file() -> dict[str, str]:
+    """The secrets file's contents; raises ``PanzaError`` naming the file if it is not a
+    JSON object of strings (the user's other secrets are never overwritten then)."""
     path = _file()
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = exc
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise PanzaError(
+            f"{path} is damaged (not a JSON object of secrets): move it away and add the "
+            "account again with 'panza account add'"
+        )
+    return data
+
+
+def _write_file(data: dict[str, str]) -> Path:
+    path = _file()
+    tmp = path.with_name(f".secrets.{token_hex(8)}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(tmp, flags, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
 
 
 def set_secret(key: str, value: str) -> str:
-    """Store ``value`` under ``key``; returns where it went: ``keyring`` or the file path."""
+    """Store ``value`` under ``key``; returns where it went: ``keyring`` or the file path.
+    Raises ``PanzaError`` if the secrets file exists but is damaged."""
     ring = _keyring()
     if ring is not None:
         ring.set_password(SERVICE, key, value)
         return "keyring"
     data = _read_file()
     data[key] = value
-    path = _file()
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(data, handle)
-    tmp.replace(path)
-    return str(path)
+    return str(_write_file(data))
 
 
 def get_secret(key: str) -> str | None:
@@ -75,5 +104,4 @@ def delete_secret(key: str) -> None:
             pass
     data = _read_file()
     if data.pop(key, None) is not None:
-        set_file = _file()
-        set_file.write_text(json.dumps(data), encoding="utf-8")
+        _write_file(data)

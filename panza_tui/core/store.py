@@ -123,6 +123,7 @@ class Store:
             self.path, timeout=30, isolation_level=None, check_same_thread=False
         )
         self.db.row_factory = sqlite3.Row
+        locations.private(self.path)  # SQLite makes its -wal and -shm files alike
         try:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA foreign_keys=ON")
