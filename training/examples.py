@@ -73,11 +73,12 @@ def retrieved_for(ws: Workspace, account: str, pairs: list[Pair]) -> dict[str, l
         return {}
     ws.update_index(account)
     index = ws.index(account)
-    queries = [replies.query_text(i, thread_of(ws, account, m)) for m, i in chosen]
+    threads = [thread_of(ws, account, m) for m, _ in chosen]
+    queries = [replies.query_text(i, th) for (_, i), th in zip(chosen, threads, strict=True)]
     vectors = ws.embedder.encode(queries)
     found = {}
-    for (message, _), vector in zip(chosen, vectors, strict=True):
-        to = replies.first_address(message.to_addrs) if thread_of(ws, account, message) else None
+    for (message, _), thread, vector in zip(chosen, threads, vectors, strict=True):
+        to = replies.first_address(message.to_addrs) if thread else None
         hits = search_emails(
             ws.store, index, vector, r.top_k, r.threshold, exclude=[message.id], correspondent=to
         )
