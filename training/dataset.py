@@ -70,7 +70,8 @@ def encode(
             thread.pop(0)
     if room < 16:
         return None
-    target_ids = tokenizer(message.text.strip(), add_special_tokens=False)["input_ids"]
+    target = prompting.neutralise(message.text.strip(), template)
+    target_ids = tokenizer(target, add_special_tokens=False)["input_ids"]
     target_ids = (target_ids + [tokenizer.eos_token_id])[:room]
     return Example(
         input_ids=prompt_ids + target_ids,

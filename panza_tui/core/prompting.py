@@ -67,8 +67,44 @@ def _compile(template: str):  # type: ignore[no-untyped-def]
     return env.from_string(template)
 
 
+# Text that tokenizers turn into control tokens wherever it appears: the "<|...|>" family
+# (Llama-3, Qwen, Phi), SentencePiece's and Gemma's bare names. Bracketed ones ([INST],
+# [TOOL_CALLS], [control_8]) only for templates that use them (Mistral): elsewhere "[PATCH]"
+# is plain text and stays as written.
+_CONTROL = r"<\|[^\s<>|]{1,64}\|>|</?s>|<(?:unk|bos|eos|pad|mask)>"
+_BRACKETED = r"\[/?(?:[A-Z][A-Z_]{1,31}|control_\d+)\]"
+_LITERAL = re.compile(r"</?[A-Za-z_|][^\s<>{}%'\"]{0,63}>|\[/?[A-Z_]{2,32}\]")
+
+
+@functools.lru_cache(maxsize=16)
+def _control_pattern(template: str) -> re.Pattern[str]:
+    literals = sorted(set(_LITERAL.findall(template)), key=len, reverse=True)
+    parts = [_CONTROL, *map(re.escape, literals)]
+    if "[INST]" in template:
+        parts.append(_BRACKETED)
+    return re.compile("|".join(parts))
+
+
+def neutralise(text: str, template: str = "") -> str:
+    """``text`` with everything that reads as a control token made plain text.
+
+    Retrieved emails, received mail and the user's own text go into a prompt that llama.cpp
+    and Hugging Face tokenizers both scan for special-token text: an email quoting
+    "<|im_end|>" would otherwise end the user turn, and one holding "<|eot_id|>" would teach
+    the model to stop mid-email. A space after the opening character ("< |im_end|>") keeps
+    the text readable and makes it ordinary tokens. Covers the "<|...|>" family, ``<s>``,
+    ``</s>``, ``<unk>``, ``<bos>``, ``<eos>``, ``<pad>``, ``<mask>``, every ``<tag>`` or
+    ``[TAG]`` literal of ``template`` (``<start_of_turn>``, ``<tool_call>``, ``[INST]``), and,
+    for templates using ``[INST]``, every bracketed upper-case tag. Idempotent.
+    """
+    pattern = _control_pattern(template)
+    return pattern.sub(lambda m: f"{m.group(0)[0]} {m.group(0)[1:]}", text)
+
+
 def render_messages(template: str, messages: Sequence[dict[str, str]]) -> str:
     """Apply a chat template to ``messages`` with the generation prompt appended.
+
+    Every message's content is ``neutralise``d first, so no email can inject control tokens.
 
     BOS is left to the tokenizer (llama.cpp and transformers both add it when the model
     asks for it), so ``bos_token`` renders empty. Some families have no system role
@@ -82,6 +118,7 @@ def render_messages(template: str, messages: Sequence[dict[str, str]]) -> str:
             messages=list(turns), add_generation_prompt=True, bos_token="", eos_token=""
         )
 
+    messages = [{**m, "content": neutralise(m["content"], template)} for m in messages]
     try:
         return apply(messages)
     except TemplateError:
