@@ -101,24 +101,72 @@ def service(creds: Any, root_url: str = "", timeout: float = 30.0) -> Any:
     return build_from_document(document, http=http)
 
 
+RETRIES = 4  # after the first try; googleapiclient backs off 0-2, 0-4, 0-8, 0-16 s between
+
+
+class NotFound(SyncError):
+    """Gmail answered 404: the message, draft or historyId no longer exists."""
+
+
 def _call(request: Any) -> Any:
-    """Execute a request, turning HTTP and auth failures into Panza errors."""
-    from google.auth.exceptions import RefreshError
+    """Execute a request, retrying 429 and 5xx answers with exponential backoff
+    (googleapiclient's ``num_retries``), and turning every failure into a Panza error:
+    ``AuthError`` (401, 403 other than rate limits, a refused refresh), ``NotFound`` (404),
+    ``SyncError`` (anything else, the network, an answer that is not JSON)."""
+    import httplib2
+    from google.auth.exceptions import RefreshError, TransportError
     from googleapiclient.errors import HttpError
 
     try:
-        return request.execute(num_retries=2)
+        answer = request.execute(num_retries=RETRIES)
     except RefreshError as exc:
         raise AuthError(
             f"Google refused to refresh the access token ({exc}); run 'panza account add "
             "--gmail' again"
         ) from exc
     except HttpError as exc:
-        if exc.resp.status in (401, 403):
-            raise AuthError(f"Gmail refused the request ({exc.resp.status}): {exc.reason}") from exc
-        raise
-    except OSError as exc:
-        raise SyncError(f"cannot reach the Gmail API: {exc}") from exc
+        status = int(exc.resp.status)
+        reason = str(exc.reason or "")
+        if status == 404:
+            raise NotFound(f"Gmail has no such item any more ({reason})") from exc
+        if status == 429 or status >= 500 or "rate limit" in reason.lower():
+            raise SyncError(
+                f"Gmail is busy or unavailable ({status}: {reason}) after {RETRIES + 1} tries; "
+                "what was synced is kept: sync again later"
+            ) from exc
+        if status in (401, 403):
+            raise AuthError(
+                f"Gmail refused the request ({status}: {reason}); run 'panza account add "
+                "--gmail' again if the access was revoked"
+            ) from exc
+        raise SyncError(f"Gmail refused the request ({status}: {reason})") from exc
+    except (OSError, httplib2.HttpLib2Error, TransportError) as exc:
+        raise SyncError(
+            f"cannot reach the Gmail API ({exc}); what was synced is kept: sync again "
+            "when the network is back"
+        ) from exc
+    except ValueError as exc:  # a 200 "application/json" body that does not parse
+        raise SyncError(_NOT_JSON.format(detail=exc)) from exc
+    if not isinstance(answer, dict):  # an HTML page: a captive portal or a proxy's
+        raise SyncError(_NOT_JSON.format(detail=str(answer)[:80]))
+    return answer
+
+
+_NOT_JSON = (
+    "the Gmail API answered with something that is not JSON ({detail}); a proxy or captive "
+    "portal may be in the way"
+)
+
+
+def _token(secret: str) -> Any:
+    """Credentials from the stored token JSON; ``AuthError`` if it is not JSON."""
+    try:
+        token = json.loads(secret)
+    except ValueError as exc:
+        raise AuthError(
+            "the stored Gmail token is damaged (not JSON); run 'panza account add --gmail' again"
+        ) from exc
+    return credentials(token)
 
 
 def _gmail_ids(store: Store, account: str, label: Label) -> dict[str, int]:
@@ -147,8 +195,6 @@ def sync_label(
     progress: Callable[[int, int], None] | None = None,
 ) -> SyncReport:  # fmt: skip
     """Bring one label of the account up to date (see the module docstring)."""
-    from googleapiclient.errors import HttpError
-
     report = SyncReport(folder=label.folder)
     state = store.sync_state(account, label.folder)
     known = _gmail_ids(store, account, label)
@@ -157,9 +203,7 @@ def sync_label(
     if state is not None and state["history_id"]:
         try:
             added, deleted, history_id = _history(users, state["history_id"], label.label_id)
-        except HttpError as exc:
-            if exc.resp.status != 404:
-                raise SyncError(f"Gmail history.list failed: {exc}") from exc
+        except NotFound:
             report.resynced, state = True, None
         else:
             gone = [known[i] for i in deleted if i in known]
@@ -178,10 +222,8 @@ def sync_label(
     for done, gmail_id in enumerate(new, start=1):
         try:
             item = _call(users.messages().get(userId="me", id=gmail_id, format="raw"))
-        except HttpError as exc:
-            if exc.resp.status == 404:  # deleted between listing and fetching
-                continue
-            raise SyncError(f"Gmail messages.get {gmail_id} failed: {exc}") from exc
+        except NotFound:  # deleted between listing and fetching
+            continue
         raw = base64.urlsafe_b64decode(item["raw"] + "=" * (-len(item["raw"]) % 4))
         result = extract.extract(
             raw, addresses, min_words, source=f"gmail/{gmail_id}", folder=label.folder,
@@ -215,10 +257,10 @@ def _history(users: Any, start: str, label_id: str) -> tuple[list[str], list[str
     token = None
     newest = start
     while True:
-        page = users.history().list(
+        page = _call(users.history().list(
             userId="me", startHistoryId=start, labelId=label_id, pageToken=token,
             historyTypes=["messageAdded", "messageDeleted"],
-        ).execute(num_retries=2)  # fmt: skip
+        ))  # fmt: skip
         for record in page.get("history", []):
             added += [a["message"]["id"] for a in record.get("messagesAdded", [])
                       if label_id in a["message"].get("labelIds", [label_id])]  # fmt: skip
@@ -235,17 +277,19 @@ def save_draft(
 ) -> str:  # fmt: skip
     """users.drafts.create (or .update of ``draft_id``) with the raw message, in Gmail thread
     ``thread_id`` if given (Gmail also needs the matching In-Reply-To/References and
-    Subject to keep it there); returns the draft id."""
+    Subject to keep it there); returns the draft id. A ``draft_id`` Gmail no longer has (the
+    user sent or deleted that draft elsewhere) gets a new draft instead."""
     users = service(creds, root_url).users()
     message: dict[str, Any] = {"raw": base64.urlsafe_b64encode(raw).decode()}
     if thread_id:
         message["threadId"] = thread_id
     body = {"message": message}
     if draft_id:
-        result = _call(users.drafts().update(userId="me", id=draft_id, body=body))
-    else:
-        result = _call(users.drafts().create(userId="me", body=body))
-    return str(result["id"])
+        try:
+            return str(_call(users.drafts().update(userId="me", id=draft_id, body=body))["id"])
+        except NotFound:
+            pass
+    return str(_call(users.drafts().create(userId="me", body=body))["id"])
 
 
 def settings(email: str, root_url: str = "") -> dict[str, Any]:
@@ -267,14 +311,14 @@ class GmailBackend:
         return f"Gmail {server.get('email', '')}"
 
     def test_login(self, server: dict[str, Any], secret: str) -> str:
-        creds = credentials(json.loads(secret))
+        creds = _token(secret)
         return f"Gmail {profile_email(creds, server.get('root_url', ''))}"
 
     def sync(
         self, store: Store, account: str, server: dict[str, Any], secret: str, min_words: int,
         progress: Progress | None = None,
     ) -> Synced:  # fmt: skip
-        creds = credentials(json.loads(secret))
+        creds = _token(secret)
         report = sync(store, account, creds, server.get("root_url", ""), min_words, progress)
         # the access token may have been refreshed on the way
         return Synced(report, json.dumps(token_json(creds)))
@@ -283,7 +327,7 @@ class GmailBackend:
         self, server: dict[str, Any], secret: str, raw: bytes, previous: str | None,
         store: Store, account: str,
     ) -> str:  # fmt: skip
-        creds = credentials(json.loads(secret))
+        creds = _token(secret)
         thread = reply_thread(store, account, raw)
         return save_draft(creds, raw, previous or None, server.get("root_url", ""), thread)
 

@@ -27,6 +27,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -167,7 +168,12 @@ def access_token(server: ImapServer, secret: str) -> str:
     """
     import requests
 
-    stored = json.loads(secret)
+    try:
+        stored = json.loads(secret)
+    except ValueError as exc:
+        raise AuthError(
+            "the stored OAuth token is damaged (not JSON); run 'panza account add' again"
+        ) from exc
     uri = require_tls_url(server.oauth_token_uri, "an OAuth refresh token")
     try:
         response = requests.post(
@@ -181,12 +187,21 @@ def access_token(server: ImapServer, secret: str) -> str:
         )  # fmt: skip
     except requests.RequestException as exc:
         raise SyncError(f"cannot reach the token endpoint {server.oauth_token_uri}: {exc}") from exc
-    if response.status_code != 200 or "access_token" not in response.json():
+    try:
+        answer = response.json()
+    except ValueError:  # requests' JSONDecodeError: an HTML error page, a captive portal
+        answer = None
+    if response.status_code == 200 and not isinstance(answer, dict):
+        raise SyncError(
+            f"the token endpoint {server.oauth_token_uri} answered with something that is not "
+            "JSON; a proxy or captive portal may be in the way"
+        )
+    if response.status_code != 200 or "access_token" not in answer:
         raise AuthError(
             f"{server.oauth_token_uri} refused the refresh token ({response.status_code}: "
             f"{response.text[:200]}); run 'panza account add' again"
         )
-    return str(response.json()["access_token"])
+    return str(answer["access_token"])
 
 
 def _text(exc: BaseException) -> str:
@@ -369,6 +384,11 @@ def sync(
             f"the connection to {server.host} failed during the sync ({exc}); what was "
             "fetched is kept: run 'panza sync' again to continue"
         ) from exc
+    except BrokenProcessPool as exc:  # a parsing worker was killed (out of memory?)
+        raise SyncError(
+            "a worker process parsing mail died (out of memory, or killed); what was "
+            "fetched is kept: run 'panza sync' again to continue"
+        ) from exc
     finally:
         try:
             client.logout()
@@ -379,26 +399,32 @@ def sync(
 def append_draft(
     store: Store, account: str, secret: str, raw: bytes, previous_uid: int | None = None
 ) -> int | None:
-    """APPEND a draft (RFC 5322 bytes) to the drafts folder with ``\\Draft``, then remove the
-    previous version (``previous_uid``) so copies do not pile up. Returns the new UID when
-    the server reports it (UIDPLUS), else None. Raises ``SyncError``/``AuthError``.
+    """APPEND a draft (RFC 5322 bytes) to the drafts folder with ``\\Draft``, then remove its
+    earlier copies so they do not pile up: ``previous_uid`` and every message in the folder
+    with the draft's Message-ID (a server without UIDPLUS never told us the UID). Returns
+    the new UID (from APPENDUID, RFC 4315, else found by Message-ID), or None.
+
+    Raises ``SyncError``/``AuthError``.
     """
     from imapclient.exceptions import IMAPClientError
 
     server = ImapServer.from_json(store.server(account))
+    message_id = str(email.message_from_bytes(raw).get("Message-ID") or "").strip()
     client = connect(server, secret)
     try:
         folder = find_folder(client, b"\\Drafts", DRAFT_NAMES, server.drafts)
+        client.select_folder(folder)
+        old = set(_with_message_id(client, message_id))
+        old |= {previous_uid} if previous_uid is not None else set()
         response = client.append(folder, raw, flags=[b"\\Draft"], msg_time=None)
         match = _APPENDUID.search(response or b"")
-        if previous_uid is not None:
-            client.select_folder(folder)
-            client.delete_messages([previous_uid])
-            if client.has_capability("UIDPLUS"):
-                client.uid_expunge([previous_uid])
-            else:
-                client.expunge()
-        return int(match.group(1)) if match else None
+        uid = int(match.group(1)) if match else None
+        if uid is None:
+            client.select_folder(folder)  # see the appended message
+            found = set(_with_message_id(client, message_id)) - old
+            uid = max(found) if found else None
+        _remove(client, sorted(old - {uid}))
+        return uid
     except (OSError, IMAPClientError) as exc:
         raise SyncError(f"saving the draft to {server.host} failed: {exc}") from exc
     finally:
@@ -406,6 +432,27 @@ def append_draft(
             client.logout()
         except Exception:
             pass
+
+
+def _with_message_id(client: Any, message_id: str) -> list[int]:
+    """UIDs in the selected folder whose Message-ID header is ``message_id``."""
+    if not message_id:
+        return []
+    return [int(uid) for uid in client.search(["HEADER", "Message-ID", message_id])]
+
+
+def _remove(client: Any, uids: list[int]) -> None:
+    """Delete ``uids`` from the selected folder without purging anyone else's mail: UID
+    EXPUNGE (RFC 4315) where the server has UIDPLUS; otherwise a plain EXPUNGE only when no
+    other message is flagged ``\\Deleted`` (another client's pending deletion is theirs to
+    purge), else the old copies stay flagged ``\\Deleted``, which mail clients hide."""
+    if not uids:
+        return
+    client.delete_messages(uids)
+    if client.has_capability("UIDPLUS"):
+        client.uid_expunge(uids)
+    elif set(client.search(["DELETED"])) <= set(uids):
+        client.expunge()
 
 
 def now_header() -> str:

@@ -3,7 +3,11 @@ errors into one line."""
 
 from __future__ import annotations
 
+import os
+import sys
+
 import typer
+from rich.markup import escape
 
 from panza_tui.cli import adapters, demo, drafting, mail, models, pipeline
 from panza_tui.cli.output import console
@@ -28,17 +32,52 @@ account_app.command("add")(mail.account_add)
 app.add_typer(account_app, name="account")
 
 
+DEBUG_FLAG = "--debug"  # anywhere on the command line; PANZA_DEBUG=1 does the same
+
+
 def main() -> None:
-    """Entry point: run the app, turning Panza errors into one clear line."""
+    """Entry point: run the app, turning every error into one line and exit status 2.
+
+    Panza's own errors say the cause and the fix. Errors of the libraries underneath (the
+    store's SQLite, a worker process that died, anything unforeseen) get one line too, with
+    ``--debug`` for the traceback; Ctrl-C is 130.
+    """
+    debug = DEBUG_FLAG in sys.argv[1:] or os.environ.get("PANZA_DEBUG", "") not in ("", "0")
+    args = [a for a in sys.argv[1:] if a != DEBUG_FLAG]
     try:
-        app()
-    except PanzaError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
-        raise SystemExit(2) from None
-    except OSError as exc:  # a full disk, a read-only folder, a vanished file
-        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        console.print(f"[bold red]error:[/] {exc.strerror or exc}{where}; finished work is kept")
-        raise SystemExit(2) from None
+        app(args=args, prog_name="panza")
     except KeyboardInterrupt:
         console.print("interrupted; finished work is saved and the next run continues from it")
         raise SystemExit(130) from None
+    except Exception as exc:  # noqa: BLE001 - the one place every error becomes a line
+        if debug:
+            raise
+        console.print(f"[bold red]error:[/] {explain(exc)}", markup=True, highlight=False)
+        raise SystemExit(2) from None
+
+
+def explain(exc: BaseException) -> str:
+    """One line for ``exc``: what happened and what to do."""
+    import sqlite3
+    from concurrent.futures.process import BrokenProcessPool
+
+    if isinstance(exc, PanzaError):
+        return escape(str(exc))
+    if isinstance(exc, OSError):  # a full disk, a read-only folder, a vanished file
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        return escape(f"{exc.strerror or exc}{where}; finished work is kept")
+    if isinstance(exc, sqlite3.Error):
+        return escape(
+            f"the mail store failed ({exc}). If it is locked, another panza is writing it: "
+            "run again when that finishes; if it is damaged, restore it from a backup "
+            f"(run with {DEBUG_FLAG} for details)"
+        )
+    if isinstance(exc, BrokenProcessPool):
+        return escape(
+            "a worker process died (out of memory, or killed); finished work is kept: run "
+            "the command again"
+        )
+    return escape(
+        f"unexpected {type(exc).__name__}: {exc}. This is a bug in Panza: run the command "
+        f"again with {DEBUG_FLAG} and report the traceback"
+    )

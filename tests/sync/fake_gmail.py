@@ -24,12 +24,16 @@ class FakeGmail:
         self.history_id = 1000
         self.oldest_history = 0  # a startHistoryId below this is "expired" (404)
         self.drafts: dict[str, bytes] = {}
+        self.draft_count = 0
         self.draft_threads: dict[str, str | None] = {}  # draft id -> the threadId it was put in
         self.access_tokens = {"valid-token"}
         self.refresh_tokens = {"refresh-1"}
         self.codes: dict[str, tuple[str, str]] = {}  # code -> (PKCE challenge, scope)
         self.grants: list[str] = []
         self.requests: list[str] = []
+        # (path fragment, status or "html"): the next request whose path has the fragment
+        # gets that answer instead, once per entry (transient errors, a captive portal)
+        self.faults: list[tuple[str, int | str]] = []
         self._next = 0x18C0000000000000
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.url = f"http://127.0.0.1:{self.server.server_port}"
@@ -70,6 +74,23 @@ def _handler(gmail: FakeGmail):
             self.end_headers()
             self.wfile.write(data)
 
+        def _faulted(self, path: str) -> bool:
+            for fault in gmail.faults:
+                fragment, answer = fault
+                if fragment in path:
+                    gmail.faults.remove(fault)
+                    if answer == "html":
+                        data = b"<html><body>Sign in to the hotel Wi-Fi</body></html>"
+                        self.send_response(200)
+                        self.send_header("Content-Type", "text/html")
+                        self.send_header("Content-Length", str(len(data)))
+                        self.end_headers()
+                        self.wfile.write(data)
+                    else:
+                        self._send(int(answer), {"error": {"code": answer, "message": "fault"}})
+                    return True
+            return False
+
         def _authorized(self) -> bool:
             token = self.headers.get("Authorization", "").removeprefix("Bearer ")
             if token not in gmail.access_tokens:
@@ -81,6 +102,8 @@ def _handler(gmail: FakeGmail):
             url = urlparse(self.path)
             query = {k: v[0] for k, v in parse_qs(url.query).items()}
             gmail.requests.append(f"GET {url.path}")
+            if self._faulted(url.path):
+                return
             if url.path == "/auth":
                 code = secrets.token_urlsafe(8)
                 gmail.codes[code] = (query["code_challenge"], query.get("scope", ""))
@@ -153,6 +176,8 @@ def _handler(gmail: FakeGmail):
         def do_POST(self):  # noqa: N802
             url = urlparse(self.path)
             gmail.requests.append(f"POST {url.path}")
+            if self._faulted(url.path):
+                return
             if url.path == "/introspect":  # RFC 7662, as Dovecot's oauth2 passdb asks it
                 form = {k: v[0] for k, v in parse_qs(self._body().decode()).items()}
                 active = form.get("token") in gmail.access_tokens
@@ -208,7 +233,8 @@ def _handler(gmail: FakeGmail):
                 return
             if url.path == "/gmail/v1/users/me/drafts":
                 body = json.loads(self._body())
-                draft_id = f"r{len(gmail.drafts) + 1}"
+                gmail.draft_count += 1
+                draft_id = f"r{gmail.draft_count}"
                 gmail.drafts[draft_id] = base64.urlsafe_b64decode(body["message"]["raw"] + "==")
                 gmail.draft_threads[draft_id] = body["message"].get("threadId")
                 self._send(200, {"id": draft_id, "message": {"id": draft_id}})
@@ -218,6 +244,8 @@ def _handler(gmail: FakeGmail):
         def do_PUT(self):  # noqa: N802
             url = urlparse(self.path)
             gmail.requests.append(f"PUT {url.path}")
+            if self._faulted(url.path):
+                return
             if not self._authorized():
                 return
             draft_id = url.path.rsplit("/", 1)[-1]

@@ -126,3 +126,38 @@ def test_inbox_and_sent_share_threads_and_a_reply_draft_threads_in_another_clien
         assert message["References"].split()[: len(parent.refs.split())] == parent.refs.split()
     assert message["Subject"] == replies.reply_subject(parent.subject)
     assert me not in (message["Cc"] or "").lower()
+
+
+def test_without_uidplus_the_old_copy_is_found_by_message_id_and_others_mail_kept(
+    store, imap_server, monkeypatch
+):
+    """A server without UIDPLUS (RFC 4315) reports no APPENDUID and has no UID EXPUNGE: the
+    earlier copy is found by its Message-ID, and a plain EXPUNGE is never sent while another
+    client's message waits flagged \\Deleted."""
+    from imapclient import IMAPClient
+
+    real_append, real_capability = IMAPClient.append, IMAPClient.has_capability
+
+    def has_capability(self, name):
+        return name != "UIDPLUS" and real_capability(self, name)
+
+    def append(self, *args, **kwargs):  # "[APPENDUID 7 3] Append completed." loses its code
+        return real_append(self, *args, **kwargs).split(b"]")[-1]
+
+    monkeypatch.setattr(IMAPClient, "has_capability", has_capability)
+    monkeypatch.setattr(IMAPClient, "append", append)
+    other = client_for(imap_server)
+    other.append("Drafts", b"Subject: theirs\r\nMessage-ID: <t@x>\r\n\r\nkeep me\r\n")
+    other.select_folder("Drafts")
+    other.delete_messages(other.search(["ALL"]))  # flagged \Deleted, not yet expunged
+    other.logout()
+
+    draft_id = store.save_draft("maya", "x", "Hi,\n\nv1\n", [], subject="Plants")
+    first = drafts.save(store, "maya", draft_id, imap_server.password)
+    store.save_draft("maya", "x", "Hi,\n\nv2\n", [], draft_id, subject="Plants")
+    second = drafts.save(store, "maya", draft_id, imap_server.password)
+    assert first and second and int(second) > int(first)  # UIDs found without APPENDUID
+    ours = [(m, f) for m, f in read_drafts(imap_server) if m["Subject"] == "Plants"]
+    live = [m for m, f in ours if b"\\Deleted" not in f]
+    assert len(live) == 1 and "v2" in live[0].get_content()
+    assert [m["Subject"] for m, _ in read_drafts(imap_server)].count("theirs") == 1

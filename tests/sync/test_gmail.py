@@ -11,7 +11,7 @@ import pytest
 from panza_tui.cli.demo import ADDRESS
 from panza_tui.cli.demo import mailbox as demo_mailbox
 from panza_tui.core import replies
-from panza_tui.core.errors import AuthError
+from panza_tui.core.errors import AuthError, SyncError
 from panza_tui.core.store import Store
 from sync import gmail
 from sync.importer import import_path
@@ -232,3 +232,56 @@ def test_gmail_account_from_the_cli_consent_sync_and_draft(fake, home, tmp_path)
         drafts.save(store, "g", draft_id, secrets.get_secret("g:gmail"))
     (saved,) = fake.drafts.values()
     assert b"Subject: Drill" in saved and b"From: maya@okafor.example" in saved
+
+
+@pytest.fixture()
+def no_backoff(monkeypatch):
+    """googleapiclient's retry sleeps, recorded instead of slept."""
+    import googleapiclient.http
+
+    slept: list[float] = []
+    monkeypatch.setattr(googleapiclient.http.time, "sleep", slept.append)
+    return slept
+
+
+def test_transient_server_errors_are_retried_with_backoff(store, fake, no_backoff):
+    fake.add(demo_messages()[0])
+    fake.faults += [("profile", 503), ("messages", 429), ("messages/", 500)]
+    gmail.sync(store, "maya", creds_for(fake), fake.url)
+    assert store.count_messages("maya") == 1 and not fake.faults
+    assert len(no_backoff) == 3  # one backoff wait per fault
+
+
+@pytest.mark.parametrize(
+    ("fault", "error", "words"),
+    [
+        (("history", 500), SyncError, "busy or unavailable"),
+        (("history", 400), SyncError, "refused the request (400"),
+        (("history", 403), AuthError, "refused the request (403"),
+        (("history", "html"), SyncError, "not JSON"),
+    ],
+)
+def test_every_gmail_failure_is_one_clear_error(store, fake, no_backoff, fault, error, words):
+    fake.add(demo_messages()[0])
+    gmail.sync(store, "maya", creds_for(fake), fake.url)
+    fake.add(demo_messages()[1])
+    fake.faults += [fault] * (gmail.RETRIES + 1)
+    with pytest.raises(error, match=words.replace("(", r"\(")):
+        gmail.sync(store, "maya", creds_for(fake), fake.url)
+    assert store.count_messages("maya") == 1  # what was synced is kept
+    fake.faults.clear()
+    gmail.sync(store, "maya", creds_for(fake), fake.url)
+    assert store.count_messages("maya") == 2
+
+
+def test_a_draft_sent_or_deleted_in_gmail_is_created_again(fake):
+    first = b"From: maya@okafor.example\r\nSubject: Plants\r\n\r\nv1\r\n"
+    draft_id = gmail.save_draft(creds_for(fake), first, root_url=fake.url)
+    del fake.drafts[draft_id]  # the user sent it from Gmail's web page
+    again = gmail.save_draft(creds_for(fake), first.replace(b"v1", b"v2"), draft_id, fake.url)
+    assert again != draft_id and list(fake.drafts) == [again]
+
+
+def test_a_damaged_stored_token_is_an_auth_error():
+    with pytest.raises(AuthError, match="not JSON"):
+        gmail.GmailBackend().test_login({"root_url": ""}, "{not json")

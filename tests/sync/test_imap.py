@@ -397,3 +397,23 @@ def test_a_refresh_token_never_goes_to_a_clear_text_endpoint_off_this_machine(ur
         gmail.credentials({"refresh_token": "r", "token_uri": uri})
     for allowed in ("https://oauth2.googleapis.com/token", "http://127.0.0.1:8080/token"):
         assert gmail.credentials({"refresh_token": "r", "token_uri": allowed}).token_uri == allowed
+
+
+def test_a_token_endpoint_answering_html_or_a_damaged_token_is_one_clear_error():
+    import json
+
+    from tests.sync.fake_gmail import FakeGmail
+
+    oauth = FakeGmail()
+    try:
+        settings = imap.ImapServer(host="127.0.0.1", user="u", auth="xoauth2",
+                                   oauth_token_uri=f"{oauth.url}/token")  # fmt: skip
+        oauth.faults.append(("token", "html"))
+        secret = json.dumps({"refresh_token": "refresh-1", "client_secret": "csecret"})
+        with pytest.raises(SyncError, match="not JSON"):
+            imap.access_token(settings, secret)
+        with pytest.raises(AuthError, match="damaged"):
+            imap.access_token(settings, "refresh-1")  # not the JSON we store
+        assert imap.access_token(settings, secret)  # the endpoint is fine again
+    finally:
+        oauth.close()
