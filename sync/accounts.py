@@ -163,7 +163,8 @@ def sync(
     ws: Workspace, account: str, progress: Progress | None = None, index: bool = True
 ) -> SyncResult:
     """Fetch ``account``'s new sent and received mail, retry drafts whose upload failed, and
-    bring the retrieval index up to date (removing emails the server deleted). Raises
+    bring the retrieval index up to date (mail deleted on the server stays, as a tombstone
+    the user may purge: it is still their writing). Raises
     ``AccountError``, ``AuthError`` or ``SyncError``; finished batches are kept."""
     backend, server, secret = server_secret(ws, account)
     synced = backend.sync(ws.store, account, server, secret, ws.config.imports.min_words, progress)
@@ -172,8 +173,6 @@ def sync(
     saved, failing = drafts.retry_failed(ws.store, account, synced.secret)
     indexed = 0
     if index:
-        if synced.report.deleted_ids:
-            ws.index(account).remove(synced.report.deleted_ids)
         indexed = ws.update_index(account)
     return SyncResult(synced.report, saved, failing, indexed)
 

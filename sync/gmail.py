@@ -207,7 +207,7 @@ def sync_label(
             report.resynced, state = True, None
         else:
             gone = [known[i] for i in deleted if i in known]
-            store.delete_messages(gone)
+            store.mark_deleted(gone)
             report.deleted_ids += gone
     if state is None or not state["history_id"]:
         # Full sync: list everything; what is stored but no longer listed was deleted.
@@ -215,7 +215,7 @@ def sync_label(
         added = _list(users, label.query)
         listed = set(added)
         gone = [row for gmail_id, row in known.items() if gmail_id not in listed]
-        store.delete_messages(gone)
+        store.mark_deleted(gone)
         report.deleted_ids += gone
     new = [i for i in dict.fromkeys(added) if i not in known]
     addresses = store.addresses(account) or None

@@ -12,7 +12,8 @@ unchanged (RFC 3501 2.3.1.1; a change means the UIDs were reassigned, so the fol
 synced again from scratch). With CONDSTORE (RFC 7162) an unchanged HIGHESTMODSEQ proves
 nothing was deleted, so the deletion check is skipped. Each batch is committed with the
 last UID it reached, so an interrupted sync resumes there; messages re-fetched after an
-interruption are recognised by Message-ID or content hash and not stored twice.
+interruption are recognised by Message-ID or content hash and not stored twice. Mail
+deleted on the server stays in the store as a tombstone (``Store.mark_deleted``).
 """
 
 from __future__ import annotations
@@ -247,7 +248,7 @@ def sync_folder(
     modseq = int(modseq) if modseq is not None else None
     state = store.sync_state(account, folder)
     if state is not None and state["uidvalidity"] != uidvalidity:
-        report.deleted_ids += store.forget_folder(account, folder)
+        store.forget_folder(account, folder)
         report.resynced = True
         state = None
     last_uid = state["last_uid"] if state else 0
@@ -258,7 +259,7 @@ def sync_folder(
         present = set(client.search(["ALL"]))
         gone = [row for uid, row in known.items() if uid not in present]
         report.deleted_ids += gone
-        store.delete_messages(gone)
+        store.mark_deleted(gone)
 
     # "N:*" always matches the last message even when its UID is below N, so filter.
     new = sorted(uid for uid in client.search(["UID", f"{last_uid + 1}:*"]) if uid > last_uid)

@@ -100,3 +100,43 @@ def test_emails_to_the_person_answered_come_first_and_received_mail_is_never_ind
     assert [m.id for _, m in plain] == [near]
     to_tom = search_emails(ws.store, index, vector, 1, -1.0, correspondent="tom@x.org")
     assert [m.id for _, m in to_tom] == [far]
+
+
+def test_the_index_reconciles_with_the_store_on_update(filled):
+    """The index drifted from the store (a kill -9 between a store commit and the index
+    save, a CLI sync beside the TUI): vectors of purged rows, a vector whose row now holds
+    other text, keys without a proven hash. One update makes index ids == store ids, with
+    every vector of its row's text; temporary files of dead processes are removed."""
+    from panza_tui.core import locations
+
+    ws, ids = filled
+    ws.update_index("me")
+    index = ws.index("me")
+    ghost = max(ids.values()) + 50  # a row that no longer exists
+    index.add([ghost], ws.embedder.encode(["ask the neighbour to water my plants"]), ["x"])
+    index.hashes[ids["Drill"]] = "0" * 64  # a vector not proven to be this row's text
+    index.save()
+    path = locations.index_file("me")
+    orphan = path.with_name(f"{path.name}.999999999.dead.tmp")  # a killed process's
+    orphan.write_bytes(b"half")
+    ws.store.mark_deleted([ids["Party"]])  # a tombstone stays indexed: still their writing
+    ws._indexes.clear()
+
+    assert ws.update_index("me") == 1  # the Drill email embedded again, nothing else
+    index = ws.index("me")
+    assert sorted(index.keys()) == sorted(ids.values())
+    stored = {m.id: m.content_hash for m in ws.store.messages("me", deleted=True)}
+    assert index.hashes == stored
+    vector = ws.embedder.encode(["ask the neighbour to water my plants"])[0]
+    assert ghost not in [h.id for h in index.search(vector, k=4)]
+    assert not list(path.parent.glob("*.tmp"))
+
+    ws.store.purge_deleted("me")
+    assert ws.update_index("me") == 0
+    assert sorted(ws.index("me").keys()) == sorted(v for k, v in ids.items() if k != "Party")
+    hashes = path.with_name(path.name + ".hashes.json")
+    hashes.unlink()  # an index from before the hashes were kept: all re-embedded once
+    ws._indexes.clear()
+    assert ws.update_index("me") == 3
+    assert ws.index("me").search(vector, k=1)[0].id == ids["Plants"]
+    assert len(ws.index("me").hashes) == 3

@@ -149,9 +149,16 @@ def sync(account: AccountOpt) -> None:
     received = ws.store.count_messages(account, received=True)
     console.print(
         f"'{report.folder}': {report.counts['kept']} new of yours, {report.counts['received']} "
-        f"received, {len(report.deleted_ids)} removed; {ws.store.count_messages(account)} "
-        f"emails of yours in '{account}' ({received} received), {result.indexed} newly indexed"
+        f"received, {len(report.deleted_ids)} deleted on the server; "
+        f"{ws.store.count_messages(account)} emails of yours in '{account}' ({received} "
+        f"received), {result.indexed} newly indexed"
     )
+    if report.deleted_ids:
+        console.print(
+            f"{ws.store.count_deleted(account)} emails deleted on the server are kept here and "
+            f"still learned from: 'panza mail -a {account} --deleted' lists them, "
+            "--purge-deleted removes them"
+        )
 
 
 def list_accounts() -> None:
@@ -177,16 +184,31 @@ def list_mail(
     search: Annotated[str, typer.Option(help="Only emails whose text or headers hold this.")] = "",
     limit: Annotated[int, typer.Option(help="Show at most this many, newest first.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+    deleted: Annotated[
+        bool, typer.Option("--deleted", help="Only mail deleted on the server, kept here.")
+    ] = False,
+    purge_deleted: Annotated[
+        bool,
+        typer.Option("--purge-deleted", help="Delete for good the mail the server deleted."),
+    ] = False,
 ) -> None:
     """List stored emails, newest first, with the Message-ID that 'panza draft --reply-to'
-    takes."""
+    takes. Mail deleted on the server is kept (still learned from) and listed with
+    --deleted; --purge-deleted removes it."""
     ws = workspace()
     ws.store.account(account)
-    found = ws.store.messages(account, search, received=received)[: max(limit, 0)]
+    if purge_deleted:
+        purged = ws.store.purge_deleted(account)
+        console.print(f"{purged} emails deleted on the server removed for good")
+        return
+    found = ws.store.messages(account, search, received=received, deleted=deleted)
+    found = [m for m in found if m.deleted_at is not None] if deleted else found
+    found = found[: max(limit, 0)]
     if as_json:
         for m in found:
             record = {"message_id": m.message_id, "date": m.date, "from": m.from_addr,
-                      "to": m.to_addrs, "subject": m.subject, "thread_id": m.thread_id}  # fmt: skip
+                      "to": m.to_addrs, "subject": m.subject, "thread_id": m.thread_id,
+                      "deleted_on_server": m.deleted_at is not None}  # fmt: skip
             print(json.dumps(record, ensure_ascii=False))
         return
     table = Table(show_edge=False)

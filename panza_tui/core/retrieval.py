@@ -7,12 +7,17 @@ store's message row ids and updated incrementally: only messages not yet in it a
 
 from __future__ import annotations
 
+import glob
+import json
+import os
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from panza_tui.core import threads
+from panza_tui.core import locations, threads
+from panza_tui.core.errors import PanzaError
 from panza_tui.core.store import Message, Store
 
 
@@ -83,17 +88,22 @@ class Hit:
 
 
 class EmailIndex:
-    """The usearch index of one account's emails, persisted at ``path``.
+    """The usearch index of one account's emails, persisted at ``path``, with the content
+    hash of every key beside it (``<path>.hashes.json``).
 
-    An existing file is opened without the embedding model (the file records its width), so
-    checking for new mail costs no model load; ``dim`` is needed only to start a new index.
-    A corrupt file is only a cache of the store: it is replaced by an empty index.
+    Keys are store row ids, which the store never reuses (AUTOINCREMENT); the hashes let
+    ``update_index`` prove that each vector still belongs to its row's text. An existing file
+    is opened without the embedding model (the file records its width), so checking for new
+    mail costs no model load; ``dim`` is needed only to start a new index. A corrupt file
+    is only a cache of the store: it is replaced by an empty index.
     """
 
     def __init__(self, path: Path, dim: int | None = None) -> None:
         Index = _usearch_index()
 
         self.path = path
+        self.hashes_path = path.with_name(path.name + ".hashes.json")
+        _remove_orphans(path)
         restored = None
         if path.exists():
             try:
@@ -105,6 +115,14 @@ class EmailIndex:
         self.index: Any = (
             restored if restored is not None else Index(ndim=dim, metric="cos", dtype="f32")
         )
+        self.hashes: dict[int, str] = self._read_hashes() if restored is not None else {}
+
+    def _read_hashes(self) -> dict[int, str]:
+        try:
+            data = json.loads(self.hashes_path.read_text(encoding="utf-8"))
+            return {int(key): str(value) for key, value in data.items()}
+        except (OSError, ValueError, AttributeError):  # missing or damaged: nothing proven
+            return {}
 
     @staticmethod
     def usable(path: Path) -> bool:
@@ -122,27 +140,49 @@ class EmailIndex:
     def __contains__(self, key: int) -> bool:
         return bool(self.index.contains(key))
 
-    def add(self, keys: Sequence[int], vectors: Any) -> None:
-        """Add ``vectors`` (n, dim) under store ids ``keys`` (n)."""
+    def keys(self) -> list[int]:
+        """Every key (store row id) in the index."""
+        import numpy as np
+
+        return [int(key) for key in np.asarray(self.index.keys)]
+
+    def add(self, keys: Sequence[int], vectors: Any, hashes: Sequence[str] = ()) -> None:
+        """Add ``vectors`` (n, dim) under store ids ``keys`` (n), with the content hashes of
+        their emails (n, or none)."""
         import numpy as np
 
         if len(keys):
             self.index.add(np.asarray(keys, dtype=np.uint64), vectors)
+            self.hashes.update(zip(keys, hashes, strict=False))
 
-    def remove(self, keys: Sequence[int]) -> None:
-        """Drop emails (deleted on the server) from the index and save it."""
+    def remove(self, keys: Sequence[int], save: bool = True) -> None:
+        """Drop emails from the index (and save it, unless ``save`` is False)."""
         import numpy as np
 
         present = [k for k in keys if k in self]
+        for key in keys:
+            self.hashes.pop(key, None)
         if present:
             self.index.remove(np.asarray(present, dtype=np.uint64))
-            self.save()
+            if save:
+                self.save()
 
     def save(self) -> None:
-        """Write the index to ``path`` atomically."""
-        tmp = self.path.with_suffix(".tmp")
-        self.index.save(str(tmp))
-        tmp.replace(self.path)  # atomic: a crash mid-save keeps the old index
+        """Write the index and its hashes, each atomically, through temporary files of this
+        process's own (two processes saving at once never write the same file). A crash
+        between the two renames leaves keys without a proven hash, which the next
+        ``update_index`` embeds again."""
+        index_tmp, hashes_tmp = _tmp_name(self.path), _tmp_name(self.hashes_path)
+        try:
+            self.index.save(str(index_tmp))
+            hashes_tmp.write_text(json.dumps({str(k): v for k, v in self.hashes.items()}))
+            index_tmp.replace(self.path)
+            hashes_tmp.replace(self.hashes_path)
+        finally:
+            index_tmp.unlink(missing_ok=True)
+            hashes_tmp.unlink(missing_ok=True)
+        locations.private(self.path)
+        locations.private(self.hashes_path)
 
     def search(self, vector: Any, k: int, exclude: Iterable[int] = ()) -> list[Hit]:
         """Up to ``k`` nearest emails, best first, never one of ``exclude``."""
@@ -158,14 +198,47 @@ class EmailIndex:
         return hits[:k]
 
 
+def _tmp_name(path: Path) -> Path:
+    return path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
+def _remove_orphans(path: Path) -> None:
+    """Delete temporary files a killed process left beside ``path`` (its pid is gone)."""
+    for tmp in path.parent.glob(f"{glob.escape(path.name)}*.tmp"):
+        try:
+            pid = int(tmp.name.split(".")[-3])
+        except (ValueError, IndexError):
+            pid = 0
+        if pid <= 0 or not _alive(pid):
+            tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def update_index(store: Store, account: str, embedder: Embedder, index: EmailIndex) -> int:
-    """Embed and add the account's messages not yet indexed; returns how many were added."""
-    missing = [m for m in store.messages(account) if m.id is not None and m.id not in index]
+    """Reconcile the index with the store, then save it: drop every key whose row is gone
+    or whose content hash is not proven to match the row (a vector of other text), embed
+    every email of the account not in the index (its own mail, tombstones included: they
+    are still the user's writing). Returns how many emails were embedded."""
+    wanted = {m.id: m for m in store.messages(account, deleted=True) if m.id is not None}
+    stale = [key for key in index.keys()
+             if key not in wanted or index.hashes.get(key) != wanted[key].content_hash]  # fmt: skip
+    index.remove(stale, save=False)
+    missing = [m for key, m in wanted.items() if key not in index]
     for start in range(0, len(missing), 64):
         batch = missing[start : start + 64]
         ids = [m.id for m in batch if m.id is not None]
-        index.add(ids, embedder.encode([email_text(m) for m in batch]))
-    if missing:
+        index.add(ids, embedder.encode([email_text(m) for m in batch]),
+                  [m.content_hash for m in batch])  # fmt: skip
+    if missing or stale:
         index.save()
     return len(missing)
 
@@ -182,7 +255,12 @@ def search_emails(
     """
     pool = top_k * 4 if correspondent else top_k
     hits = [h for h in index.search(vector, pool, exclude) if h.score >= threshold]
-    found = [(hit, store.message(hit.id)) for hit in hits]
+    found = []
+    for hit in hits:
+        try:
+            found.append((hit, store.message(hit.id)))
+        except PanzaError:  # purged since the index was last reconciled
+            continue
     if correspondent:
         who = correspondent.lower()
         found.sort(key=lambda pair: who not in f"{pair[1].to_addrs} {pair[1].cc_addrs}".lower())

@@ -104,4 +104,48 @@ MIGRATIONS: list[str] = [
         WHEN refs IS NOT NULL AND refs != '' THEN substr(refs, 1, instr(refs || ' ', ' ') - 1)
         ELSE COALESCE(in_reply_to, message_id) END;
     """,
+    # 4: ids are never reused (AUTOINCREMENT: the retrieval index keys vectors by id, so a
+    # reused id would pair an old vector with new text), and server deletions leave a
+    # tombstone (deleted_at) instead of deleting the user's mail. SQLite cannot add
+    # AUTOINCREMENT to a table, so it is rebuilt; no table references messages.
+    """
+    CREATE TABLE messages_v4 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL REFERENCES accounts(name) ON DELETE CASCADE,
+        message_id TEXT,
+        content_hash TEXT NOT NULL,
+        folder TEXT NOT NULL DEFAULT '',
+        date TEXT,
+        from_addr TEXT NOT NULL DEFAULT '',
+        to_addrs TEXT NOT NULL DEFAULT '',
+        cc_addrs TEXT NOT NULL DEFAULT '',
+        subject TEXT NOT NULL DEFAULT '',
+        text TEXT NOT NULL,
+        in_reply_to TEXT,
+        refs TEXT,
+        source TEXT NOT NULL DEFAULT '',
+        imported_at REAL NOT NULL,
+        uid INTEGER,
+        received INTEGER NOT NULL DEFAULT 0,
+        quoted TEXT,
+        thread_id TEXT,
+        deleted_at REAL,                            -- deleted on the server: a tombstone
+        UNIQUE (account, content_hash)
+    );
+    INSERT INTO messages_v4 (id, account, message_id, content_hash, folder, date, from_addr,
+        to_addrs, cc_addrs, subject, text, in_reply_to, refs, source, imported_at, uid,
+        received, quoted, thread_id)
+    SELECT id, account, message_id, content_hash, folder, date, from_addr, to_addrs,
+        cc_addrs, subject, text, in_reply_to, refs, source, imported_at, uid, received,
+        quoted, thread_id FROM messages;
+    DROP TABLE messages;
+    ALTER TABLE messages_v4 RENAME TO messages;
+    CREATE UNIQUE INDEX messages_message_id ON messages(account, message_id)
+        WHERE message_id IS NOT NULL;
+    CREATE INDEX messages_date ON messages(account, date);
+    CREATE INDEX messages_uid ON messages(account, folder, uid);
+    CREATE INDEX messages_thread ON messages(account, thread_id);
+    CREATE INDEX messages_parent ON messages(account, in_reply_to);
+    CREATE INDEX messages_box ON messages(account, received, date);
+    """,
 ]

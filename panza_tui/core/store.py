@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ class Message:
     received: bool = False
     quoted: str | None = None
     thread_id: str | None = None
+    deleted_at: float | None = None  # when the server deleted it (a tombstone), else None
     id: int | None = None
     account: str = ""
     content_hash: str = field(default="")
@@ -83,7 +85,7 @@ class Run:
 
 _MESSAGE_COLUMNS = (
     "id, account, message_id, content_hash, folder, date, from_addr, to_addrs, cc_addrs, "
-    "subject, text, in_reply_to, refs, source, uid, received, quoted, thread_id"
+    "subject, text, in_reply_to, refs, source, uid, received, quoted, thread_id, deleted_at"
 )
 
 
@@ -110,31 +112,63 @@ def _run(row: sqlite3.Row) -> Run:
 
 
 class Store:
-    """Access to the SQLite store. Cheap to open; use one per thread.
+    """Access to the SQLite store; one object may be shared by threads.
 
-    Raises ``PanzaError`` if the file is not a Panza database or is newer than this code.
+    Each thread gets its own SQLite connection, opened on first use: a transaction held by
+    one thread (a sync batch under ``BEGIN IMMEDIATE``) never swallows another thread's
+    statements (a draft saved meanwhile), which wait for the write lock instead (busy
+    timeout ``BUSY_TIMEOUT_S``). Raises ``PanzaError`` if the file is not a Panza database
+    or is newer than this code.
     """
+
+    BUSY_TIMEOUT_S = 60.0
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or locations.database_file()
-        # check_same_thread=False: the TUI reads on its main thread and writes from workers;
-        # statements are short autocommit transactions and SQLite serialises them.
-        self.db = sqlite3.connect(
-            self.path, timeout=30, isolation_level=None, check_same_thread=False
-        )
-        self.db.row_factory = sqlite3.Row
-        locations.private(self.path)  # SQLite makes its -wal and -shm files alike
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: dict[int, tuple[threading.Thread, sqlite3.Connection]] = {}
         try:
             self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA foreign_keys=ON")
+            locations.private(self.path)  # SQLite makes its -wal and -shm files alike
             self._migrate()
         except sqlite3.DatabaseError as exc:
-            self.db.close()
+            self.close()
             raise PanzaError(f"{self.path}: not a usable Panza database ({exc})") from exc
 
+    @property
+    def db(self) -> sqlite3.Connection:
+        """This thread's connection (autocommit, rows as ``sqlite3.Row``, foreign keys on)."""
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._connect()
+            self._local.connection = connection
+        return connection
+
+    def _connect(self) -> sqlite3.Connection:
+        # check_same_thread=False only so that close() can close every thread's connection
+        connection = sqlite3.connect(
+            self.path, timeout=self.BUSY_TIMEOUT_S, isolation_level=None,
+            check_same_thread=False,
+        )  # fmt: skip
+        connection.row_factory = sqlite3.Row
+        connection.execute("PRAGMA foreign_keys=ON")
+        with self._lock:
+            # TUI workers are short-lived threads: close what the finished ones left open
+            for ident, (thread, old) in list(self._connections.items()):
+                if not thread.is_alive():
+                    old.close()
+                    del self._connections[ident]
+            self._connections[threading.get_ident()] = (threading.current_thread(), connection)
+        return connection
+
     def close(self) -> None:
-        """Close the SQLite connection."""
-        self.db.close()
+        """Close every thread's SQLite connection; the store reopens them on next use."""
+        with self._lock:
+            for _, connection in self._connections.values():
+                connection.close()
+            self._connections.clear()
+        self._local = threading.local()
 
     def __enter__(self) -> Store:
         return self
@@ -219,26 +253,42 @@ class Store:
 
     def has_message(self, account: str, message: Message) -> bool:
         """True if the same Message-ID, or the same content hash, is stored already."""
-        row = self.db.execute(
-            "SELECT 1 FROM messages WHERE account=? AND (content_hash=? OR message_id=?)",
+        return self._stored_copy(account, message) is not None
+
+    def _stored_copy(self, account: str, message: Message) -> sqlite3.Row | None:
+        return self.db.execute(
+            "SELECT id, folder, deleted_at FROM messages WHERE account=? AND "
+            "(content_hash=? OR message_id=?)",
             (account, message.content_hash, message.message_id),
         ).fetchone()
-        return row is not None
 
     def add_message(self, account: str, message: Message) -> int | None:
         """Insert ``message``; returns its row id, or None if it was a duplicate.
 
-        A message with no ``thread_id`` joins its stored parent's thread when its References
-        are missing (some clients send In-Reply-To alone), else gets ``thread_key``.
+        A copy already stored is re-identified instead (its row id returned, its text kept)
+        when it is a tombstone (the mail came back on the server) or was synced from the
+        same folder (its UIDs changed with UIDVALIDITY): it takes the new UID, folder and
+        source and is live again. A message with no ``thread_id`` joins its stored parent's
+        thread when its References are missing (some clients send In-Reply-To alone), else
+        gets ``thread_key``.
         """
-        if self.has_message(account, message):
-            return None
+        stored = self._stored_copy(account, message)
+        if stored is not None:
+            same_folder = message.uid is not None and stored["folder"] == message.folder
+            if stored["deleted_at"] is None and not same_folder:
+                return None
+            self.db.execute(
+                "UPDATE messages SET folder=?, uid=?, source=?, deleted_at=NULL WHERE id=?",
+                (message.folder, message.uid, message.source, stored["id"]),
+            )
+            return int(stored["id"])
         thread = message.thread_id
         if thread is None and not message.refs and message.in_reply_to:
             parent = self.by_message_id(account, message.in_reply_to)
             thread = parent.thread_id if parent is not None else None
         thread = thread or thread_key(message)
-        cur = self.db.execute(
+        cur = self._write(
+            account,
             "INSERT INTO messages(account, message_id, content_hash, folder, date, from_addr, "
             "to_addrs, cc_addrs, subject, text, in_reply_to, refs, source, uid, received, "
             "quoted, thread_id, imported_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -250,6 +300,15 @@ class Store:
             ),
         )  # fmt: skip
         return cur.lastrowid
+
+    def _write(self, account: str, sql: str, args: tuple) -> sqlite3.Cursor:
+        """Execute a write for ``account``; ``AccountError`` if the account was removed
+        meanwhile (by another thread or process: its foreign key fails)."""
+        try:
+            return self.db.execute(sql, args)
+        except sqlite3.IntegrityError:
+            self.account(account)  # raises AccountError when it is gone
+            raise
 
     def by_message_id(self, account: str, message_id: str) -> Message | None:
         """The stored message with this Message-ID (angle brackets included), or None."""
@@ -275,10 +334,14 @@ class Store:
         )
         return [_message(r) for r in rows]
 
-    def messages(self, account: str, search: str = "", received: bool = False) -> list[Message]:
+    def messages(
+        self, account: str, search: str = "", received: bool = False, deleted: bool = False
+    ) -> list[Message]:
         """The account's sent messages (``received``: its received ones), newest first;
-        ``search`` filters subject, text and addresses."""
+        ``search`` filters subject, text and addresses. Tombstones (mail deleted on the
+        server) are left out, unless ``deleted``: then they are included."""
         query = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE account=? AND received=?"
+        query += "" if deleted else " AND deleted_at IS NULL"
         args: list[Any] = [account, int(received)]
         if search:
             query += " AND (subject LIKE ? OR text LIKE ? OR to_addrs LIKE ? OR from_addr LIKE ?)"
@@ -296,10 +359,17 @@ class Store:
         return _message(row)
 
     def count_messages(self, account: str, received: bool = False) -> int:
-        """How many sent (``received``: received) messages ``account`` has."""
+        """How many sent (``received``: received) messages ``account`` has, tombstones not
+        counted."""
         return self.db.execute(
-            "SELECT COUNT(*) FROM messages WHERE account=? AND received=?",
+            "SELECT COUNT(*) FROM messages WHERE account=? AND received=? AND deleted_at IS NULL",
             (account, int(received)),
+        ).fetchone()[0]
+
+    def count_deleted(self, account: str) -> int:
+        """How many tombstones (mail deleted on the server, kept here) ``account`` has."""
+        return self.db.execute(
+            "SELECT COUNT(*) FROM messages WHERE account=? AND deleted_at IS NOT NULL", (account,)
         ).fetchone()[0]
 
     def reply_counts(self, account: str) -> dict[str, int]:
@@ -323,11 +393,24 @@ class Store:
             "new": total - with_parent - without,
         }
 
-    def delete_messages(self, ids: Iterable[int]) -> int:
-        """Remove messages by store id (deleted on the server); returns how many."""
+    def mark_deleted(self, ids: Iterable[int]) -> int:
+        """Make tombstones of messages deleted on the server (by store id): hidden from the
+        mailbox (``messages``, ``count_messages``), their UID forgotten, still learned from
+        and retrieved, until ``purge_deleted``. Returns how many."""
         ids = list(ids)
-        self.db.executemany("DELETE FROM messages WHERE id=?", [(i,) for i in ids])
+        now = time.time()
+        self.db.executemany(
+            "UPDATE messages SET deleted_at=?, uid=NULL WHERE id=? AND deleted_at IS NULL",
+            [(now, i) for i in ids],
+        )
         return len(ids)
+
+    def purge_deleted(self, account: str) -> int:
+        """Delete the account's tombstones for good; returns how many. Their ids are never
+        used again (AUTOINCREMENT), so the retrieval index drops them when it reconciles."""
+        return self.db.execute(
+            "DELETE FROM messages WHERE account=? AND deleted_at IS NOT NULL", (account,)
+        ).rowcount
 
     # server sync ------------------------------------------------------------------------
 
@@ -357,9 +440,10 @@ class Store:
 
     def set_sync_state(self, account: str, folder: str, **fields: Any) -> None:
         """Create or update a folder's sync state with ``fields`` (columns of sync_state)."""
-        self.db.execute(
-            "INSERT OR IGNORE INTO sync_state(account, folder) VALUES (?, ?)", (account, folder)
-        )
+        self._write(
+            account, "INSERT OR IGNORE INTO sync_state(account, folder) VALUES (?, ?)",
+            (account, folder),
+        )  # fmt: skip
         fields["synced_at"] = time.time()
         assignments = ", ".join(f"{name}=?" for name in fields)
         self.db.execute(
@@ -370,17 +454,19 @@ class Store:
     def uids(self, account: str, folder: str) -> dict[int, int]:
         """IMAP UID -> store id for the messages synced from ``folder``."""
         rows = self.db.execute(
-            "SELECT uid, id FROM messages WHERE account=? AND folder=? AND uid IS NOT NULL",
+            "SELECT uid, id FROM messages WHERE account=? AND folder=? AND uid IS NOT NULL "
+            "AND deleted_at IS NULL",
             (account, folder),
         )
         return {uid: row_id for uid, row_id in rows}
 
-    def forget_folder(self, account: str, folder: str) -> list[int]:
-        """Drop a folder's synced messages and state (its UIDVALIDITY changed); returns ids."""
-        ids = list(self.uids(account, folder).values())
-        self.delete_messages(ids)
+    def forget_folder(self, account: str, folder: str) -> None:
+        """Forget a folder's UIDs and sync state (its UIDVALIDITY changed): the messages
+        stay, and the next sync re-identifies each by Message-ID or content."""
+        self.db.execute(
+            "UPDATE messages SET uid=NULL WHERE account=? AND folder=?", (account, folder)
+        )
         self.db.execute("DELETE FROM sync_state WHERE account=? AND folder=?", (account, folder))
-        return ids
 
     # playback pairs ---------------------------------------------------------------------
 

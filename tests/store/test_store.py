@@ -107,6 +107,12 @@ def test_version_1_database_migrates_forward_keeping_its_data(tmp_path):
         # Mail stored before received mail existed is the user's own; threads are backfilled.
         assert store.count_messages("me", received=True) == 0
         assert [m.text for m in store.thread("me", "<a@x>")] == ["re"]
+        # schema 4 rebuilt the table with AUTOINCREMENT and the same ids: the highest id,
+        # once deleted, is not handed out again
+        top = max(m.id for m in store.messages("me"))
+        store.mark_deleted([top])
+        store.purge_deleted("me")
+        assert store.add_message("me", Message(text="new", subject="n")) == top + 1
 
 
 def test_threads_join_by_references_or_by_a_stored_parent(tmp_path):
@@ -140,6 +146,32 @@ def test_sync_state_uids_and_forgetting_a_folder(tmp_path):
         state = store.sync_state("me", "Sent")
         assert (state["uidvalidity"], state["last_uid"]) == (42, 9)
         assert store.uids("me", "Sent") == {7: a, 9: a + 1}
-        assert sorted(store.forget_folder("me", "Sent")) == [a, a + 1]
-        assert store.sync_state("me", "Sent") is None
-        assert [m.text for m in store.messages("me")] == ["from a file"]
+        store.forget_folder("me", "Sent")  # UIDVALIDITY changed: UIDs meaningless, mail kept
+        assert store.sync_state("me", "Sent") is None and store.uids("me", "Sent") == {}
+        assert store.count_messages("me") == 3
+        # the resync finds each again and gives it its new UID, same row
+        assert store.add_message("me", Message(text="first one", folder="Sent", uid=1)) == a
+        assert store.uids("me", "Sent") == {1: a}
+
+
+def test_server_deletions_leave_tombstones_learned_from_until_purged(tmp_path):
+    with Store(tmp_path / "p.sqlite3") as store:
+        store.add_account("me")
+        gone = store.add_message("me", Message(text="a reply of mine", folder="Sent", uid=3))
+        kept = store.add_message("me", Message(text="another of mine", folder="Sent", uid=4))
+        store.put_instruction(store.message(gone).content_hash, "m", "p", "Answer Tom")
+        store.mark_deleted([gone])
+        assert [m.id for m in store.messages("me")] == [kept]  # hidden from the mailbox
+        assert store.count_messages("me") == 1 and store.count_deleted("me") == 1
+        assert store.uids("me", "Sent") == {4: kept}
+        assert [m.id for m, _ in store.pairs("me", "m", "p")] == [gone]  # still learned from
+        assert {m.id for m in store.messages("me", deleted=True)} == {gone, kept}
+        # restored on the server (moved back from the trash): the same row is live again
+        back = Message(text="a reply of mine", folder="Sent", uid=9)
+        assert store.add_message("me", back) == gone
+        assert store.count_deleted("me") == 0 and store.uids("me", "Sent") == {4: kept, 9: gone}
+        store.mark_deleted([gone])
+        assert store.purge_deleted("me") == 1
+        assert store.count_messages("me") == 1 and store.count_deleted("me") == 0
+        # ids are never reused: the retrieval index keys vectors by them
+        assert store.add_message("me", Message(text="brand new", folder="Sent")) > gone

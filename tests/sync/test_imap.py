@@ -98,7 +98,7 @@ def test_sync_never_marks_mail_seen(store, imap_server):
     assert flags and all(b"\\Seen" not in f for f in flags.values())
 
 
-def test_deleted_on_the_server_is_removed_here(store, imap_server):
+def test_deleted_on_the_server_is_kept_here_as_a_tombstone(store, imap_server):
     append_all(imap_server, "Sent", demo_messages()[:10])
     add_account(store, imap_server)
     imap.sync(store, "maya", imap_server.password)
@@ -111,6 +111,9 @@ def test_deleted_on_the_server_is_removed_here(store, imap_server):
     report = imap.sync(store, "maya", imap_server.password)
     assert report.deleted_ids == [before[victim]]
     assert victim not in store.uids("maya", "Sent")
+    assert store.count_messages("maya") == len(before) - 1 and store.count_deleted("maya") == 1
+    again = imap.sync(store, "maya", imap_server.password)  # nothing more to delete
+    assert not again.deleted_ids and store.count_deleted("maya") == 1
 
 
 def test_uidvalidity_change_resyncs_without_duplicates(store, imap_server):

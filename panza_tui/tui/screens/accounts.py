@@ -125,7 +125,7 @@ class AccountsScreen(Screen):
         r = result.report
         self.post_message(self.Synced(
             f"{account}: {r.counts['kept']} new of yours, {r.counts['received']} received, "
-            f"{len(r.deleted_ids)} removed, "
+            f"{len(r.deleted_ids)} deleted on the server (kept), "
             f"{sum(r.counts.values())} fetched; {result.drafts_saved} drafts uploaded"
         ))  # fmt: skip
 
