@@ -14,9 +14,10 @@ import email
 import email.policy
 import email.utils
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC
-from email.header import decode_header, make_header
+from email.header import Header, decode_header, make_header
 from email.message import Message as RawMessage
 
 from panza_tui.core.store import Message
@@ -72,15 +73,28 @@ def _header(msg: RawMessage, name: str) -> str:
         return ""
     if value is None:
         return ""
+    if isinstance(value, Header):  # compat32 wraps undecodable 8-bit bytes: use the raw text
+        value = next((v for k, v in msg.raw_items() if k.lower() == name.lower()), "")
     text = str(value)
     if any("\udc80" <= c <= "\udcff" for c in text):  # undecoded 8-bit bytes
-        text = text.encode("ascii", "surrogateescape").decode("utf-8", "replace")
+        text = _eight_bit(text.encode("ascii", "surrogateescape"))
     if "=?" in text:
         try:
             text = str(make_header(decode_header(text)))
         except Exception:
             pass
     return " ".join(text.split())
+
+
+def _eight_bit(raw: bytes) -> str:
+    """Raw 8-bit header bytes (RFC 6532 allows UTF-8; old clients sent their own code page):
+    UTF-8 if they are, else cp1252, else latin-1, which decodes anything."""
+    for charset in ("utf-8", "cp1252"):
+        try:
+            return raw.decode(charset)
+        except UnicodeDecodeError:
+            continue
+    return raw.decode("latin-1")
 
 
 def _decode_part(part: RawMessage) -> str:
@@ -94,9 +108,21 @@ def _decode_part(part: RawMessage) -> str:
             continue
         try:
             return payload.decode(charset)
-        except (LookupError, UnicodeDecodeError):
+        except (LookupError, UnicodeError):  # unknown, lying, or "idna" on long lines
             continue
     return payload.decode("latin-1")
+
+
+def _own_leaves(part: RawMessage, top: bool = True) -> Iterator[RawMessage]:
+    """The leaf parts of a message, not descending into attached messages (message/*)."""
+    if not top and part.get_content_maintype() == "message":
+        return
+    if part.is_multipart():
+        for sub in part.get_payload():
+            if isinstance(sub, RawMessage):
+                yield from _own_leaves(sub, top=False)
+    else:
+        yield part
 
 
 def html_to_text(html: str) -> str:
@@ -114,13 +140,13 @@ def html_to_text(html: str) -> str:
 def body_text(msg: RawMessage) -> str:
     """The message's body as text: first inline text/plain, else text/html converted.
 
-    Attachments (Content-Disposition: attachment) are never taken as the body.
+    Attachments (Content-Disposition: attachment) are never taken as the body, and neither
+    is an attached email (message/rfc822, a forward as attachment), even when the sender's
+    own part is HTML only and the attached email has plain text.
     """
     plain: RawMessage | None = None
     html: RawMessage | None = None
-    for part in msg.walk():
-        if part.is_multipart():
-            continue
+    for part in _own_leaves(msg):
         disposition = str(part.get("Content-Disposition") or "").lower()
         if disposition.startswith("attachment"):
             continue

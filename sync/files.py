@@ -1,59 +1,123 @@
-"""Read mail from files: mbox (incl. Google Takeout, mboxrd), maildir, .eml, Panza JSON lines.
+"""Read mail from files: any folder of them, walked recursively and sniffed file by file.
 
-Each reader yields ``(source, item)`` where ``source`` labels the message for error reports
-("Sent.mbox#12") and ``item`` is the raw RFC 5322 bytes, or a dict for JSON lines.
+Layouts read: mbox files with or without an extension (Google Takeout, Thunderbird profiles,
+mboxo or mboxrd, chosen per file), maildirs and Maildir++ trees (``.Sent/`` subfolders; a
+notmuch or mu store is one), MH folders and the CMU Enron layout (numbered message files),
+folders of ``.eml`` files, Apple Mail ``.emlx``, single messages, and Panza JSON lines.
+Files that are none of these (indexes such as ``.msf``, ``.mh_sequences``, Dovecot's
+``dovecot.index*``, settings) are reported as not mail rather than refused.
+
+``walk`` yields ``Entry(folder, source, item)``: ``folder`` is the mail folder a message came
+from (relative to the imported path), ``source`` labels it for reports ("Sent.mbox#12") and
+``item`` is the raw RFC 5322 bytes, a dict for JSON lines, or None for a file that is not
+mail.
 """
 
 from __future__ import annotations
 
 import json
 import mailbox
+import os
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from panza_tui.core.errors import ImportSourceError
 
-_MBOXRD_QUOTE = re.compile(rb"^>(>*From )", re.M)
-
 Item = bytes | dict
+
+_MBOXRD_QUOTE = re.compile(rb"^>(>*From )", re.M)  # mboxrd: one ">" less on every level
+_MBOXO_QUOTE = re.compile(rb"^>(From )", re.M)  # mboxo: only ">From " was ever quoted
+_HEADER = re.compile(rb"^[!-9;-~]+:")  # RFC 5322 2.2: printable ASCII but ":", then ":"
+_SKIP_DIRS = {".notmuch", ".git", ".svn", "__MACOSX"}  # databases and tool folders
+_MAILDIR_PARTS = ("cur", "new", "tmp")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One file's or one message's outcome of the walk (``item`` None: not mail)."""
+
+    folder: str
+    source: str
+    item: Item | None
+
+
+def is_maildir(path: Path) -> bool:
+    """A maildir has ``cur/`` and ``new/`` (``tmp/`` may be missing in copies)."""
+    return all((path / part).is_dir() for part in ("cur", "new"))
+
+
+def looks_like_headers(head: bytes) -> bool:
+    """Whether ``head`` (a file's first bytes) starts with an RFC 5322 header block: a
+    single message, wherever it lives and whatever its name. The first line must be a field;
+    then two fields, or one ended by the blank line; broken lines are tolerated while they
+    are at most half as many as the fields (real mail has them)."""
+    lines = head.replace(b"\r\n", b"\n").split(b"\n")
+    if not lines or not _HEADER.match(lines[0]):
+        return False
+    fields = broken = 0
+    for line in lines[:-1]:  # the last may be cut mid-way
+        if not line:
+            return fields >= 1 and broken * 2 <= fields
+        if line[:1] in (b" ", b"\t"):
+            continue  # a folded header line
+        if _HEADER.match(line):
+            fields += 1
+        else:
+            broken += 1
+    return fields >= 2 and broken * 2 <= fields
+
+
+def sniff(file: Path) -> str | None:
+    """The kind of one file: ``mbox``, ``eml``, ``emlx``, ``jsonl``, or None (not mail)."""
+    suffix = file.suffix.lower()
+    try:
+        with file.open("rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return None
+    if file.name.endswith(".emlx"):
+        return "emlx"
+    if suffix == ".eml":  # named as a message: if it is broken, extraction says how
+        return "eml"
+    if not head.strip():
+        return "mbox" if suffix in {".mbox", ".mbx"} else None
+    if head.startswith(b"From "):
+        return "mbox"
+    if suffix in {".jsonl", ".json", ".ndjson"}:
+        first = head.lstrip().split(b"\n", 1)[0]
+        try:
+            record = json.loads(first)
+        except ValueError:
+            return None
+        return "jsonl" if isinstance(record, dict) and "email" in record else None
+    return "eml" if looks_like_headers(head.lstrip(b"\r\n")) else None
 
 
 def detect(path: Path) -> str:
-    """The kind of mail source at ``path``: mbox, maildir, eml-dir, eml or jsonl.
+    """The kind of mail source at ``path``: ``folder`` (walked) or a file's kind (``sniff``;
+    a single file that sniffs as nothing is read as one message, to report why it fails).
 
-    Raises ``ImportSourceError`` if the path is missing or of no known kind.
+    Raises ``ImportSourceError`` if the path is missing.
     """
     if not path.exists():
         raise ImportSourceError(f"{path}: no such file or folder")
-    if path.is_dir():
-        if all((path / sub).is_dir() for sub in ("cur", "new")):
-            return "maildir"
-        if any(path.glob("*.eml")):
-            return "eml-dir"
-        raise ImportSourceError(
-            f"{path}: a folder, but neither a maildir (cur/, new/) nor .eml files"
-        )
-    suffix = path.suffix.lower()
-    if suffix in {".jsonl", ".json"}:
-        return "jsonl"
-    if suffix == ".eml":
-        return "eml"
-    with path.open("rb") as handle:
-        head = handle.read(5)
-    if head == b"From " or suffix in {".mbox", ".mbx"}:
-        return "mbox"
-    # A single message file (e.g. Enron's .txt) starts with headers.
-    return "eml"
+    return "folder" if path.is_dir() else (sniff(path) or "eml")
 
 
 def read_mbox(path: Path) -> Iterator[tuple[str, bytes]]:
-    """Messages of an mbox; ``>From `` lines are unquoted as in mboxrd."""
+    """Messages of an mbox, ``>From `` lines unquoted as the file's flavour asks: mboxo for
+    Mozilla's ("From - " separators; only ``>From `` was quoted), mboxrd otherwise (Takeout,
+    mutt, Dovecot: every level of ``>``-quoted ``From `` carries one more ``>``)."""
+    with path.open("rb") as handle:
+        mboxo = handle.read(7) == b"From - "
+    unquote = _MBOXO_QUOTE if mboxo else _MBOXRD_QUOTE
     box = mailbox.mbox(path, create=False)
     try:
         for number, key in enumerate(box.iterkeys()):
             raw = box.get_bytes(key)
-            yield f"{path.name}#{number}", _MBOXRD_QUOTE.sub(rb"\1", raw)
+            yield f"{path.name}#{number}", unquote.sub(rb"\1", raw)
     finally:
         box.close()
 
@@ -63,6 +127,17 @@ def read_maildir(path: Path) -> Iterator[tuple[str, bytes]]:
     box = mailbox.Maildir(path, create=False)
     for key in sorted(box.iterkeys()):
         yield f"{path.name}/{key}", box.get_bytes(key)
+
+
+def read_emlx(path: Path) -> bytes:
+    """The message inside an Apple Mail ``.emlx``: a line with its length in bytes, the
+    message, then a property list (dropped)."""
+    data = path.read_bytes()
+    first, _, rest = data.partition(b"\n")
+    try:
+        return rest[: int(first.strip())]
+    except ValueError:
+        return data  # not the usual layout: let extraction say what it is
 
 
 def read_jsonl(path: Path) -> Iterator[tuple[str, dict]]:
@@ -83,20 +158,49 @@ def read_jsonl(path: Path) -> Iterator[tuple[str, dict]]:
             yield source, record
 
 
-def read(path: Path) -> Iterator[tuple[str, Item]]:
-    """All messages at ``path``, whatever its kind (see ``detect``)."""
+def _file(file: Path, kind: str | None, folder: str, label: str) -> Iterator[Entry]:
+    if kind is None:
+        yield Entry(folder, label, None)
+    elif kind == "mbox":
+        for source, raw in read_mbox(file):
+            yield Entry(folder, f"{label}#{source.rpartition('#')[2]}", raw)
+    elif kind == "emlx":
+        yield Entry(folder, label, read_emlx(file))
+    elif kind == "jsonl":
+        for source, record in read_jsonl(file):
+            yield Entry(folder, f"{label}:{source.rpartition(':')[2]}", record)
+    else:
+        yield Entry(folder, label, file.read_bytes())
+
+
+def walk(path: Path) -> Iterator[Entry]:
+    """Every message and every non-mail file at ``path``, folder by folder in name order
+    (symbolic links are not followed). Raises ``ImportSourceError`` if ``path`` is missing
+    or a file cannot be read."""
     kind = detect(path)
     try:
-        if kind == "mbox":
-            yield from read_mbox(path)
-        elif kind == "maildir":
-            yield from read_maildir(path)
-        elif kind == "eml-dir":
-            for file in sorted(path.glob("*.eml")):
-                yield file.name, file.read_bytes()
-        elif kind == "eml":
-            yield path.name, path.read_bytes()
-        else:
-            yield from read_jsonl(path)
+        if kind != "folder":
+            yield from _file(path, kind, path.name, path.name)
+            return
+        for here, dirs, names in os.walk(path):
+            folder_path = Path(here)
+            relative = folder_path.relative_to(path)
+            folder = str(relative) if str(relative) != "." else path.name
+            dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS)
+            if is_maildir(folder_path):
+                dirs[:] = [d for d in dirs if d not in _MAILDIR_PARTS]
+                for source, raw in read_maildir(folder_path):
+                    yield Entry(folder, str(relative / source.partition("/")[2]), raw)
+            for name in sorted(names):
+                file = folder_path / name
+                label = str(relative / name) if str(relative) != "." else name
+                yield from _file(file, sniff(file), folder, label)
     except (OSError, mailbox.Error, UnicodeDecodeError) as exc:
-        raise ImportSourceError(f"{path}: cannot read as {kind} ({exc})") from exc
+        raise ImportSourceError(f"{path}: cannot read ({exc})") from exc
+
+
+def read(path: Path) -> Iterator[tuple[str, Item]]:
+    """``(source, item)`` for every message at ``path`` (``walk`` without non-mail files)."""
+    for entry in walk(path):
+        if entry.item is not None:
+            yield entry.source, entry.item

@@ -7,18 +7,27 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from panza_tui.core.errors import ImportSourceError
 from panza_tui.core.store import Message, Store
 from sync import extract, files
 
 
 @dataclass
 class ImportReport:
-    """Counts by outcome: ``kept`` (the user's own mail), ``received``, and one key per skip
-    reason (see ``extract.REASONS``)."""
+    """Counts by outcome: ``kept`` (the user's own mail), ``received``, ``not_mail`` (a file
+    of the imported folder that is no mail), and one key per skip reason (see
+    ``extract.REASONS``); ``folders``: the same counts per mail folder of a folder import."""
 
     counts: Counter = field(default_factory=Counter)
     errors: list[tuple[str, str]] = field(default_factory=list)  # (source, why) unparseable
     new_ids: list[int] = field(default_factory=list)
+    folders: dict[str, Counter] = field(default_factory=dict)
+
+    def count(self, outcome: str, folder: str = "") -> None:
+        """Count one message (or file) with ``outcome``, in ``folder`` if given."""
+        self.counts[outcome] += 1
+        if folder:
+            self.folders.setdefault(folder, Counter())[outcome] += 1
 
     @property
     def total(self) -> int:
@@ -26,19 +35,20 @@ class ImportReport:
         return sum(self.counts.values())
 
     def record(
-        self, store: Store, account: str, source: str, result: Message | extract.Skip
-    ) -> int | None:
+        self, store: Store, account: str, source: str, result: Message | extract.Skip,
+        folder: str = "",
+    ) -> int | None:  # fmt: skip
         """Count one extracted message and store it if kept; returns its new row id."""
         if isinstance(result, extract.Skip):
-            self.counts[result.reason] += 1
+            self.count(result.reason, folder)
             if result.reason == "unparseable":
                 self.errors.append((source, result.detail))
             return None
         row = store.add_message(account, result)
         if row is None:
-            self.counts["duplicate"] += 1
+            self.count("duplicate", folder)
         else:
-            self.counts["received" if result.received else "kept"] += 1
+            self.count("received" if result.received else "kept", folder)
             self.new_ids.append(row)
         return row
 
@@ -52,21 +62,33 @@ def import_path(
     In mail files, messages from the account's addresses are its own mail and every other
     message is kept as received mail (a Takeout mbox holds both); an account without
     addresses takes every message as its own. JSON lines are taken as the user's own mail.
-    Duplicates (same Message-ID or same content hash) are counted, not stored twice.
-    Raises ``ImportSourceError`` if ``path`` is unreadable.
+    Duplicates (same Message-ID or same content hash) are counted, not stored twice. A
+    folder is walked recursively (``files.walk``); files in it that are not mail are counted
+    as ``not_mail``. Raises ``ImportSourceError`` if ``path`` is unreadable or holds no mail.
     """
     addresses = store.addresses(account) or None
     report = ImportReport()
-    for source, item in files.read(path):
-        if isinstance(item, dict):
-            result = _from_record(item, min_words, source)
+    folder_import = path.is_dir()
+    for entry in files.walk(path):
+        where = entry.folder if folder_import else ""
+        if entry.item is None:
+            report.count("not_mail", where)
+            continue
+        if isinstance(entry.item, dict):
+            result = _from_record(entry.item, min_words, entry.source)
         else:
             result = extract.extract(
-                item, addresses, min_words, source=source, folder=path.name, keep_received=True
-            )
-        report.record(store, account, source, result)
+                entry.item, addresses, min_words, source=entry.source, folder=entry.folder,
+                keep_received=True,
+            )  # fmt: skip
+        report.record(store, account, entry.source, result, where)
         if progress:
             progress(1)
+    if report.total == report.counts["not_mail"]:
+        raise ImportSourceError(
+            f"{path}: no mail found ({report.counts['not_mail']} files, none of them an "
+            "email, mbox, maildir, .emlx or Panza JSON lines)"
+        )
     return report
 
 

@@ -23,7 +23,10 @@ AccountOpt = Annotated[str, typer.Option("--account", "-a", help="Account name."
 
 
 def import_(
-    path: Annotated[Path, typer.Argument(help="mbox, maildir, .eml, or Panza JSON-lines file.")],
+    path: Annotated[
+        Path,
+        typer.Argument(help="A mail folder of any layout (walked), mbox, .eml, or JSON lines."),
+    ],
     account: AccountOpt,
     address: Annotated[
         Optional[list[str]],  # noqa: UP045 - typer needs Optional here

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -51,6 +52,16 @@ def print_import_report(report: ImportReport) -> None:
         table.add_row(reason, str(count))
     table.add_row("[bold]total", f"[bold]{sum(report.counts.values())}")
     console.print(table)
+    if len(report.folders) > 1:
+        by_folder = Table(title="by folder", show_edge=False)
+        for column in ("folder", "yours", "received", "skipped", "not mail"):
+            by_folder.add_column(column, justify="left" if column == "folder" else "right")
+        for folder, counts in sorted(report.folders.items()):
+            mail = counts["kept"] + counts["received"] + counts["not_mail"]
+            skipped = sum(counts.values()) - mail
+            by_folder.add_row(escape(folder), *(str(n) for n in (
+                counts["kept"], counts["received"], skipped, counts["not_mail"])))  # fmt: skip
+        console.print(by_folder)
     for source, why in report.errors[:10]:
         console.print(f"  unparseable {source}: {why}")
 

@@ -257,7 +257,7 @@ class Store:
 
     def _stored_copy(self, account: str, message: Message) -> sqlite3.Row | None:
         return self.db.execute(
-            "SELECT id, folder, deleted_at FROM messages WHERE account=? AND "
+            "SELECT id, folder, uid, deleted_at FROM messages WHERE account=? AND "
             "(content_hash=? OR message_id=?)",
             (account, message.content_hash, message.message_id),
         ).fetchone()
@@ -267,15 +267,16 @@ class Store:
 
         A copy already stored is re-identified instead (its row id returned, its text kept)
         when it is a tombstone (the mail came back on the server) or was synced from the
-        same folder (its UIDs changed with UIDVALIDITY): it takes the new UID, folder and
+        same folder and lost its UID (UIDVALIDITY changed): it takes the new UID, folder and
         source and is live again. A message with no ``thread_id`` joins its stored parent's
         thread when its References are missing (some clients send In-Reply-To alone), else
         gets ``thread_key``.
         """
         stored = self._stored_copy(account, message)
         if stored is not None:
-            same_folder = message.uid is not None and stored["folder"] == message.folder
-            if stored["deleted_at"] is None and not same_folder:
+            lost_uid = (message.uid is not None and stored["uid"] is None
+                        and stored["folder"] == message.folder)  # fmt: skip
+            if stored["deleted_at"] is None and not lost_uid:
                 return None
             self.db.execute(
                 "UPDATE messages SET folder=?, uid=?, source=?, deleted_at=NULL WHERE id=?",

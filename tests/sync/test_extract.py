@@ -167,3 +167,31 @@ def test_usrp_replies_quote_their_parent():
             matches.append(len(words & real) / len(words | real) > 0.5)
     # Mismatches are HTML quotes whose Outlook header is bold ("*From:*"), kept as quoted.
     assert len(matches) >= 70 and sum(matches) >= 0.85 * len(matches)
+
+
+def test_an_attached_email_never_becomes_the_senders_body():
+    """A forward as attachment: the sender wrote HTML only, the attached email (message/
+    rfc822, inline or attachment) has plain text; the body is the sender's HTML."""
+    from email.message import EmailMessage
+
+    for disposition in ("attachment", "inline"):
+        attached = EmailMessage()
+        attached["Subject"] = "Quarterly numbers"
+        attached.set_content("These are someone else's words about the quarterly numbers.")
+        outer = EmailMessage()
+        outer["From"], outer["Subject"] = "maya@okafor.example", "Fwd: Quarterly numbers"
+        outer.set_content("<p>Tom, see the numbers below, I think we should talk tomorrow "
+                          "about the budget before the meeting.</p>", subtype="html")  # fmt: skip
+        outer.add_attachment(attached, disposition=disposition)
+        text = extract.body_text(extract.parse(bytes(outer)))
+        assert "we should talk tomorrow" in text and "someone else" not in text
+
+
+def test_eight_bit_headers_and_odd_charsets_decode_without_a_crash():
+    head = b"From: Jos\xe9 <jose@x.es>\r\nSubject: Caf\xe9 tomorrow?\r\n"
+    raw = head + b"Content-Type: text/plain; charset=idna\r\n\r\n" + b"x" * 80 + b" long line\r\n"
+    message = extract.extract(raw, None, 0)
+    assert message.subject == "Café tomorrow?" and message.from_addr.startswith("José")
+    assert message.text.endswith("long line")
+    utf8 = "Subject: Grüße aus Köln\r\n\r\nhi there\r\n".encode()
+    assert extract.extract(utf8, None, 0).subject == "Grüße aus Köln"

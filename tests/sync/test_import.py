@@ -107,5 +107,5 @@ def test_unreadable_sources_say_why(store, tmp_path):
     with pytest.raises(ImportSourceError, match="no such file"):
         import_path(store, "me", tmp_path / "missing.mbox")
     (tmp_path / "empty-dir").mkdir()
-    with pytest.raises(ImportSourceError, match="neither a maildir"):
+    with pytest.raises(ImportSourceError, match="no mail found"):
         import_path(store, "me", tmp_path / "empty-dir")
