@@ -84,6 +84,10 @@ class ImapServer:
         return cls(**{k: v for k, v in data.items() if k != "kind"})
 
 
+MAX_FETCH_BYTES = 25 * 2**20  # larger messages are fetched as header + start of body
+PARTIAL_BODY_BYTES = 256 * 2**10
+
+
 def security_mode(value: str) -> str:
     """``value`` as one of ``SECURITY``, case-insensitively; raises ``AccountError`` naming
     the choices for anything else ("tls" is ambiguous: implicit TLS or STARTTLS?)."""
@@ -322,6 +326,22 @@ def _extractor(count: int) -> Iterator[Callable[[list[tuple]], list]]:
         yield lambda jobs: list(pool.map(_extract_job, jobs, chunksize=32))
 
 
+def _fetch(client: Any, uids: list[int]) -> dict:
+    """``{uid: {b"BODY[]": raw}}`` for ``uids``. A message larger than ``MAX_FETCH_BYTES``
+    (attachments) comes as its header and the first ``PARTIAL_BODY_BYTES`` of its body, where
+    the text part is: one huge message cannot stall every sync, and its text is kept."""
+    sizes = client.fetch(uids, ["RFC822.SIZE"])
+    big = {uid for uid in uids if sizes.get(uid, {}).get(b"RFC822.SIZE", 0) > MAX_FETCH_BYTES}
+    small = [uid for uid in uids if uid not in big]
+    data = dict(client.fetch(small, ["BODY.PEEK[]"])) if small else {}
+    if big:
+        parts = ["BODY.PEEK[HEADER]", f"BODY.PEEK[TEXT]<0.{PARTIAL_BODY_BYTES}>"]
+        for uid, item in client.fetch(sorted(big), parts).items():
+            body = next((v for k, v in item.items() if k.startswith(b"BODY[TEXT]")), b"")
+            data[uid] = {b"BODY[]": (item.get(b"BODY[HEADER]") or b"") + (body or b"")}
+    return data
+
+
 def _prefetched(client: Any, uids: list[int], batch: int) -> Iterator[tuple[list[int], dict]]:
     """(UIDs, fetched data) batch by batch, fetching the next batch while the caller parses
     this one: the server and the network work while we parse. Only the fetching thread
@@ -335,7 +355,7 @@ def _prefetched(client: Any, uids: list[int], batch: int) -> Iterator[tuple[list
                 if stop.is_set():
                     return
                 chunk = uids[start : start + batch]
-                chunks.put((chunk, client.fetch(chunk, ["BODY.PEEK[]"])))
+                chunks.put((chunk, _fetch(client, chunk)))
             chunks.put(None)
         except BaseException as exc:  # handed to the consumer, which raises it
             chunks.put(exc)

@@ -420,3 +420,38 @@ def test_a_token_endpoint_answering_html_or_a_damaged_token_is_one_clear_error()
         assert imap.access_token(settings, secret)  # the endpoint is fine again
     finally:
         oauth.close()
+
+
+def test_a_huge_message_is_fetched_without_its_attachment_and_keeps_its_text(
+    store, imap_server, monkeypatch
+):
+    from email.message import EmailMessage
+
+    big = EmailMessage()
+    big["From"], big["To"], big["Subject"] = ADDRESS, "tom@example.org", "The scans"
+    big["Message-ID"] = "<scans@okafor.example>"
+    big.set_content("Hi Tom,\n\nHere are the scans of the contract you asked for yesterday.\n")
+    big.add_attachment(bytes(range(256)) * 8192, maintype="application", subtype="pdf",
+                       filename="scans.pdf")  # 2 MiB  # fmt: skip
+    append_all(imap_server, "Sent", [bytes(big), *demo_messages()[:5]])
+    monkeypatch.setattr(imap, "MAX_FETCH_BYTES", 2**20)
+    monkeypatch.setattr(imap, "PARTIAL_BODY_BYTES", 16 * 2**10)
+    from imapclient import IMAPClient
+
+    fetched: list[int] = []  # bytes of every body the server sent
+    real_fetch = IMAPClient.fetch
+
+    def fetch(self, messages, data, *args, **kwargs):
+        answer = real_fetch(self, messages, data, *args, **kwargs)
+        fetched.extend(len(v) for item in answer.values() for k, v in item.items()
+                       if k.startswith(b"BODY"))  # fmt: skip
+        return answer
+
+    monkeypatch.setattr(IMAPClient, "fetch", fetch)
+    add_account(store, imap_server)
+    report = imap.sync(store, "maya", imap_server.password)
+    assert fetched and max(fetched) <= 20 * 2**10  # the 2 MiB attachment never came
+    assert report.counts["kept"] == 6
+    scans = store.by_message_id("maya", "<scans@okafor.example>")
+    assert scans is not None and scans.text.startswith("Hi Tom,")
+    assert "contract you asked for" in scans.text and len(scans.text) < 2000
