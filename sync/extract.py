@@ -98,29 +98,39 @@ def _eight_bit(raw: bytes) -> str:
 
 
 def _decode_part(part: RawMessage) -> str:
-    """A leaf part's text: transfer encoding undone, then its charset (utf-8 and cp1252 as
-    fallbacks for unknown or lying charsets, latin-1 as the last resort)."""
+    """A leaf part's text: transfer encoding undone, then its charset; utf-8 for unknown or
+    lying charsets, then the declared charset with bad bytes replaced, then cp1252, latin-1
+    as the last resort."""
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
         payload = str(part.get_payload()).encode("utf-8", "replace")
-    for charset in (part.get_content_charset(), "utf-8", "cp1252"):
+    declared = part.get_content_charset()
+    for charset in (declared, "utf-8"):
         if not charset:
             continue
         try:
             return payload.decode(charset)
         except (LookupError, UnicodeError):  # unknown, lying, or "idna" on long lines
             continue
-    return payload.decode("latin-1")
+    try:  # a known charset with a few bad bytes (a cut multi-byte sequence) beats a guess
+        if declared and declared not in ("us-ascii", "ascii", "idna"):
+            return payload.decode(declared, "replace")
+    except (LookupError, UnicodeError):
+        pass
+    try:
+        return payload.decode("cp1252")
+    except UnicodeDecodeError:
+        return payload.decode("latin-1")
 
 
-def _own_leaves(part: RawMessage, top: bool = True) -> Iterator[RawMessage]:
+def _own_leaves(part: RawMessage) -> Iterator[RawMessage]:
     """The leaf parts of a message, not descending into attached messages (message/*)."""
-    if not top and part.get_content_maintype() == "message":
+    if part.get_content_maintype() == "message":
         return
     if part.is_multipart():
         for sub in part.get_payload():
             if isinstance(sub, RawMessage):
-                yield from _own_leaves(sub, top=False)
+                yield from _own_leaves(sub)
     else:
         yield part
 
