@@ -95,3 +95,14 @@ def test_bench_repetition_runs_once(home, tmp_path):
     rows = json.loads((tmp_path / "repetition.json").read_text())["rows"]
     assert [(r["user"], r["repeat_penalty"]) for r in rows] == [("david", 1.0), ("david", 1.3)]
     assert all(0 <= r["repeat6 %"] <= 100 and r["median words"] > 0 for r in rows)
+
+
+@pytest.mark.slow
+def test_bench_faults_runs_once(home, tmp_path):
+    if shutil.which("dovecot") is None:
+        pytest.skip("needs Dovecot (.ci/run installs it)")
+    _bench("faults.py", "--kills", "1", "--steps", "import,imap", "--messages", "20",
+           results=tmp_path, home=home)  # fmt: skip
+    data = json.loads((tmp_path / "faults.json").read_text())
+    assert [row["step"] for row in data["rows"]] == ["import", "imap"]
+    assert all(row["kills"] == 1 and row["emails lost"] == 0 for row in data["rows"])
