@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 
 
 class CuttableProxy:
-    """Forwards 127.0.0.1:``port`` to 127.0.0.1:``target``; ``cut()`` drops every connection."""
+    """Forwards 127.0.0.1:``port`` to 127.0.0.1:``target``; ``cut()`` drops every connection.
+    ``delay``: seconds to wait before forwarding each chunk (a slow link)."""
 
-    def __init__(self, target: int) -> None:
+    def __init__(self, target: int, delay: float = 0.0) -> None:
         self.target = target
+        self.delay = delay
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.sockets: list[socket.socket] = []
@@ -29,10 +32,10 @@ class CuttableProxy:
             for a, b in ((downstream, upstream), (upstream, downstream)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
         try:
-            while data := source.recv(65536):
+            while data := source.recv(16384):
+                time.sleep(self.delay)
                 sink.sendall(data)
         except OSError:
             pass

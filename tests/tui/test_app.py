@@ -332,3 +332,54 @@ async def test_adding_and_editing_an_imap_account_in_the_app(workspace, imap_ser
         await fill_and_save(pilot, password="")  # an empty password keeps the stored one
         assert not isinstance(app.screen, AccountForm)
         assert secrets.get_secret("box:imap") == imap_server.password
+
+
+@pytest.mark.slow
+async def test_a_cli_sync_beside_the_open_app_syncing_the_same_account(demo_ws, imap_server):  # noqa: F811
+    """`panza sync` in a terminal while the app syncs the same account over a slow link and
+    the user saves a draft: both syncs finish cleanly, every email is stored once, the
+    draft is kept, and the retrieval index matches the store (issue 13)."""
+    import os
+    import subprocess
+    import sys
+
+    from panza_tui.core import secrets
+    from panza_tui.tui.app import PanzaApp
+    from sync import imap
+    from tests.sync.conftest import append_all
+    from tests.sync.proxy import CuttableProxy
+
+    append_all(imap_server, "Sent", demo_messages())
+    slow = CuttableProxy(imap_server.port, delay=0.02)
+    demo_ws.store.add_account("server", [ADDRESS])
+    demo_ws.store.set_server("server", imap.ImapServer(
+        host="127.0.0.1", user=imap_server.user, port=slow.port, security="plain",
+    ).to_json())  # fmt: skip
+    secrets.set_secret("server:imap", imap_server.password)
+    cli = subprocess.Popen([sys.executable, "-m", "panza_tui", "sync", "-a", "server"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ),
+                           text=True)  # fmt: skip
+    app = PanzaApp(account="demo", workspace=demo_ws)
+    try:
+        async with app.run_test(size=(130, 30)) as pilot:
+            await pilot.press("a")
+            await pilot.pause()
+            await pilot.press("down", "s")
+            draft = demo_ws.store.save_draft("server", "x", "Saved mid-sync.\n", [], subject="s")
+            await settled(app, pilot)
+            status = str(app.screen.query_one("#status").render())
+            assert "new of yours" in status, status
+        out, err = cli.communicate(timeout=300)
+    finally:
+        slow.close()
+        if cli.poll() is None:
+            cli.kill()
+    assert cli.returncode == 0, err[-2000:]
+    store = demo_ws.store
+    rows = store.messages("server")
+    assert len(rows) == 65 == len({m.content_hash for m in rows})
+    assert store.draft(draft)["text"] == "Saved mid-sync.\n"
+    demo_ws._indexes.clear()
+    demo_ws.update_index("server")
+    index = demo_ws.index("server")
+    assert sorted(index.keys()) == sorted(m.id for m in rows)
