@@ -47,6 +47,7 @@ class SyncReport(ImportReport):
         self.counts.update(other.counts)
         self.errors += other.errors
         self.new_ids += other.new_ids
+        self.notes.update(other.notes)
         self.deleted_ids += other.deleted_ids
         self.resynced = self.resynced or other.resynced
         self.folder = ", ".join(filter(None, [self.folder, other.folder]))

@@ -64,7 +64,7 @@ _MARKER_STARTS = frozenset("-_BOALEIFVDT")
 _FWD_SUBJECT = re.compile(r"^\s*(fwd?|wg|tr)\s*:", re.I)
 
 
-def _header(msg: RawMessage, name: str) -> str:
+def _header(msg: RawMessage, name: str, notes: list[str] | None = None) -> str:
     """A header as text: RFC 2047 encoded words decoded, raw UTF-8 (RFC 6532) kept, broken
     encodings decoded leniently, folded whitespace collapsed."""
     try:
@@ -77,7 +77,7 @@ def _header(msg: RawMessage, name: str) -> str:
         value = next((v for k, v in msg.raw_items() if k.lower() == name.lower()), "")
     text = str(value)
     if any("\udc80" <= c <= "\udcff" for c in text):  # undecoded 8-bit bytes
-        text = _eight_bit(text.encode("ascii", "surrogateescape"))
+        text = _eight_bit(text.encode("ascii", "surrogateescape"), notes)
     if "=?" in text:
         try:
             text = str(make_header(decode_header(text)))
@@ -86,18 +86,23 @@ def _header(msg: RawMessage, name: str) -> str:
     return " ".join(text.split())
 
 
-def _eight_bit(raw: bytes) -> str:
+def _eight_bit(raw: bytes, notes: list[str] | None = None) -> str:
     """Raw 8-bit header bytes (RFC 6532 allows UTF-8; old clients sent their own code page):
-    UTF-8 if they are, else cp1252, else latin-1, which decodes anything."""
-    for charset in ("utf-8", "cp1252"):
-        try:
-            return raw.decode(charset)
-        except UnicodeDecodeError:
-            continue
-    return raw.decode("latin-1")
+    UTF-8 if they are, else cp1252, else latin-1, which decodes anything (noted in
+    ``notes`` as ``8bit_header``)."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    if notes is not None:
+        notes.append("8bit_header")
+    try:
+        return raw.decode("cp1252")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
 
 
-def _decode_part(part: RawMessage) -> str:
+def _decode_part(part: RawMessage, notes: list[str] | None = None) -> str:
     """A leaf part's text: transfer encoding undone, then its charset; utf-8 for unknown or
     lying charsets, then the declared charset with bad bytes replaced, then cp1252, latin-1
     as the last resort."""
@@ -111,6 +116,8 @@ def _decode_part(part: RawMessage) -> str:
         try:
             return payload.decode(charset)
         except (LookupError, UnicodeError):  # unknown, lying, or "idna" on long lines
+            if charset == declared and notes is not None:
+                notes.append("charset_fallback")
             continue
     try:  # a known charset with a few bad bytes (a cut multi-byte sequence) beats a guess
         if declared and declared not in ("us-ascii", "ascii", "idna"):
@@ -147,7 +154,7 @@ def html_to_text(html: str) -> str:
     return converter.handle(html)
 
 
-def body_text(msg: RawMessage) -> str:
+def body_text(msg: RawMessage, notes: list[str] | None = None) -> str:
     """The message's body as text: first inline text/plain, else text/html converted.
 
     Attachments (Content-Disposition: attachment) are never taken as the body, and neither
@@ -166,11 +173,11 @@ def body_text(msg: RawMessage) -> str:
         elif kind == "text/html" and html is None:
             html = part
     if plain is not None:
-        text = _decode_part(plain)
+        text = _decode_part(plain, notes)
         if text.strip() or html is None:
             return text
     if html is not None:
-        return html_to_text(_decode_part(html))
+        return html_to_text(_decode_part(html, notes))
     return ""
 
 
@@ -346,13 +353,14 @@ def extract(
     forwards or quotes), no length rule, kept for reading and replying, never for style.
     """
     try:
+        notes: list[str] = []  # where decoding had to guess; counted by the import report
         msg = parse(raw)
-        from_value = _header(msg, "From")
+        from_value = _header(msg, "From", notes)
         received = addresses is not None and not set(_addresses(from_value)) & set(addresses)
         if received and not keep_received:
             return Skip("not_from_account", from_value)
-        subject = _header(msg, "Subject")
-        body = body_text(msg)
+        subject = _header(msg, "Subject", notes)
+        body = body_text(msg, notes)
         parts = split_quoted(body)
         if received:
             text, skip, quoted = parts.own or body.strip(), None, parts.quoted
@@ -377,6 +385,7 @@ def extract(
             source=source,
             received=received,
             quoted=quoted or None,
+            notes=tuple(dict.fromkeys(notes)),
         )
     except Exception as exc:  # a parser bug on hostile input must not stop an import
         return Skip("unparseable", f"{type(exc).__name__}: {exc}")

@@ -22,6 +22,7 @@ class ImportReport:
     errors: list[tuple[str, str]] = field(default_factory=list)  # (source, why) unparseable
     new_ids: list[int] = field(default_factory=list)
     folders: dict[str, Counter] = field(default_factory=dict)
+    notes: Counter = field(default_factory=Counter)  # decoding guesses: charset_fallback...
 
     def count(self, outcome: str, folder: str = "") -> None:
         """Count one message (or file) with ``outcome``, in ``folder`` if given."""
@@ -44,6 +45,7 @@ class ImportReport:
             if result.reason == "unparseable":
                 self.errors.append((source, result.detail))
             return None
+        self.notes.update(result.notes)
         row = store.add_message(account, result)
         if row is None:
             self.count("duplicate", folder)

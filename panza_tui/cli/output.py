@@ -62,6 +62,11 @@ def print_import_report(report: ImportReport) -> None:
             by_folder.add_row(escape(folder), *(str(n) for n in (
                 counts["kept"], counts["received"], skipped, counts["not_mail"])))  # fmt: skip
         console.print(by_folder)
+    guesses = {"charset_fallback": "an unknown or wrong charset (read as UTF-8, else the "
+               "declared one with bad bytes replaced, else cp1252)",
+               "8bit_header": "raw 8-bit headers (read as cp1252)"}  # fmt: skip
+    for note, count in sorted(report.notes.items()):
+        console.print(f"  {count} emails with {guesses.get(note, note)}")
     for source, why in report.errors[:10]:
         console.print(f"  unparseable {source}: {why}")
 

@@ -57,6 +57,8 @@ class Message:
     quoted: str | None = None
     thread_id: str | None = None
     deleted_at: float | None = None  # when the server deleted it (a tombstone), else None
+    notes: tuple[str, ...] = field(default=(), compare=False)  # how reading it had to guess;
+    # set by extraction for the import report, not stored
     id: int | None = None
     account: str = ""
     content_hash: str = field(default="")

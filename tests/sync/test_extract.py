@@ -189,9 +189,15 @@ def test_an_attached_email_never_becomes_the_senders_body():
 
 def test_eight_bit_headers_and_odd_charsets_decode_without_a_crash():
     head = b"From: Jos\xe9 <jose@x.es>\r\nSubject: Caf\xe9 tomorrow?\r\n"
-    raw = head + b"Content-Type: text/plain; charset=idna\r\n\r\n" + b"x" * 80 + b" long line\r\n"
+    raw = (
+        head
+        + b"Content-Type: text/plain; charset=x-klingon\r\n\r\n"
+        + b"x" * 80
+        + b" long line\r\n"
+    )
     message = extract.extract(raw, None, 0)
     assert message.subject == "Café tomorrow?" and message.from_addr.startswith("José")
     assert message.text.endswith("long line")
+    assert set(message.notes) == {"8bit_header", "charset_fallback"}  # counted by the import
     utf8 = "Subject: Grüße aus Köln\r\n\r\nhi there\r\n".encode()
     assert extract.extract(utf8, None, 0).subject == "Grüße aus Köln"
