@@ -133,15 +133,14 @@ class Step:
     resume_args: list[str] = field(default_factory=list)
 
 
-def steps(messages: int, pipeline_emails: int) -> dict[str, Step]:
+def steps(messages: int, pipeline_emails: int, work: Path, servers: dict) -> dict[str, Step]:
     sys.path.insert(0, str(ROOT))
     raws = usrp(messages)
-    mbox_file = Path(tempfile.mkdtemp(prefix="panza-faults-")) / "usrp.mbox"
+    mbox_file = work / "usrp.mbox"
     box = mailbox.mbox(mbox_file)
     for raw in raws:
         box.add(raw)
     box.close()
-    servers: dict[str, object] = {}
 
     def account(home: Path, server: dict, secret: str, kind: str) -> None:
         env_home = os.environ.get("PANZA_HOME")
@@ -187,7 +186,7 @@ def steps(messages: int, pipeline_emails: int) -> dict[str, Step]:
                  "client_secret": "csecret", "token_uri": f"{fake.url}/token"}  # fmt: skip
         account(home, gmail.settings(ME, fake.url), json.dumps(token), "gmail")
 
-    david = Path(tempfile.mkdtemp(prefix="panza-faults-david-")) / "david.jsonl"
+    david = work / "david.jsonl"
     lines = (SHARED / "panza" / "david.jsonl").read_text().splitlines()[:pipeline_emails]
     david.write_text("\n".join(lines) + "\n")
 
@@ -237,8 +236,10 @@ def main() -> None:
     rng = random.Random(args.seed)
     work = Path(tempfile.mkdtemp(prefix="panza-faults-"))
     table = []
+    servers: dict = {}  # Dovecot and the Gmail stand-in, started on first use
+    known = steps(args.messages, args.pipeline_emails, work, servers)
     for name in args.steps.split(","):
-        step = steps(args.messages, args.pipeline_emails)[name]
+        step = known[name]
         base = work / f"{name}-base"
         base.mkdir()
         step.prepare(base)
@@ -285,6 +286,10 @@ def main() -> None:
                       "adapter max |diff|"], table,
            {"messages": args.messages, "pipeline_emails": args.pipeline_emails,
             "seed": args.seed})  # fmt: skip
+    if "imap" in servers:
+        servers["imap"].stop()
+    if "gmail" in servers:
+        servers["gmail"].close()
     shutil.rmtree(work, ignore_errors=True)
 
 
