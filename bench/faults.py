@@ -228,6 +228,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=300, help="usrp-users messages")
     parser.add_argument("--pipeline-emails", type=int, default=10, help="David's, to train on")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--name", default="faults", help="results file name")
     args = parser.parse_args()
     os.environ.setdefault("PANZA_TRAINING__MAX_STEPS", "4")
     os.environ.setdefault("PANZA_TRAINING__BATCH_SIZE", "2")
@@ -281,7 +282,7 @@ def main() -> None:
         table.append([name, args.kills + 1, args.kills, round(seconds, 1), lost, duplicated,
                       broken, leftover, f"{recovered}/{args.kills}",
                       f"{worst:.2g}" if want.adapter else "-"])  # fmt: skip
-    report("faults", ["step", "runs", "kills", "uninterrupted s", "emails lost", "duplicated",
+    report(args.name, ["step", "runs", "kills", "uninterrupted s", "emails lost", "duplicated",
                       "integrity failures", "tmp left", "recovered",
                       "adapter max |diff|"], table,
            {"messages": args.messages, "pipeline_emails": args.pipeline_emails,
