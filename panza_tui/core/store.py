@@ -369,6 +369,14 @@ class Store:
             (account, int(received)),
         ).fetchone()[0]
 
+    def count_new_since(self, account: str, since: float) -> int:
+        """How many of the account's own emails were stored after ``since`` (Unix seconds):
+        mail a model trained at that time has not seen."""
+        return self.db.execute(
+            "SELECT COUNT(*) FROM messages WHERE account=? AND received=0 AND imported_at>?",
+            (account, since),
+        ).fetchone()[0]
+
     def count_deleted(self, account: str) -> int:
         """How many tombstones (mail deleted on the server, kept here) ``account`` has."""
         return self.db.execute(

@@ -5,7 +5,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from textual.app import App
 
@@ -29,6 +30,9 @@ class PanzaApp(App):
         self.account = account or (accounts[0] if accounts else None)
         self._drafters: dict[str, object] = {}
         self.startup_ms: float | None = None
+        self.jobs: dict[str, Any] = {}  # account -> its latest training.job.ModelJob
+        self._job_outcomes: dict[str, str] = {}  # account -> "running", "done", ...
+        self._quit_armed = 0.0  # monotonic time of a first quit press during a job
 
     def on_mount(self) -> None:
         from themes import load_themes
@@ -76,6 +80,77 @@ class PanzaApp(App):
         from panza_tui.tui.screens.evaluation import EvaluationScreen
 
         self.push_screen(EvaluationScreen(self.workspace.store, account))
+
+    def open_model(self, account: str) -> None:
+        """Push ``account``'s Model screen."""
+        from panza_tui.tui.screens.model import ModelScreen
+
+        self.push_screen(ModelScreen(account))
+
+    # The model job runs here, not in a screen, so that leaving the screen does not stop it.
+
+    def start_model_job(
+        self, account: str, resume: bool = False, stages: Sequence[str] | None = None
+    ) -> Any:
+        """Start playback -> training -> export -> evaluation of ``account`` in a worker
+        thread (``training.job.ModelJob``); returns the job. The title bar shows it on
+        every screen while it runs."""
+        from training.job import STAGES, ModelJob
+
+        job = ModelJob(self.workspace, account, stages or STAGES, resume)
+        self.jobs[account] = job
+        self._job_outcomes[account] = "running"
+        self.run_worker(lambda: self._run_job(job), thread=True, group=f"model:{account}",
+                        name=f"model job of {account}")  # fmt: skip
+        return job
+
+    def _run_job(self, job: Any) -> None:
+        from panza_tui.core.errors import PanzaError
+        from training.job import Cancelled
+
+        try:
+            job.run(lambda update: self.call_from_thread(self._show_job, job, update))
+        except Cancelled:
+            outcome = "cancelled: r on the Model screen resumes"
+        except PanzaError as exc:
+            outcome = f"failed: {exc}"
+        else:
+            outcome = "done"
+            self._drafters.pop(job.account, None)  # the next draft loads the new export
+        self.call_from_thread(self._finish_job, job, outcome)
+
+    def _show_job(self, job: Any, update: Any) -> None:
+        total = f"/{update.total}" if update.total else ""
+        self.title = f"Panza · {job.account}: {update.stage} {update.done}{total}"
+
+    def _finish_job(self, job: Any, outcome: str) -> None:
+        self._job_outcomes[job.account] = outcome
+        self.title = self.TITLE
+        severity = "error" if outcome.startswith("failed") else "information"
+        self.notify(f"{job.account}: model job {outcome}", severity=severity)
+        if hasattr(self.screen, "refresh_status"):
+            self.screen.refresh_status()
+
+    def job_running(self, account: str) -> bool:
+        """Whether ``account``'s model job is running."""
+        return self._job_outcomes.get(account) == "running"
+
+    def job_state(self, account: str) -> str:
+        """ "running", "done", "cancelled: ...", "failed: ..." or "" for no job yet."""
+        return self._job_outcomes.get(account, "")
+
+    async def action_quit(self) -> None:
+        """Quit; while a model job runs, only on a second press within five seconds (an
+        interrupted training run is resumable, but its last steps are lost)."""
+        running = [a for a in self.jobs if self.job_running(a)]
+        if running and time.monotonic() - self._quit_armed > 5:
+            self._quit_armed = time.monotonic()
+            self.notify(f"The model job of {', '.join(running)} is running: quit again to stop "
+                        "it (training can be resumed later).", severity="warning")  # fmt: skip
+            return
+        for account in running:
+            self.jobs[account].cancel()
+        self.exit()
 
     def on_ready(self) -> None:
         self.startup_ms = (time.perf_counter() - self.started) * 1000

@@ -39,6 +39,7 @@ class MailScreen(Screen):
         Binding("R", "reply(True)", "Reply all", show=False),
         Binding("c", "compose", "Compose"),
         Binding("a", "accounts", "Accounts"),
+        Binding("m", "model", "Model"),
         Binding("e", "evaluation", "Evaluation"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("q", "app.quit", "Quit"),
@@ -178,6 +179,12 @@ class MailScreen(Screen):
 
     def action_accounts(self) -> None:
         self.app.open_accounts()  # type: ignore[attr-defined]
+
+    def action_model(self) -> None:
+        if self.account is None:
+            self.notify("Import some mail first (panza import or panza demo).", severity="warning")
+            return
+        self.app.open_model(self.account)  # type: ignore[attr-defined]
 
     def action_evaluation(self) -> None:
         if self.account is None:

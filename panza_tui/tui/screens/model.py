@@ -1,0 +1,169 @@
+"""The Model screen of an account: what the model is built from (emails, playback pairs,
+runs, the export in use, new mail since the last training), and the whole job from the
+app: playback -> training -> export -> evaluation with a progress bar per stage, the
+training loss as it falls, elapsed and remaining time, cancel and resume.
+
+The job runs in an app worker (``PanzaApp.start_model_job``), not in this screen: leaving
+the screen does not stop it, and coming back shows where it is (this screen polls it).
+"""
+
+from __future__ import annotations
+
+import time
+
+from rich.markup import escape
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Label, ProgressBar, Sparkline, Static
+
+from training.job import STAGES, ModelJob, Update
+
+STAGE_NAMES = {
+    "playback": "Playback",
+    "train": "Training",
+    "export": "Export",
+    "eval": "Evaluation",
+}
+
+
+def remaining(update: Update, since: float, now: float) -> float | None:
+    """Seconds left in the current stage at its rate so far (None while unknown)."""
+    if update.total <= 0 or update.done <= 0 or update.done >= update.total:
+        return None
+    return (now - since) / update.done * (update.total - update.done)
+
+
+def clock(seconds: float | None) -> str:
+    """``m:ss`` (or ``h:mm:ss``); "-" for None."""
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02}:{secs:02}" if hours else f"{minutes}:{secs:02}"
+
+
+class ModelScreen(Screen):
+    """``account``'s model: its status and the job that rebuilds it."""
+
+    stages: tuple[str, ...] = STAGES  # what ``g`` and ``r`` run
+
+    BINDINGS = [
+        Binding("g", "start", "Train"),
+        Binding("c", "cancel", "Cancel"),
+        Binding("r", "resume", "Resume"),
+        Binding("escape", "app.pop_screen", "Back"),
+    ]
+    DEFAULT_CSS = """
+    ModelScreen #model-status { padding: 1 2; }
+    ModelScreen #stages { grid-size: 3; grid-columns: 12 1fr 24; grid-rows: 1; height: auto;
+                          padding: 0 2; grid-gutter: 1 1; }
+    ModelScreen .stage-info { color: $text-muted; }
+    ModelScreen #loss { height: 6; margin: 1 2; border: round $primary; }
+    ModelScreen #job-line { padding: 0 2; color: $text-muted; }
+    """
+
+    def __init__(self, account: str) -> None:
+        super().__init__()
+        self.account = account
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="model-status")
+        with Grid(id="stages"):
+            for stage in STAGES:
+                yield Label(STAGE_NAMES[stage])
+                yield ProgressBar(id=f"bar-{stage}", show_eta=False)
+                yield Label("", id=f"info-{stage}", classes="stage-info")
+        sparkline = Sparkline([], id="loss")
+        sparkline.border_title = "training loss"
+        yield sparkline
+        yield Static("", id="job-line")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"{self.account} · model"
+        self.refresh_status()
+        self.set_interval(0.3, self.refresh_job)
+
+    @property
+    def job(self) -> ModelJob | None:
+        return self.app.jobs.get(self.account)  # type: ignore[attr-defined]
+
+    def refresh_status(self) -> None:
+        """The account's model status (reads the store; loads no model)."""
+        from training import job as jobs
+
+        state = jobs.status(self.app.workspace, self.account)  # type: ignore[attr-defined]
+        trained = f"model #{state.trained.id}" if state.trained else "none yet"
+        active = f"export #{state.active.id}" if state.active else "the base model"
+        lines = [
+            f"[b]{escape(self.account)}[/b]: {state.emails} emails of yours, "
+            f"{state.pairs} with a playback instruction",
+            f"trained: {trained}; drafting with {active}",
+            f"[b]{escape(state.summary())}[/b]",
+        ]
+        if state.resumable is not None:
+            lines.append(f"training run #{state.resumable.id} was interrupted: r resumes it")
+        self.query_one("#model-status", Static).update("\n".join(lines))
+
+    def refresh_job(self) -> None:
+        """Bars, loss chart and times from the running (or last) job."""
+        job = self.job
+        line = self.query_one("#job-line", Static)
+        if job is None:
+            line.update("g runs playback, training, export and evaluation")
+            return
+        now = time.time()
+        started: dict[str, float] = {}
+        latest: dict[str, Update] = {}
+        for update in list(job.updates):
+            started.setdefault(update.stage, update.at)
+            latest[update.stage] = update
+        for stage in STAGES:
+            bar = self.query_one(f"#bar-{stage}", ProgressBar)
+            info = self.query_one(f"#info-{stage}", Label)
+            update = latest.get(stage)
+            if stage not in job.stages:
+                info.update("skipped")
+                continue
+            if update is None:
+                continue
+            if update.info == "done":
+                bar.update(total=1, progress=1)
+                info.update("done")
+                continue
+            bar.update(total=update.total or None, progress=update.done)
+            left = remaining(update, started[stage], now)
+            loss = f" loss {update.loss:.3f}" if update.loss is not None else ""
+            info.update(f"{update.done}/{update.total or '?'}{loss} · {clock(left)} left")
+        self.query_one("#loss", Sparkline).data = list(job.losses)
+        state = self.app.job_state(self.account)  # type: ignore[attr-defined]
+        line.update(f"{state} · elapsed {clock(now - job.started)}")
+
+    def action_start(self) -> None:
+        self._start(resume=False)
+
+    def action_resume(self) -> None:
+        self._start(resume=True)
+
+    def _start(self, resume: bool) -> None:
+        if self.app.job_running(self.account):  # type: ignore[attr-defined]
+            self.notify("The model job is already running.", severity="warning")
+            return
+        for stage in STAGES:
+            self.query_one(f"#bar-{stage}", ProgressBar).update(total=None, progress=0)
+            self.query_one(f"#info-{stage}", Label).update("")
+        self.app.start_model_job(self.account, resume, self.stages)  # type: ignore[attr-defined]
+
+    def action_cancel(self) -> None:
+        job = self.job
+        if job is None or not self.app.job_running(self.account):  # type: ignore[attr-defined]
+            self.notify("Nothing is running.")
+            return
+        job.cancel()
+        self.notify("Cancelling at the next step; finished work is kept.")
+
+    def on_screen_resume(self) -> None:
+        self.refresh_status()

@@ -1,0 +1,74 @@
+"""The Model screen runs the whole job from the app on the embedded model (issue 12):
+playback -> training -> export on ten of David's emails, with progress and the loss chart;
+cancel mid-training, resume, finish; the new export becomes active for the next draft."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import shared
+from tests.helpers import until_async
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture()
+def small_ws(home, monkeypatch, tmp_path):
+    from panza_tui.core.workspace import Workspace
+    from sync.importer import import_path
+
+    for key, value in {"MAX_STEPS": "4", "BATCH_SIZE": "2", "CHECKPOINT_EVERY": "1"}.items():
+        monkeypatch.setenv(f"PANZA_TRAINING__{key}", value)
+    lines = shared("panza", "david.jsonl").read_text(encoding="utf-8").splitlines()[:10]
+    data = tmp_path / "david10.jsonl"
+    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    ws = Workspace()
+    ws.store.add_account("d")
+    import_path(ws.store, "d", data)
+    yield ws
+    ws.store.close()
+
+
+async def test_model_screen_trains_cancels_resumes_and_activates_the_export(small_ws, monkeypatch):
+    from textual.widgets import ProgressBar, Sparkline, Static
+
+    from panza_tui.core.drafting import choose_model
+    from panza_tui.tui.app import PanzaApp
+    from panza_tui.tui.screens.model import ModelScreen
+
+    monkeypatch.setattr(ModelScreen, "stages", ("playback", "train", "export"))
+    app = PanzaApp(account="d", workspace=small_ws)
+    async with app.run_test(size=(110, 34)) as pilot:
+        await pilot.press("m")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ModelScreen)
+        status = screen.query_one("#model-status", Static)
+        assert "no model trained yet" in str(status.render())
+
+        await pilot.press("g")
+        job = app.jobs["d"]
+        assert await until_async(lambda: len(job.losses) >= 1, pilot, timeout=300)
+        assert "Panza · d: train" in app.title  # shown on every screen while it runs
+        await pilot.press("c")
+        assert await until_async(lambda: not app.job_running("d"), pilot, timeout=120)
+        assert app.job_state("d").startswith("cancelled")
+        await pilot.pause(0.5)
+        assert "was interrupted" in str(status.render())
+        assert small_ws.store.latest_run("d", "export") is None
+
+        await pilot.press("r")
+        resumed = app.jobs["d"]
+        assert resumed is not job
+        assert await until_async(lambda: not app.job_running("d"), pilot, timeout=600)
+        assert app.job_state("d") == "done", app.job_state("d")
+        await pilot.pause(0.5)
+        trained = resumed.results["train"]
+        assert trained.metrics.resumed_at is not None and trained.metrics.steps == 4
+        assert screen.query_one("#bar-export", ProgressBar).percentage == 1.0
+        assert len(screen.query_one("#loss", Sparkline).data) >= 1
+        assert "0 new emails since model" in str(status.render())
+        export = small_ws.store.latest_run("d", "export")
+        assert small_ws.store.account("d")["active_adapter"] == export.id
+        assert str(choose_model(small_ws, "d").path) == export.path  # the next draft uses it
+        assert app.title == "Panza"
