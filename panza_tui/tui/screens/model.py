@@ -57,7 +57,7 @@ class ModelScreen(Screen):
     ]
     DEFAULT_CSS = """
     ModelScreen #model-status { padding: 1 2; }
-    ModelScreen #stages { grid-size: 3; grid-columns: 12 1fr 24; grid-rows: 1; height: auto;
+    ModelScreen #stages { grid-size: 3; grid-columns: 12 1fr 32; grid-rows: 1; height: auto;
                           padding: 0 2; grid-gutter: 1 1; }
     ModelScreen .stage-info { color: $text-muted; }
     ModelScreen #loss { height: 6; margin: 1 2; border: round $primary; }
@@ -67,6 +67,7 @@ class ModelScreen(Screen):
     def __init__(self, account: str) -> None:
         super().__init__()
         self.account = account
+        self._finished_stages = 0  # "done" reports seen: the status line is read again
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -74,7 +75,7 @@ class ModelScreen(Screen):
         with Grid(id="stages"):
             for stage in STAGES:
                 yield Label(STAGE_NAMES[stage])
-                yield ProgressBar(id=f"bar-{stage}", show_eta=False)
+                yield ProgressBar(total=1, id=f"bar-{stage}", show_eta=False)
                 yield Label("", id=f"info-{stage}", classes="stage-info")
         sparkline = Sparkline([], id="loss")
         sparkline.border_title = "training loss"
@@ -127,8 +128,11 @@ class ModelScreen(Screen):
             update = latest.get(stage)
             if stage not in job.stages:
                 info.update("skipped")
+                bar.update(total=1, progress=0)
                 continue
             if update is None:
+                bar.update(total=1, progress=0)
+                info.update("waiting")
                 continue
             if update.info == "done":
                 bar.update(total=1, progress=1)
@@ -139,6 +143,10 @@ class ModelScreen(Screen):
             loss = f" loss {update.loss:.3f}" if update.loss is not None else ""
             info.update(f"{update.done}/{update.total or '?'}{loss} · {clock(left)} left")
         self.query_one("#loss", Sparkline).data = list(job.losses)
+        finished = sum(1 for u in latest.values() if u.info == "done")
+        if finished != self._finished_stages:  # new pairs, a new run or export: say so
+            self._finished_stages = finished
+            self.refresh_status()
         state = self.app.job_state(self.account)  # type: ignore[attr-defined]
         line.update(f"{state} · elapsed {clock(now - job.started)}")
 
@@ -152,8 +160,9 @@ class ModelScreen(Screen):
         if self.app.job_running(self.account):  # type: ignore[attr-defined]
             self.notify("The model job is already running.", severity="warning")
             return
+        self._finished_stages = 0
         for stage in STAGES:
-            self.query_one(f"#bar-{stage}", ProgressBar).update(total=None, progress=0)
+            self.query_one(f"#bar-{stage}", ProgressBar).update(total=1, progress=0)
             self.query_one(f"#info-{stage}", Label).update("")
         self.app.start_model_job(self.account, resume, self.stages)  # type: ignore[attr-defined]
 
