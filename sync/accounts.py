@@ -137,14 +137,32 @@ def add_gmail(
     ``client_secrets``: the JSON of an OAuth "Desktop app" client. Raises ``AccountError``
     for an unreadable file, ``AuthError`` if consent does not complete.
     """
-    from sync import gmail, oauth
+    from sync import oauth
 
     locations.check_account_name(name)
+    creds = oauth.authorize_installed_app(read_client_secrets(client_secrets))
+    return add_gmail_with(ws, name, creds, api_root, addresses)
+
+
+def read_client_secrets(path: Path) -> dict[str, Any]:
+    """The JSON of an OAuth "Desktop app" client; ``AccountError`` if unreadable."""
     try:
-        config = json.loads(client_secrets.read_text(encoding="utf-8"))
+        config = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise AccountError(f"{client_secrets}: not a readable client secrets file ({exc})") from exc
-    creds = oauth.authorize_installed_app(config)
+        raise AccountError(f"{path}: not a readable client secrets file ({exc})") from exc
+    if not isinstance(config, dict) or not ({"installed", "web"} & set(config)):
+        raise AccountError(f"{path}: not an OAuth client secrets file (no 'installed' client)")
+    return config
+
+
+def add_gmail_with(
+    ws: Workspace, name: str, creds: Any, api_root: str = "", addresses: list[str] | None = None
+) -> Added:
+    """Add Gmail account ``name`` with consented ``creds`` (``sync.oauth``); its address
+    comes from the Gmail profile. Raises ``AuthError``/``SyncError``."""
+    from sync import gmail
+
+    locations.check_account_name(name)
     address = gmail.profile_email(creds, api_root)
     ws.store.add_account(name, addresses or [address])
     ws.store.set_server(name, gmail.settings(address, api_root))

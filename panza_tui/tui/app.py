@@ -67,6 +67,12 @@ class PanzaApp(App):
 
         self.push_screen(AccountForm(account), done)
 
+    def open_gmail_form(self, done: Callable[[str | None], None], api_root: str = "") -> None:
+        """Push the Gmail consent form; ``done`` gets the added account's name, or None."""
+        from panza_tui.tui.screens.gmail_form import GmailForm
+
+        self.push_screen(GmailForm(api_root), done)
+
     def open_compose(
         self, account: str, reply_to: Message | None = None, reply_all: bool = False
     ) -> None:

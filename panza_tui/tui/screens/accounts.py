@@ -1,8 +1,8 @@
 """The Accounts screen: every account with its server, mail count, last sync and active
 model; sync one with a progress bar, test its connection, remove it, or open its mail.
 
-``n`` and ``e`` open a form to add or edit an IMAP account; Gmail accounts, which need a
-browser consent, are added with ``panza account add --gmail``; the screen says so.
+``n`` and ``e`` open a form to add or edit an IMAP account; ``g`` adds a Gmail account
+through Google's consent page (``GmailForm``).
 """
 
 from __future__ import annotations
@@ -20,17 +20,15 @@ from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
 from panza_tui.core.errors import PanzaError
 from sync import accounts
 
-HINT = (
-    "n adds an IMAP account here; a Gmail account needs a browser consent: "
-    "panza account add NAME --gmail --client-secrets FILE"
-)
+HINT = "n adds an IMAP account (password), g a Gmail account (Google's consent page)"
 
 
 class AccountsScreen(Screen):
     """Accounts, one row each; keys act on the highlighted one."""
 
     BINDINGS = [
-        Binding("n", "add", "New"),
+        Binding("n", "add", "New IMAP"),
+        Binding("g", "add_gmail", "New Gmail"),
         Binding("e", "edit", "Edit"),
         Binding("s", "sync", "Sync"),
         Binding("t", "test", "Test connection"),
@@ -94,6 +92,9 @@ class AccountsScreen(Screen):
 
     def action_add(self) -> None:
         self.app.open_account_form(None, lambda _: self.refresh_table())  # type: ignore[attr-defined]
+
+    def action_add_gmail(self) -> None:
+        self.app.open_gmail_form(lambda _: self.refresh_table())  # type: ignore[attr-defined]
 
     def action_edit(self) -> None:
         name = self.selected
