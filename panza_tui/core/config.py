@@ -130,9 +130,11 @@ class PromptConfig:
 
 @dataclass(frozen=True)
 class UIConfig:
-    """TUI settings: the theme name (see ``themes/``)."""
+    """TUI settings: the theme name (see ``themes/``), and how often the open app checks
+    the server accounts for new mail (seconds; 0: never)."""
 
     theme: str = "panza-dark"
+    check_mail_every: int = 300
 
 
 @dataclass(frozen=True)

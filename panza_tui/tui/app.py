@@ -33,6 +33,7 @@ class PanzaApp(App):
         self.jobs: dict[str, Any] = {}  # account -> its latest training.job.ModelJob
         self._job_outcomes: dict[str, str] = {}  # account -> "running", "done", ...
         self._quit_armed = 0.0  # monotonic time of a first quit press during a job
+        self._check_errors: dict[str, str] = {}  # account -> the last mail check's error
 
     def on_mount(self) -> None:
         from themes import load_themes
@@ -44,6 +45,48 @@ class PanzaApp(App):
         from panza_tui.tui.screens.mail import MailScreen
 
         self.push_screen(MailScreen(self.workspace.store, self.account))
+        every = self.workspace.config.ui.check_mail_every
+        if every > 0:
+            self.set_interval(every, self.check_mail)
+
+    def check_mail(self) -> None:
+        """Sync every server account in a worker (one check at a time), so new mail shows
+        up while the app is open; the screen in front is refreshed when some arrived."""
+        if any(w.group == "check-mail" and not w.is_finished for w in self.workers):
+            return
+        self.run_worker(self._check_mail, thread=True, group="check-mail", name="mail check")
+
+    def _check_mail(self) -> None:
+        from panza_tui.core.errors import PanzaError
+        from sync import accounts
+
+        arrived: dict[str, int] = {}
+        for name in self.workspace.store.accounts():
+            if not accounts.has_server(self.workspace, name):
+                continue
+            try:
+                report = accounts.sync(self.workspace, name).report
+            except PanzaError as exc:  # offline, a password changed: said once, tried again
+                self.call_from_thread(self._check_failed, name, str(exc))
+                continue
+            self._check_errors.pop(name, None)
+            new = report.counts["kept"] + report.counts["received"]
+            if new:
+                arrived[name] = new
+        if arrived:
+            self.call_from_thread(self._mail_arrived, arrived)
+
+    def _check_failed(self, account: str, error: str) -> None:
+        if self._check_errors.get(account) != error:
+            self._check_errors[account] = error
+            self.notify(f"{account}: checking for new mail failed: {error}", severity="warning")
+
+    def _mail_arrived(self, arrived: dict[str, int]) -> None:
+        self.notify(", ".join(f"{n} new in {account}" for account, n in arrived.items()))
+        for refresh in ("refresh_list", "refresh_status", "refresh_table"):
+            method = getattr(self.screen, refresh, None)
+            if callable(method):
+                method()
 
     # Navigation lives here, so that screens never import one another.
 

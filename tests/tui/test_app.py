@@ -383,3 +383,45 @@ async def test_a_cli_sync_beside_the_open_app_syncing_the_same_account(demo_ws, 
     demo_ws.update_index("server")
     index = demo_ws.index("server")
     assert sorted(index.keys()) == sorted(m.id for m in rows)
+
+
+@pytest.mark.slow
+async def test_new_mail_appears_while_the_app_is_open(home, imap_server, monkeypatch):  # noqa: F811
+    """The open app checks the server accounts every ``[ui] check_mail_every`` seconds: new
+    mail on the server shows up, and the Model screen's "new since model #k" count follows."""
+    from textual.widgets import Static
+
+    from panza_tui.core import secrets
+    from panza_tui.core.workspace import Workspace
+    from panza_tui.tui.app import PanzaApp
+    from panza_tui.tui.screens.model import ModelScreen
+    from sync import accounts, imap
+    from tests.sync.conftest import append_all
+
+    monkeypatch.setenv("PANZA_UI__CHECK_MAIL_EVERY", "1")
+    ws = Workspace()
+    messages = demo_messages()
+    append_all(imap_server, "Sent", messages[:6])
+    ws.store.add_account("server", [ADDRESS])
+    ws.store.set_server("server", imap.ImapServer(
+        host="127.0.0.1", user=imap_server.user, port=imap_server.port, security="plain",
+    ).to_json())  # fmt: skip
+    secrets.set_secret("server:imap", imap_server.password)
+    accounts.sync(ws, "server", index=False)
+    before = ws.store.count_messages("server")
+    run = ws.store.start_run("server", "train", "h", {})
+    ws.store.finish_run(run, "done", "/nowhere")
+    app = PanzaApp(account="server", workspace=ws)
+    async with app.run_test(size=(110, 30)) as pilot:
+        app.push_screen(ModelScreen("server"))
+        await pilot.pause()
+        status = app.screen.query_one("#model-status", Static)
+        assert f"0 new emails since model #{run}" in str(status.render())
+        append_all(imap_server, "Sent", messages[6:9])
+        assert await until_async(
+            lambda: ws.store.count_messages("server") == before + 3, pilot, timeout=60
+        )
+        assert await until_async(
+            lambda: f"3 new emails since model #{run}" in str(status.render()), pilot, timeout=10
+        )
+    ws.store.close()
