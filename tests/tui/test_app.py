@@ -7,8 +7,7 @@ import sys
 
 import pytest
 
-from panza_tui.cli.demo import ADDRESS, mailbox
-from sync.importer import import_path
+from panza_tui.cli.demo import ADDRESS
 from tests.helpers import demo_messages, settled, until_async
 from tests.sync.conftest import imap_server  # noqa: F401 - a fixture
 
@@ -16,13 +15,6 @@ EDITED_DRAFT = (
     "Hi Tom,\n\nCould you bring my drill back before Friday? Zoë needs it for the façade "
     "— the 8 mm bit too.\n\nCheers,\nMaya\n"
 )
-
-
-@pytest.fixture()
-def demo_ws(workspace):
-    workspace.store.add_account("demo", [ADDRESS])
-    import_path(workspace.store, "demo", mailbox())
-    return workspace
 
 
 async def test_mail_list_filter_and_preview(demo_ws):

@@ -9,8 +9,6 @@ import pytest
 from tests.conftest import shared
 from tests.helpers import until_async
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture()
 def small_ws(home, monkeypatch, tmp_path):
@@ -29,6 +27,7 @@ def small_ws(home, monkeypatch, tmp_path):
     ws.store.close()
 
 
+@pytest.mark.slow
 async def test_model_screen_trains_cancels_resumes_and_activates_the_export(small_ws, monkeypatch):
     from textual.widgets import ProgressBar, Sparkline, Static
 
@@ -72,3 +71,44 @@ async def test_model_screen_trains_cancels_resumes_and_activates_the_export(smal
         assert small_ws.store.account("d")["active_adapter"] == export.id
         assert str(choose_model(small_ws, "d").path) == export.path  # the next draft uses it
         assert app.title == "Panza"
+
+
+def _job(ws, outcome: str):
+    """A finished-looking or mid-training job with fixed reports, for stable snapshots."""
+    from training.job import ModelJob, Update
+
+    job = ModelJob(ws, "demo", stages=("playback", "train", "export"))
+    job.started = 1000.0
+    losses = [3.9, 3.4, 3.5, 3.0, 2.8, 2.9, 2.6, 2.5]
+    reports = [Update("playback", 0, 0, info="starting", at=1000.0),
+               Update("playback", 65, 65, at=1060.0),
+               Update("playback", 1, 1, info="done", at=1060.0),
+               Update("train", 0, 0, info="starting", at=1060.0)]  # fmt: skip
+    steps = len(losses) if outcome == "done" else 5
+    reports += [Update("train", i + 1, 8, loss, at=1070.0 + 10 * i)
+                for i, loss in enumerate(losses[:steps])]  # fmt: skip
+    if outcome == "done":
+        reports += [Update("train", 1, 1, info="done", at=1150.0),
+                    Update("export", 0, 0, info="starting", at=1150.0),
+                    Update("export", 1, 1, info="done", at=1180.0)]  # fmt: skip
+    for update in reports:
+        job._report(update, None)
+    return job
+
+
+@pytest.mark.parametrize("outcome", ["idle", "running", "done"])
+def test_model_screen_snapshots(demo_ws, snap_compare, monkeypatch, outcome):
+    from panza_tui.tui.app import PanzaApp
+    from panza_tui.tui.screens import model
+
+    monkeypatch.setattr(model.time, "time", lambda: 1125.0 if outcome == "running" else 1190.0)
+    app = PanzaApp(account="demo", workspace=demo_ws)
+
+    async def prepare(pilot):
+        if outcome != "idle":
+            app.jobs["demo"] = _job(demo_ws, outcome)
+            app._job_outcomes["demo"] = outcome if outcome == "done" else "running"
+        await pilot.press("m")
+        await pilot.pause(0.5)
+
+    assert snap_compare(app, run_before=prepare, terminal_size=(110, 30))
