@@ -1,8 +1,9 @@
 """The Accounts screen: every account with its server, mail count, last sync and active
 model; sync one with a progress bar, test its connection, remove it, or open its mail.
 
-``n`` and ``e`` open a form to add or edit an IMAP account; ``g`` adds a Gmail account
-through Google's consent page (``GmailForm``).
+``n`` and ``e`` open a form to add or edit an IMAP account; ``o`` adds an IMAP account
+signing in with OAuth (XOAUTH2) and ``g`` a Gmail account, each through the provider's
+consent page (``screens.oauth_form``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
 from panza_tui.core.errors import PanzaError
 from sync import accounts
 
-HINT = "n adds an IMAP account (password), g a Gmail account (Google's consent page)"
+HINT = (
+    "n adds an IMAP account (password), o one signing in with OAuth (Microsoft 365), "
+    "g a Gmail account (Google's consent page)"
+)
 
 
 class AccountsScreen(Screen):
@@ -29,6 +33,7 @@ class AccountsScreen(Screen):
     BINDINGS = [
         Binding("n", "add", "New IMAP"),
         Binding("g", "add_gmail", "New Gmail"),
+        Binding("o", "add_oauth", "New IMAP OAuth"),
         Binding("e", "edit", "Edit"),
         Binding("s", "sync", "Sync"),
         Binding("t", "test", "Test connection"),
@@ -95,6 +100,9 @@ class AccountsScreen(Screen):
 
     def action_add_gmail(self) -> None:
         self.app.open_gmail_form(lambda _: self.refresh_table())  # type: ignore[attr-defined]
+
+    def action_add_oauth(self) -> None:
+        self.app.open_imap_oauth_form(lambda _: self.refresh_table())  # type: ignore[attr-defined]
 
     def action_edit(self) -> None:
         name = self.selected

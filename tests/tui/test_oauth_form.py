@@ -1,4 +1,4 @@
-"""A Gmail account added from the app (issue 12), against the local Gmail and OAuth
+"""OAuth accounts added from the app (issue 12), against the local Gmail and OAuth
 stand-in: the consent page's redirect caught on the loopback by a worker, and on a machine
 without a browser the redirected address pasted back."""
 
@@ -35,7 +35,7 @@ def client_file(fake, tmp_path, monkeypatch):
 async def _fill(app, pilot, fake, client_file):
     from textual.widgets import Input
 
-    from panza_tui.tui.screens.gmail_form import GmailForm
+    from panza_tui.tui.screens.oauth_form import GmailForm
 
     added: list[str | None] = []
     app.open_gmail_form(added.append, api_root=fake.url)
@@ -53,13 +53,13 @@ async def test_gmail_consent_in_the_app_caught_on_the_loopback(
 ):
     from panza_tui.core import secrets
     from panza_tui.tui import app as app_module
-    from panza_tui.tui.screens import gmail_form
+    from panza_tui.tui.screens import oauth_form
 
     def browser(url: str) -> bool:  # the user's browser: consents, follows the redirect home
         threading.Thread(target=requests.get, args=(url,), daemon=True).start()
         return True
 
-    monkeypatch.setattr(gmail_form, "open_browser", browser)
+    monkeypatch.setattr(oauth_form, "open_browser", browser)
     app = app_module.PanzaApp(workspace=workspace)
     async with app.run_test(size=(120, 40)) as pilot:
         form, added = await _fill(app, pilot, fake, client_file)
@@ -76,9 +76,9 @@ async def test_gmail_consent_without_a_browser_takes_the_pasted_address(
     from textual.widgets import Input, Static
 
     from panza_tui.tui import app as app_module
-    from panza_tui.tui.screens import gmail_form
+    from panza_tui.tui.screens import oauth_form
 
-    monkeypatch.setattr(gmail_form, "open_browser", lambda url: False)  # over SSH
+    monkeypatch.setattr(oauth_form, "open_browser", lambda url: False)  # over SSH
     app = app_module.PanzaApp(workspace=workspace)
     async with app.run_test(size=(120, 40)) as pilot:
         form, added = await _fill(app, pilot, fake, client_file)
@@ -103,3 +103,53 @@ async def test_gmail_consent_without_a_browser_takes_the_pasted_address(
         form.query_one("#use-pasted").press()
         assert await until_async(lambda: added, pilot, timeout=30)
     assert added == ["g"] and workspace.store.server("g")["kind"] == "gmail"
+
+
+async def test_imap_xoauth2_account_from_the_app_against_dovecot(workspace, client_file, fake,
+                                                                 monkeypatch):  # fmt: skip
+    """Microsoft 365 style: consent at the provider (the stand-in), the refresh token stored,
+    and the login tested with XOAUTH2 against Dovecot's oauth2 passdb, which asks the
+    provider (RFC 7662 introspection) whether the access token is good."""
+    import shutil
+
+    from textual.widgets import Input, Select
+
+    from panza_tui.core import secrets
+    from panza_tui.tui import app as app_module
+    from panza_tui.tui.screens import oauth_form
+    from sync import imap
+    from tests.sync import dovecot
+
+    if shutil.which("dovecot") is None:
+        pytest.skip("needs Dovecot (Debian package dovecot-imapd; .ci/run installs it)")
+
+    def browser(url: str) -> bool:
+        threading.Thread(target=requests.get, args=(url,), daemon=True).start()
+        return True
+
+    monkeypatch.setattr(oauth_form, "open_browser", browser)
+    server = dovecot.start(tls=False, introspection_url=f"{fake.url}/introspect")
+    try:
+        app = app_module.PanzaApp(workspace=workspace)
+        async with app.run_test(size=(120, 50)) as pilot:
+            added: list[str | None] = []
+            app.open_imap_oauth_form(added.append)
+            await pilot.pause()
+            form = app.screen
+            values = {"name": "work", "host": "127.0.0.1", "port": str(server.port),
+                      "user": server.user, "auth_uri": f"{fake.url}/auth",
+                      "token_uri": f"{fake.url}/token", "client_id": "cid",
+                      "client_secret": "csecret", "scope": "imap offline_access"}  # fmt: skip
+            for key, value in values.items():
+                form.query_one(f"#{key}", Input).value = value
+            form.query_one("#security", Select).value = "plain"
+            form.query_one("#connect").press()
+            assert await until_async(lambda: added, pilot, timeout=30)
+        assert added == ["work"]
+        settings = imap.ImapServer.from_json(workspace.store.server("work"))
+        assert (settings.auth, settings.oauth_token_uri) == ("xoauth2", f"{fake.url}/token")
+        stored = json.loads(secrets.get_secret("work:imap"))
+        assert stored["refresh_token"] in fake.refresh_tokens
+        assert fake.grants == ["authorization_code", "refresh_token"]  # consent, then login
+    finally:
+        server.stop()
