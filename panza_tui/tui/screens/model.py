@@ -138,9 +138,14 @@ class ModelScreen(Screen):
                 bar.update(total=1, progress=1)
                 info.update("done")
                 continue
+            loss = f" loss {update.loss:.3f}" if update.loss is not None else ""
+            if not self.app.job_running(self.account):  # type: ignore[attr-defined]
+                bar.update(total=update.total or 1, progress=update.done)
+                stopped = self.app.job_state(self.account).split(":")[0]  # type: ignore[attr-defined]
+                info.update(f"{update.done}/{update.total or '?'}{loss} · {stopped}")
+                continue
             bar.update(total=update.total or None, progress=update.done)
             left = remaining(update, started[stage], now)
-            loss = f" loss {update.loss:.3f}" if update.loss is not None else ""
             info.update(f"{update.done}/{update.total or '?'}{loss} · {clock(left)} left")
         self.query_one("#loss", Sparkline).data = list(job.losses)
         finished = sum(1 for u in latest.values() if u.info == "done")
