@@ -151,6 +151,8 @@ class Drafter:
         self.choice = choice or choose_model(ws, account, use_adapter)
         self.settings = settings or ws.config.drafting
         self._model: llama.SharedModel | None = None
+        # (own, received) email counts and the address book built from them
+        self._book: tuple[tuple[int, int], list[tuple[str, str, int]]] | None = None
 
     def load(self) -> llama.SharedModel:
         """Load llama.cpp (and the embedder, for RAG) now rather than on the first draft;
@@ -199,9 +201,11 @@ class Drafter:
         """Past correspondents the instruction names ("Tell Priya ..."), most frequent first,
         as header text (``replies.suggest_to``)."""
         store = self.ws.store
-        mail = store.messages(self.account) + store.messages(self.account, received=True)
-        book = replies.address_book(mail)
-        return replies.suggest_to(book, instruction, store.addresses(self.account))
+        size = (store.count_messages(self.account), store.count_messages(self.account, True))
+        if self._book is None or self._book[0] != size:  # built again only when mail changed
+            mail = store.messages(self.account) + store.messages(self.account, received=True)
+            self._book = (size, replies.address_book(mail))
+        return replies.suggest_to(self._book[1], instruction, store.addresses(self.account))
 
     def subject(self, text: str, instruction: str = "") -> str:
         """A subject line for a drafted email ``text``, written by the base model (without

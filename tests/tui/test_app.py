@@ -417,3 +417,26 @@ async def test_new_mail_appears_while_the_app_is_open(home, imap_server, monkeyp
             lambda: f"3 new emails since model #{run}" in str(status.render()), pilot, timeout=10
         )
     ws.store.close()
+
+
+async def test_compose_suggests_to_from_the_instruction_off_the_ui_thread(demo_ws):
+    from textual.widgets import Input
+
+    from panza_tui.tui.app import PanzaApp
+    from panza_tui.tui.screens.compose import ComposeScreen
+
+    app = PanzaApp(account="demo", workspace=demo_ws)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await pilot.press("c")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ComposeScreen)
+        worker = screen.suggest("Tell Priya the drains are done")
+        assert worker.group == "suggest"  # a worker thread, not the UI thread
+        await worker.wait()
+        await pilot.pause()
+        assert screen.query_one("#to", Input).value == "Priya Raman <priya.raman@greenline.example>"
+        screen.query_one("#to", Input).value = "someone@else.example"
+        await screen.suggest("Tell Tom thanks").wait()
+        await pilot.pause()
+        assert screen.query_one("#to", Input).value == "someone@else.example"  # typed wins

@@ -146,19 +146,29 @@ class ComposeScreen(Screen):
             return
         self.attempt = self.attempt + 1 if instruction.strip() == self.instruction else 0
         self.instruction = instruction.strip()
-        to = self.query_one("#to", Input)
-        if self.reply_to is None and not to.value.strip():
-            drafter = self.app.drafter(self.account)  # type: ignore[attr-defined]
-            suggested = drafter.suggest_to(self.instruction)
-            if suggested:
-                to.value = suggested[0]
-                self.suggested_to = suggested[0]
+        if self.reply_to is None and not self.query_one("#to", Input).value.strip():
+            self.suggest(self.instruction)
         self.draft_id = None
         self.generation += 1
         self.query_one("#draft", TextArea).text = ""
         self.query_one(RetrievedPanel).show([], searching=True)
         self.set_status("loading the model…")
         self.generate(self.instruction, self.attempt, self.generation)
+
+    @work(thread=True, exclusive=True, group="suggest")
+    def suggest(self, instruction: str) -> None:
+        """Worker: fill an empty To with the past correspondent the instruction names (the
+        address book reads every stored email: never on the UI thread)."""
+        drafter = self.app.drafter(self.account)  # type: ignore[attr-defined]
+        suggested = drafter.suggest_to(instruction)
+        if suggested:
+            self.app.call_from_thread(self._suggested, suggested[0])
+
+    def _suggested(self, address: str) -> None:
+        to = self.query_one("#to", Input)
+        if not to.value.strip():  # the user may have typed one meanwhile
+            to.value = address
+            self.suggested_to = address
 
     @work(thread=True, exclusive=True, group="draft")
     def generate(self, instruction: str, attempt: int, generation: int) -> None:
