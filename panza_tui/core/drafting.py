@@ -155,13 +155,13 @@ class Drafter:
         self._book: tuple[tuple[int, int], list[tuple[str, str, int]]] | None = None
 
     def load(self) -> llama.SharedModel:
-        """Load llama.cpp (and the embedder, for RAG) now rather than on the first draft;
-        returns the loaded model."""
+        """Load llama.cpp (and, for RAG, the retrieval index, reconciled with the store) now
+        rather than on the first draft; returns the loaded model."""
         if self._model is None:
             d = self.settings
             self._model = llama.shared(self.choice.path, d.n_ctx, d.threads, d.seed)
-        if self.use_rag:
-            self.ws.index(self.account)
+        if self.use_rag:  # reconciled on open: another process may have changed the store
+            self.ws.update_index(self.account)
         return self._model
 
     def forget_prompt(self) -> None:
