@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -214,6 +215,7 @@ def export(
         metrics = ExportMetrics.from_json(previous.metrics)
         return ExportResult(previous.id, Path(previous.path), metrics, adapter_only, True)
 
+    sweep_unfinished(ws, account)
     run_id = ws.store.start_run(
         account, "export", key, {"quant": quant, "adapter_only": adapter_only}, parent=trained.id
     )
@@ -228,6 +230,26 @@ def export(
     ws.store.finish_run(run_id, "done", str(path), metrics.to_json())
     ws.store.set_active_adapter(account, run_id)
     return ExportResult(run_id, path, metrics, adapter_only)
+
+
+def sweep_unfinished(ws: Workspace, account: str) -> list[Path]:
+    """Delete what killed exports of ``account`` left in their run folders (a ``*.tmp``
+    GGUF, a ``merged-*`` model folder, a partial ``*.gguf``) and mark those runs failed; a
+    killed process never reached its own clean-up. Returns the paths removed."""
+    removed: list[Path] = []
+    for run in ws.store.runs(account, "export"):
+        if run.status == "done":
+            continue
+        folder = ws.run_path(account, run.id)
+        for leftover in [*folder.glob("*.tmp"), *folder.glob("merged-*"), *folder.glob("*.gguf")]:
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
+            removed.append(leftover)
+        if run.status == "running":
+            ws.store.finish_run(run.id, "failed")
+    return removed
 
 
 def base_gguf(ws: Workspace, quant: str) -> Path:
