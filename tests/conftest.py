@@ -78,3 +78,13 @@ def marcus_ws(home: Path, marcus_store: Path):
     ws = Workspace()
     yield ws
     ws.store.close()
+
+
+@pytest.fixture()
+def fake():
+    """The local stand-in for the Gmail API and Google's OAuth endpoints, running."""
+    from tests.sync.fake_gmail import FakeGmail
+
+    server = FakeGmail()
+    yield server
+    server.close()

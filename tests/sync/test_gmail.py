@@ -16,16 +16,8 @@ from panza_tui.core.store import Store
 from sync import gmail
 from sync.importer import import_path
 from tests.helpers import as_sent_folder, demo_messages, raw_email
-from tests.sync.fake_gmail import FakeGmail
 
 LONG = "Could you send me the minutes of yesterday's meeting before the end of the week please"
-
-
-@pytest.fixture()
-def fake():
-    server = FakeGmail()
-    yield server
-    server.close()
 
 
 @pytest.fixture()

@@ -11,14 +11,6 @@ import pytest
 import requests
 
 from tests.helpers import until_async
-from tests.sync.fake_gmail import FakeGmail
-
-
-@pytest.fixture()
-def fake():
-    server = FakeGmail()
-    yield server
-    server.close()
 
 
 @pytest.fixture()
