@@ -112,15 +112,15 @@ class PanzaApp(App):
 
     def open_gmail_form(self, done: Callable[[str | None], None], api_root: str = "") -> None:
         """Push the Gmail consent form; ``done`` gets the added account's name, or None."""
-        from panza_tui.tui.screens.oauth_form import GmailForm
+        from panza_tui.tui.screens.oauth_form import ConsentForm, Gmail
 
-        self.push_screen(GmailForm(api_root), done)
+        self.push_screen(ConsentForm(Gmail(api_root)), done)
 
     def open_imap_oauth_form(self, done: Callable[[str | None], None]) -> None:
         """Push the form for an IMAP account signing in with OAuth (XOAUTH2)."""
-        from panza_tui.tui.screens.oauth_form import ImapOAuthForm
+        from panza_tui.tui.screens.oauth_form import ConsentForm, ImapOAuth
 
-        self.push_screen(ImapOAuthForm(), done)
+        self.push_screen(ConsentForm(ImapOAuth()), done)
 
     def open_compose(
         self, account: str, reply_to: Message | None = None, reply_all: bool = False

@@ -27,13 +27,13 @@ def client_file(fake, tmp_path, monkeypatch):
 async def _fill(app, pilot, fake, client_file):
     from textual.widgets import Input
 
-    from panza_tui.tui.screens.oauth_form import GmailForm
+    from panza_tui.tui.screens.oauth_form import ConsentForm, Gmail
 
     added: list[str | None] = []
     app.open_gmail_form(added.append, api_root=fake.url)
     await pilot.pause()
     form = app.screen
-    assert isinstance(form, GmailForm)
+    assert isinstance(form, ConsentForm) and isinstance(form.provider, Gmail)
     form.query_one("#name", Input).value = "g"
     form.query_one("#client_secrets", Input).value = str(client_file)
     form.query_one("#connect").press()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -36,40 +36,53 @@ def open_browser(url: str) -> bool:
         return False
 
 
-class ConsentForm(ModalScreen[str | None]):
-    """The fields of ``FIELDS`` (id, label, default), the consent address, and the pasted
-    address. Subclasses say how the fields make a client configuration and scopes, and
-    how the consented credentials make an account. Returns the account name, or None."""
+class Provider(Protocol):
+    """What a kind of OAuth account asks for (``fields``: id, label, default value; those in
+    ``required`` must be filled), how its values make the OAuth client configuration and
+    scopes, and how consented credentials become an account."""
 
-    FIELDS: list[tuple[str, str, str]] = []
-    REQUIRED: tuple[str, ...] = ("name",)
+    fields: list[tuple[str, str, str]]
+    required: tuple[str, ...]
+    security: bool  # whether the form asks for the IMAP security mode
+
+    def client_config(self, values: dict[str, str]) -> dict[str, Any]: ...
+
+    def scopes(self, values: dict[str, str]) -> list[str]: ...
+
+    def add(self, ws: Any, values: dict[str, str], creds: Any) -> accounts.Added: ...
+
+
+class ConsentForm(ModalScreen[str | None]):
+    """The ``provider``'s fields, the consent address, and the pasted address. Returns the
+    account name, or None."""
+
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
     DEFAULT_CSS = """
     ConsentForm { align: center middle; }
     ConsentForm > VerticalScroll { width: 90; height: auto; max-height: 95%;
         border: round $primary; background: $surface; padding: 0 1; }
-    ConsentForm Label { color: $text-muted; }
+    ConsentForm Label { color: $text-muted; width: 100%; }
     ConsentForm .buttons { height: 3; margin-top: 1; }
     ConsentForm #consent-url { margin: 1 0; }
     ConsentForm #error { color: $error; }
     """
 
-    def __init__(self, api_root: str = "") -> None:
+    def __init__(self, provider: Provider) -> None:
         super().__init__()
-        self.api_root = api_root
+        self.provider = provider
         self._stop = threading.Event()
         self._pasted = ""
 
-    def extra(self) -> ComposeResult:
-        """Widgets after the fields (none by default)."""
-        yield from ()
-
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            for key, label, value in self.FIELDS:
+            for key, label, value in self.provider.fields:
                 yield Label(label)
                 yield Input(value=value, id=key, password=key == "client_secret")
-            yield from self.extra()
+            if self.provider.security:
+                yield Label("Security")
+                choices = [("TLS (IMAPS)", "ssl"), ("STARTTLS", "starttls"),
+                           ("none (loopback only)", "plain")]  # fmt: skip
+                yield Select(choices, value="ssl", allow_blank=False, id="security")
             with Horizontal(classes="buttons"):
                 yield Button("Connect", variant="primary", id="connect")
                 yield Button("Cancel", id="cancel")
@@ -86,19 +99,13 @@ class ConsentForm(ModalScreen[str | None]):
 
     def values(self) -> dict[str, str]:
         """The form's values by field id (selects included)."""
-        found = {key: self.query_one(f"#{key}", Input).value.strip() for key, _, _ in self.FIELDS}
+        found = {
+            key: self.query_one(f"#{key}", Input).value.strip()
+            for key, _, _ in self.provider.fields
+        }
         for select in self.query(Select):
             found[str(select.id)] = str(select.value)
         return found
-
-    def client_config(self, values: dict[str, str]) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def scopes(self, values: dict[str, str]) -> list[str]:
-        raise NotImplementedError
-
-    def add(self, values: dict[str, str], creds: Any) -> accounts.Added:
-        raise NotImplementedError
 
     @on(Button.Pressed, "#cancel")
     def _cancel(self) -> None:
@@ -108,7 +115,7 @@ class ConsentForm(ModalScreen[str | None]):
     @on(Button.Pressed, "#connect")
     def _connect(self) -> None:
         values = self.values()
-        missing = [key for key in self.REQUIRED if not values.get(key)]
+        missing = [key for key in self.provider.required if not values.get(key)]
         if missing:
             self.query_one("#error", Static).update(f"please fill in: {', '.join(missing)}")
             return
@@ -133,7 +140,8 @@ class ConsentForm(ModalScreen[str | None]):
         from sync import oauth
 
         try:
-            flow = oauth.Consent(self.client_config(values), self.scopes(values))
+            provider = self.provider
+            flow = oauth.Consent(provider.client_config(values), provider.scopes(values))
             opened = open_browser(flow.url)
             where = "Opened in your browser" if opened else "Open this address in a browser"
             self._say("#consent-url", f"{where}:\n{flow.url}")
@@ -143,7 +151,8 @@ class ConsentForm(ModalScreen[str | None]):
                 if not self._stop.is_set():
                     self._say("#error", "no answer from the browser in time: connect again")
                 return None
-            added = self.add(values, flow.finish(redirected))
+            ws = self.app.workspace  # type: ignore[attr-defined]
+            added = provider.add(ws, values, flow.finish(redirected))
         except (PanzaError, ValueError) as exc:
             self._say("#error", str(exc))
             return None
@@ -157,14 +166,18 @@ class ConsentForm(ModalScreen[str | None]):
             self.dismiss(event.worker.result)
 
 
-class GmailForm(ConsentForm):
+class Gmail:
     """A Gmail account (the Gmail API); ``api_root``: another endpoint (a test server)."""
 
-    FIELDS = [
+    fields = [
         ("name", "Account name", ""),
         ("client_secrets", "OAuth client secrets file (a Google Cloud 'Desktop app' client)", ""),
     ]
-    REQUIRED = ("name", "client_secrets")
+    required = ("name", "client_secrets")
+    security = False
+
+    def __init__(self, api_root: str = "") -> None:
+        self.api_root = api_root
 
     def client_config(self, values: dict[str, str]) -> dict[str, Any]:
         return accounts.read_client_secrets(Path(values["client_secrets"]).expanduser())
@@ -174,20 +187,19 @@ class GmailForm(ConsentForm):
 
         return SCOPES
 
-    def add(self, values: dict[str, str], creds: Any) -> accounts.Added:
-        ws = self.app.workspace  # type: ignore[attr-defined]
+    def add(self, ws: Any, values: dict[str, str], creds: Any) -> accounts.Added:
         return accounts.add_gmail_with(ws, values["name"], creds, self.api_root)
 
 
 MICROSOFT = "https://login.microsoftonline.com/common/oauth2/v2.0"
 
 
-class ImapOAuthForm(ConsentForm):
+class ImapOAuth:
     """An IMAP account signing in with XOAUTH2; the defaults are Microsoft 365's (bring
     your own app registration's client id). The refresh token is stored; every connection
     gets a fresh access token from the token endpoint."""
 
-    FIELDS = [
+    fields = [
         ("name", "Account name", ""),
         ("host", "IMAP server", "outlook.office365.com"),
         ("port", "Port (empty: 993 for ssl, 143 otherwise)", ""),
@@ -198,13 +210,8 @@ class ImapOAuthForm(ConsentForm):
         ("client_secret", "Client secret (empty for a public client)", ""),
         ("scope", "Scopes", "https://outlook.office.com/IMAP.AccessAsUser.All offline_access"),
     ]
-    REQUIRED = ("name", "host", "user", "auth_uri", "token_uri", "client_id")
-
-    def extra(self) -> ComposeResult:
-        yield Label("Security")
-        choices = [("TLS (IMAPS)", "ssl"), ("STARTTLS", "starttls"),
-                   ("none (loopback only)", "plain")]  # fmt: skip
-        yield Select(choices, value="ssl", allow_blank=False, id="security")
+    required = ("name", "host", "user", "auth_uri", "token_uri", "client_id")
+    security = True
 
     def client_config(self, values: dict[str, str]) -> dict[str, Any]:
         return {"installed": {
@@ -216,7 +223,7 @@ class ImapOAuthForm(ConsentForm):
     def scopes(self, values: dict[str, str]) -> list[str]:
         return values["scope"].split()
 
-    def add(self, values: dict[str, str], creds: Any) -> accounts.Added:
+    def add(self, ws: Any, values: dict[str, str], creds: Any) -> accounts.Added:
         from sync.imap import ImapServer
 
         server = ImapServer(
@@ -227,5 +234,4 @@ class ImapOAuthForm(ConsentForm):
         secret = json.dumps(
             {"refresh_token": creds.refresh_token, "client_secret": values["client_secret"]}
         )
-        ws = self.app.workspace  # type: ignore[attr-defined]
         return accounts.add_imap(ws, values["name"], server, secret, [])
