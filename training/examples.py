@@ -19,21 +19,29 @@ from panza_tui.core import prompting, replies
 from panza_tui.core.errors import PipelineError
 from panza_tui.core.store import Message
 from panza_tui.core.workspace import Workspace
-from training import dataset, playback
+from training import dataset, playback, selection
 
 Pair = tuple[Message, str]  # (sent email, the instruction playback wrote for it)
 
 
-def training_pairs(ws: Workspace, account: str) -> tuple[list[Pair], list[Pair]]:
-    """(train, test) pairs of ``account``; raises ``PipelineError`` if playback has not run."""
+def training_pairs(
+    ws: Workspace, account: str, chosen: selection.Selection | None = None
+) -> tuple[list[Pair], list[Pair]]:
+    """(train, test) pairs of ``account``'s selected emails (``chosen``, else
+    ``selection.choose``) that playback has given an instruction, in store id order.
+    Raises ``PipelineError`` if none has one yet."""
+    chosen = chosen or selection.choose(ws, account)
+    train_ids = {m.id for m in chosen.train}
+    test_ids = {m.id for m in chosen.test}
     pairs = playback.pairs(ws.store, account, ws.llm, ws.config.playback)
-    if not pairs:
+    train = [p for p in pairs if p[0].id in train_ids]
+    test = [p for p in pairs if p[0].id in test_ids]
+    if not train and not test:
         raise PipelineError(
             f"account {account!r} has no playback pairs yet: run 'panza playback --account "
             f"{account}' first"
         )
-    t = ws.config.training
-    return dataset.split(pairs, t.seed, t.test_fraction)
+    return train, test
 
 
 def input_hash(ws: Workspace, account: str, train_pairs: list[Pair]) -> str:

@@ -8,6 +8,7 @@ adapter per account (OPPU, arXiv 2402.04401) on a shared base. A run with the sa
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -15,8 +16,10 @@ from pathlib import Path
 from panza_tui.core.errors import PanzaError, PipelineError
 from panza_tui.core.store import Run
 from panza_tui.core.workspace import Workspace
-from training import checkpoint, device, examples, loop, methods
+from training import checkpoint, device, examples, loop, methods, selection
 from training.loop import TrainMetrics
+
+SELECTION_FILE = "selection.json"
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,8 @@ def train(
     config = ws.config.training
     methods.check(config)
     device.pick(config)  # fail before loading anything
-    train_pairs, test_pairs = examples.training_pairs(ws, account)
+    chosen = selection.choose(ws, account)
+    train_pairs, test_pairs = examples.training_pairs(ws, account, chosen)
     key = examples.input_hash(ws, account, train_pairs)
     # Under `accelerate launch` every process runs this; only the first records the run.
     main = int(os.environ.get("RANK", "0")) == 0
@@ -86,8 +90,12 @@ def train(
         settings = {
             **asdict(config), "lr": methods.learning_rate(config),
             "base": ws.llm.source or str(ws.llm.path),
+            "selection": {"pool": chosen.pool, "train": len(train_pairs),
+                          "test": len(test_pairs), "skipped": dict(chosen.skipped)},
         }  # fmt: skip
         run_id = ws.store.start_run(account, "train", key, settings) if main else 0
+        if main:
+            record_selection(ws.run_path(account, run_id), train_pairs, test_pairs)
     folder = ws.run_path(account, run_id) / "adapter"
     try:
         metrics = loop.run(ws, account, train_pairs, test_pairs, folder, key, progress, resume)
@@ -98,6 +106,14 @@ def train(
     if main:
         ws.store.finish_run(run_id, "done", str(folder), metrics.to_json())
     return TrainResult(run_id, folder, metrics)
+
+
+def record_selection(folder: Path, train: list, test: list) -> None:
+    """Write the content hashes of the emails a run trains and is evaluated on
+    (``selection.json`` in the run's folder): what it learned from, after the mail changed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = {"train": [m.content_hash for m, _ in train], "test": [m.content_hash for m, _ in test]}
+    (folder / SELECTION_FILE).write_text(json.dumps(data), encoding="utf-8")
 
 
 def _complete(folder: Path) -> bool:

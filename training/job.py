@@ -125,7 +125,7 @@ class ModelJob:
     def run(self, listener: Callable[[Update], None] | None = None) -> dict[str, Any]:
         """Run the stages; returns each stage's result by name. Raises ``Cancelled`` when
         cancelled, and whatever the stage raises (``PanzaError`` subclasses)."""
-        from training import evaluate, export, finetune
+        from training import evaluate, export, finetune, selection
         from training import playback as pb
 
         def report(update: Update) -> None:
@@ -134,9 +134,12 @@ class ModelJob:
         for stage in self.stages:
             report(Update(stage, info="starting"))
             if stage == "playback":
+                chosen = selection.choose(self.ws, self.account)
+                self.results["selection"] = chosen
                 self.results[stage] = pb.run(
                     self.ws.store, self.account, self.ws.llm, self.ws.config.playback,
                     progress=lambda done, total: report(Update("playback", done, total)),
+                    messages=chosen.emails,
                 )  # fmt: skip
             elif stage == "train":
                 self.results[stage] = finetune.train(

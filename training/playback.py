@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -212,8 +212,10 @@ def run(
     store: Store, account: str, model: ModelRef, config: PlaybackConfig,
     completer: Completer | None = None, limit: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    messages: Sequence[Message] | None = None,
 ) -> PlaybackReport:  # fmt: skip
-    """Give every message of ``account`` an instruction; ``limit`` > 0 caps new generations.
+    """Give every message of ``account`` (or only ``messages``, e.g. the training
+    selection, ``training.selection``) an instruction; ``limit`` > 0 caps new generations.
 
     ``progress(done, total)`` is called after each message. The model loads only if some
     message still needs an instruction.
@@ -221,7 +223,7 @@ def run(
     store.account(account)
     template = chat_template(model)
     key = prompt_hash(config, template)
-    messages = store.messages(account)
+    messages = store.messages(account) if messages is None else list(messages)
     report = PlaybackReport()
     for done, message in enumerate(messages, start=1):
         thread = replies.context_of(store, account, message)

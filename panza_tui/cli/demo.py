@@ -32,13 +32,13 @@ def run(open_tui: bool = True, instruction: str = EXAMPLE) -> None:
     from panza_tui.cli.output import (
         check_llama_once,
         console,
+        playback_with_progress,
         print_import_report,
-        progress,
         train_with_progress,
     )
     from panza_tui.core.workspace import Workspace
     from sync.importer import import_path
-    from training import export, playback
+    from training import export
 
     ws = Workspace()
     ws.store.add_account(ACCOUNT, [ADDRESS], user_preamble=PREAMBLE)
@@ -50,13 +50,7 @@ def run(open_tui: bool = True, instruction: str = EXAMPLE) -> None:
 
     console.rule("2. data playback")
     check_llama_once(ws)
-    with progress() as bar:
-        task = bar.add_task("playback", total=ws.store.count_messages(ACCOUNT), info="")
-        report = playback.run(
-            ws.store, ACCOUNT, ws.llm, ws.config.playback,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )  # fmt: skip
-    console.print(report.summary())
+    console.print(playback_with_progress(ws, ACCOUNT).summary())
 
     console.rule("3. fine-tune a LoRA adapter")
     trained = train_with_progress(ws, ACCOUNT)

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from sync.importer import ImportReport
     from training.evaluate import EvalResult
     from training.finetune import TrainResult
+    from training.playback import PlaybackReport
 
 console = Console(stderr=True)
 
@@ -104,6 +105,25 @@ def print_eval(result: EvalResult) -> None:
     console.print(
         f"eval run #{result.run_id}: {result.folder / 'eval.json'}, eval.png, drafts.jsonl"
     )
+
+
+def playback_with_progress(ws: Workspace, account: str, limit: int = 0) -> PlaybackReport:
+    """``training.playback.run`` on the account's training selection (``[training]
+    max_emails``, ``training.selection``), with a progress bar; prints what was chosen
+    when not every email was."""
+    from training import playback, selection
+
+    with console.status("choosing the emails to learn from"):
+        chosen = selection.choose(ws, account)
+    if len(chosen.emails) < chosen.pool:
+        console.print(f"learning from {chosen.summary()}")
+    with progress() as bar:
+        task = bar.add_task("playback", total=len(chosen.emails), info="")
+        return playback.run(
+            ws.store, account, ws.llm, ws.config.playback, limit=limit,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+            messages=chosen.emails,
+        )  # fmt: skip
 
 
 def train_with_progress(

@@ -9,25 +9,25 @@ from typing import Annotated
 import typer
 
 from panza_tui.cli.mail import AccountOpt
-from panza_tui.cli.output import console, print_eval, progress, train_with_progress, workspace
+from panza_tui.cli.output import (
+    console,
+    playback_with_progress,
+    print_eval,
+    progress,
+    train_with_progress,
+    workspace,
+)  # fmt: skip
 
 
 def playback(
     account: AccountOpt,
     limit: Annotated[int, typer.Option(help="Generate at most this many now (0: all).")] = 0,
 ) -> None:
-    """Data playback: write the instruction behind each sent email (resumable, cached)."""
-    from training import playback as pb
-
+    """Data playback: write the instruction behind each email chosen for training
+    ([training] max_emails; resumable, cached)."""
     ws = workspace()
     ws.store.account(account)
-    with progress() as bar:
-        task = bar.add_task("playback", total=ws.store.count_messages(account), info="")
-        report = pb.run(
-            ws.store, account, ws.llm, ws.config.playback, limit=limit,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )  # fmt: skip
-    console.print(report.summary())
+    console.print(playback_with_progress(ws, account, limit).summary())
 
 
 def train(
@@ -47,7 +47,8 @@ def train(
         bool, typer.Option(help="Continue the last killed run from its checkpoint.")
     ] = False,
 ) -> None:
-    """Fine-tune the account's adapter (LoRA, RoSA) or whole model on its playback pairs."""
+    """Fine-tune the account's adapter (LoRA, RoSA) or whole model on the emails chosen for
+    it ([training] max_emails), playing back those that have no instruction yet."""
     ws = workspace()
     t = ws.config.training
     ws.config = replace(ws.config, training=replace(
@@ -56,6 +57,10 @@ def train(
     ))  # fmt: skip
     if base:
         ws = ws.with_config(models={"llm": base})
+    if not resume:  # the selection's emails new since the last playback get instructions
+        report = playback_with_progress(ws, account)
+        if report.counts["generated"] or report.counts["fallback"]:
+            console.print(f"playback: {report.summary()}")
     result = train_with_progress(ws, account, force, resume)
     m = result.metrics
     resumed = f" (resumed at step {m.resumed_at})" if m.resumed_at is not None else ""

@@ -71,6 +71,12 @@ class TrainingConfig:
     max_length: int = 512  # tokens, prompt + email
     max_steps: int = 0  # 0: no cap; otherwise stop after this many optimizer steps
     test_fraction: float = 0.2
+    # The emails playback and training use (``training.selection``): newest first, near-
+    # duplicates and too many to one person or thread skipped; 0: every email.
+    max_emails: int = 1000
+    max_per_correspondent: int = 100
+    max_per_thread: int = 5
+    duplicate_similarity: float = 0.95  # cosine of retrieval embeddings
     rag_probability: float = 0.5  # share of training prompts with retrieved emails (RAFT)
     seed: int = 42
     checkpoint_every: int = 10  # optimizer steps between checkpoints (0: none)

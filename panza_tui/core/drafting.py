@@ -25,6 +25,7 @@ SUBJECT_ASK = (
     "Write the subject line for this email: at most eight words, no quotes. Answer with the "
     "subject line only.\n\n{email}"
 )
+_MARK = "\x00PANZA-INSTRUCTION\x00"  # where the instruction goes, to cut the prompt there
 _SUBJECT_LABEL = re.compile(r"^\s*\**\s*(subject( line)?)\s*:?\s*\**\s*", re.I)
 
 
@@ -226,6 +227,46 @@ class Drafter:
         own = self.ws.store.addresses(self.account)
         return replies.reply_headers(reply_to, own, reply_all)
 
+    def prompt_prefix(
+        self, retrieved: Sequence[Retrieved], thread: Sequence[tuple[str, str]] = ()
+    ) -> str:
+        """The prompt up to where the instruction's own words begin ("...Instruction:"):
+        everything ``prepare`` can evaluate while the instruction is still being typed."""
+        full = self.prompt(_MARK, retrieved, thread)
+        return full.split(_MARK, 1)[0].rstrip()
+
+    def prepare(
+        self, instruction: str = "", exclude: Sequence[int] = (),
+        reply_to: Message | None = None, thread: Sequence[tuple[str, str]] | None = None,
+        correspondent: str | None = None,
+    ) -> list[Retrieved]:  # fmt: skip
+        """While the user types: retrieve past emails for the instruction so far and
+        evaluate the prompt before the instruction (system prompt, preamble, retrieved
+        emails, the conversation of a reply) into llama.cpp's KV cache, so that on enter
+        ``draft`` evaluates only the instruction's tokens (when retrieval for the whole
+        instruction finds the same emails; otherwise from where the prompts differ).
+        Returns the retrieved emails. Blocks while a draft runs (one context)."""
+        thread, correspondent, exclude = self._reply_context(
+            reply_to, thread, correspondent, exclude
+        )
+        model = self.load()
+        with model.lock:
+            retrieved = self.retrieve(instruction, exclude, thread, correspondent)
+            llama.prefill(model.use(self.choice.lora), self.prompt_prefix(retrieved, thread))
+        return retrieved
+
+    def _reply_context(
+        self, reply_to: Message | None, thread: Sequence[tuple[str, str]] | None,
+        correspondent: str | None, exclude: Sequence[int],
+    ) -> tuple[list[tuple[str, str]], str | None, list[int]]:  # fmt: skip
+        exclude = list(exclude)
+        if reply_to is not None:
+            thread = self.thread(reply_to) if thread is None else thread
+            correspondent = correspondent or replies.correspondent(reply_to)
+            if reply_to.id is not None:
+                exclude.append(reply_to.id)
+        return list(thread or []), correspondent, exclude
+
     def prompt(
         self, instruction: str, retrieved: Sequence[Retrieved],
         thread: Sequence[tuple[str, str]] = (),
@@ -258,12 +299,9 @@ class Drafter:
         whose parent may only be quoted). Raises ``PipelineError`` for an empty instruction
         on a new email.
         """
-        if reply_to is not None:
-            thread = self.thread(reply_to) if thread is None else thread
-            correspondent = correspondent or replies.correspondent(reply_to)
-            if reply_to.id is not None:
-                exclude = [*exclude, reply_to.id]
-        thread = list(thread or [])
+        thread, correspondent, exclude = self._reply_context(
+            reply_to, thread, correspondent, exclude
+        )
         if not instruction.strip() and not thread:
             raise PipelineError("the instruction is empty: say what the email should do")
         self.load()

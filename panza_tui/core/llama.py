@@ -105,6 +105,34 @@ def load(
         raise CheckpointError(f"llama.cpp could not load {model_path}: {exc}") from exc
 
 
+def prompt_tokens(llm: Any, prompt: str) -> list[int]:
+    """The token ids ``create_completion`` evaluates for ``prompt``: the model's BOS where
+    its GGUF asks for one, then the text with control tokens parsed (``special=True``)."""
+    cls = llm._model.token_cls()
+    bos = cls if cls != -1 else llm.token_bos()
+    start = [bos] if llm._model.add_bos_token() and bos != -1 else []
+    return start + llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+
+
+def prefill(llm: Any, prompt: str) -> int:
+    """Evaluate ``prompt`` into the context's KV cache now, keeping what is already there
+    of it, so that a completion whose prompt starts with it evaluates only the rest
+    (llama-cpp-python reuses the longest cached token prefix). Returns how many tokens
+    were evaluated now (0: all cached). Use under the model's lock."""
+    tokens = prompt_tokens(llm, prompt)
+    cached = llm.n_tokens
+    common = 0
+    for a, b in zip(llm._input_ids[:cached], tokens, strict=False):
+        if a != b:
+            break
+        common += 1
+    if common == len(tokens):
+        return 0
+    llm.n_tokens = common  # ``eval`` drops the KV cache from here on
+    llm.eval(tokens[common:])
+    return len(tokens) - common
+
+
 @dataclass
 class Generation:
     """A finished completion. Times in seconds; ``tokens`` counts the streamed pieces

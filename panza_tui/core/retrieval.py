@@ -146,6 +146,20 @@ class EmailIndex:
 
         return [int(key) for key in np.asarray(self.index.keys)]
 
+    def vectors(self, keys: Sequence[int]) -> Any:
+        """The stored unit vectors of ``keys`` (store ids), as a float32 array (len, dim).
+        Raises ``KeyError`` naming a key the index lacks (``update_index`` first)."""
+        import numpy as np
+
+        missing = [key for key in keys if key not in self]
+        if missing:
+            raise KeyError(f"store id {missing[0]} is not in the index")
+        if not len(keys):
+            return np.zeros((0, self.index.ndim), dtype=np.float32)
+        found = np.asarray(self.index.get(np.asarray(keys, dtype=np.uint64)), dtype=np.float32)
+        norms = np.linalg.norm(found, axis=1, keepdims=True)
+        return found / np.where(norms == 0, 1, norms)
+
     def add(self, keys: Sequence[int], vectors: Any, hashes: Sequence[str] = ()) -> None:
         """Add ``vectors`` (n, dim) under store ids ``keys`` (n), with the content hashes of
         their emails (n, or none)."""
