@@ -152,6 +152,7 @@ class Drafter:
         self.choice = choice or choose_model(ws, account, use_adapter)
         self.settings = settings or ws.config.drafting
         self._model: llama.SharedModel | None = None
+        self._last_prompt = ""  # the latest draft's, kept in the KV cache for regenerate
         # (own, received) email counts and the address book built from them
         self._book: tuple[tuple[int, int], list[tuple[str, str, int]]] | None = None
 
@@ -220,6 +221,8 @@ class Drafter:
             generation = llama.stream(
                 model.use(None), prompt, max_tokens=24, temperature=0.0, stop=self.ws.stops,
             )  # fmt: skip
+            if self._last_prompt:  # put the draft's prompt back, for a fast regenerate
+                llama.prefill(model.use(self.choice.lora), self._last_prompt)
         return clean_subject(generation.text, instruction)
 
     def headers(self, reply_to: Message, reply_all: bool = False) -> replies.ReplyHeaders:
@@ -238,19 +241,23 @@ class Drafter:
     def prepare(
         self, instruction: str = "", exclude: Sequence[int] = (),
         reply_to: Message | None = None, thread: Sequence[tuple[str, str]] | None = None,
-        correspondent: str | None = None,
+        correspondent: str | None = None, still_wanted: Callable[[], bool] | None = None,
     ) -> list[Retrieved]:  # fmt: skip
         """While the user types: retrieve past emails for the instruction so far and
         evaluate the prompt before the instruction (system prompt, preamble, retrieved
         emails, the conversation of a reply) into llama.cpp's KV cache, so that on enter
         ``draft`` evaluates only the instruction's tokens (when retrieval for the whole
         instruction finds the same emails; otherwise from where the prompts differ).
-        Returns the retrieved emails. Blocks while a draft runs (one context)."""
+        Returns the retrieved emails. Blocks while a draft runs (one context); then does
+        nothing (returns []) if ``still_wanted`` says no: the finished draft's prompt in
+        the cache is worth more, regenerate reuses it."""
         thread, correspondent, exclude = self._reply_context(
             reply_to, thread, correspondent, exclude
         )
         model = self.load()
         with model.lock:
+            if still_wanted is not None and not still_wanted():
+                return []
             retrieved = self.retrieve(instruction, exclude, thread, correspondent)
             llama.prefill(model.use(self.choice.lora), self.prompt_prefix(retrieved, thread))
         return retrieved
@@ -326,8 +333,9 @@ class Drafter:
         if on_retrieved:
             on_retrieved(retrieved)
         d = self.settings
+        self._last_prompt = self.prompt(instruction, retrieved, thread)
         generation = llama.stream(
-            model.use(self.choice.lora), self.prompt(instruction, retrieved, thread),
+            model.use(self.choice.lora), self._last_prompt,
             max_tokens=d.max_tokens,
             temperature=d.temperature, top_p=d.top_p, repeat_penalty=d.repeat_penalty,
             seed=d.seed if seed is None else seed,

@@ -96,6 +96,40 @@ async def test_compose_streams_a_draft_with_retrieved_emails_and_saves_it(demo_w
 
 
 @pytest.mark.slow
+async def test_a_pause_in_typing_evaluates_the_prompt_before_the_instruction(demo_ws):
+    from panza_tui.core import llama
+    from panza_tui.tui.app import PanzaApp
+    from panza_tui.tui.screens.compose import PREPARE_AFTER_S
+
+    demo_ws = demo_ws.with_config(drafting={"max_tokens": 16})
+    demo_ws.update_index("demo")
+    app = PanzaApp(account="demo", workspace=demo_ws)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await pilot.press("c")
+        await pilot.pause()
+        screen = app.screen
+        await pilot.press(*"Ask the neighbours to water my plants")
+        await pilot.pause(PREPARE_AFTER_S + 0.2)
+        await settled(app, pilot)  # the preparation worker has finished
+        drafter = app.drafter("demo")
+        llm = drafter.load().llm
+        retrieved = drafter.retrieve("Ask the neighbours to water my plants")
+        prefix = llama.prompt_tokens(llm, drafter.prompt_prefix(retrieved))
+        assert list(llm._input_ids) == prefix  # evaluated while the user paused
+        sizes: list[int] = []
+        original = llm.eval
+        llm.eval = lambda tokens: (sizes.append(len(tokens)), original(tokens))[1]
+        await pilot.press("enter")
+        await settled(app, pilot)
+        assert screen.query_one("#draft").text
+        assert 0 < sizes[0] < 40  # on enter, the instruction's tokens only
+        sizes.clear()
+        await pilot.press("ctrl+r")  # regenerate: the whole prompt is still cached
+        await settled(app, pilot)
+        assert sizes[0] == llama.FRESH_TOKENS
+
+
+@pytest.mark.slow
 async def test_regenerating_mid_stream_keeps_only_the_new_draft(demo_ws):
     from textual.widgets import TextArea
 

@@ -1,0 +1,100 @@
+"""The first token while you type: ``Drafter.prepare`` evaluates the prompt before the
+instruction, so enter evaluates only the instruction's tokens, and regenerate reuses the
+whole prompt; under greedy decoding every path drafts what the uncached prompt drafts."""
+
+from __future__ import annotations
+
+import pytest
+
+from panza_tui.cli.demo import ADDRESS, PREAMBLE, mailbox
+from panza_tui.core import llama
+from panza_tui.core.drafting import Drafter
+from sync.importer import import_path
+
+pytestmark = pytest.mark.slow
+
+INSTRUCTIONS = [
+    "Tell Priya I can't make the Thursday meeting and ask to move it to Friday",
+    "Thank Tom for lending me the drill and say I will return it on Sunday",
+]
+
+
+@pytest.fixture()
+def drafter(workspace):
+    workspace.store.add_account("demo", [ADDRESS], PREAMBLE)
+    import_path(workspace.store, "demo", mailbox())
+    ws = workspace.with_config(drafting={"temperature": 0.0, "max_tokens": 32})
+    drafter = Drafter(ws, "demo")
+    drafter.load()
+    return drafter
+
+
+def evaluated(drafter: Drafter) -> list[int]:
+    """Record the size of every batch llama.cpp evaluates from now on."""
+    llm = drafter.load().llm
+    sizes: list[int] = []
+    original = llm.eval
+
+    def spy(tokens):  # type: ignore[no-untyped-def]
+        sizes.append(len(tokens))
+        return original(tokens)
+
+    llm.eval = spy
+    return sizes
+
+
+def test_prompt_tokens_are_the_tokens_a_completion_evaluates(drafter):
+    llm = drafter.load().llm
+    prompt = drafter.prompt(INSTRUCTIONS[0], drafter.retrieve(INSTRUCTIONS[0]))
+    drafter.forget_prompt()
+    llama.stream(llm, prompt, max_tokens=1, temperature=0.0)
+    tokens = llama.prompt_tokens(llm, prompt)
+    assert list(llm._input_ids[: len(tokens)]) == tokens
+    prefix = llama.prompt_tokens(llm, drafter.prompt_prefix(drafter.retrieve(INSTRUCTIONS[0])))
+    assert 0 < len(prefix) < len(tokens) and tokens[: len(prefix)] == prefix
+
+
+def test_prepared_and_regenerated_drafts_match_the_uncached_draft(drafter):
+    llm = drafter.load().llm
+    for instruction in INSTRUCTIONS:
+        drafter.forget_prompt()
+        sizes = evaluated(drafter)
+        cold = drafter.draft(instruction)
+        full = len(llama.prompt_tokens(llm, drafter.prompt(instruction, cold.retrieved)))
+        assert sizes[0] == full > 200
+
+        # typing paused on the whole instruction, then enter
+        drafter.forget_prompt()
+        drafter.prepare(instruction)
+        prefix = len(llama.prompt_tokens(llm, drafter.prompt_prefix(cold.retrieved)))
+        assert llm.n_tokens == prefix
+        sizes.clear()
+        warm = drafter.draft(instruction)
+        assert sizes[0] == full - prefix < 40  # the instruction and the turn's end only
+        assert warm.draft == cold.draft
+
+        # regenerate: the prompt is cached; only its last FRESH_TOKENS are evaluated again
+        sizes.clear()
+        again = drafter.draft(instruction)
+        assert sizes[0] == llama.FRESH_TOKENS and again.draft == cold.draft
+
+        # typing paused halfway: retrieval may have found other emails; still the same draft
+        drafter.forget_prompt()
+        drafter.prepare(instruction[: len(instruction) // 2])
+        assert drafter.draft(instruction).draft == cold.draft
+
+
+def test_a_preparation_overtaken_by_a_draft_leaves_the_cache_alone(drafter):
+    llm = drafter.load().llm
+    drafter.draft(INSTRUCTIONS[0])
+    cached = list(llm._input_ids)
+    assert drafter.prepare(INSTRUCTIONS[1], still_wanted=lambda: False) == []
+    assert list(llm._input_ids) == cached
+
+
+def test_the_subject_line_puts_the_drafts_prompt_back(drafter):
+    llm = drafter.load().llm
+    draft = drafter.draft(INSTRUCTIONS[0])
+    drafter.subject(draft.draft, INSTRUCTIONS[0])
+    prompt = llama.prompt_tokens(llm, drafter.prompt(INSTRUCTIONS[0], draft.retrieved))
+    assert list(llm._input_ids) == prompt
