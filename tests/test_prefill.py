@@ -98,3 +98,25 @@ def test_the_subject_line_puts_the_drafts_prompt_back(drafter):
     drafter.subject(draft.draft, INSTRUCTIONS[0])
     prompt = llama.prompt_tokens(llm, drafter.prompt(INSTRUCTIONS[0], draft.retrieved))
     assert list(llm._input_ids) == prompt
+
+
+def test_the_preparer_follows_typing_and_stands_down_on_enter(drafter):
+    from panza_tui.core.drafting import Preparer
+
+    llm = drafter.load().llm
+    preparer = Preparer(lambda: drafter)
+    instruction = INSTRUCTIONS[0]
+    for end in range(1, len(instruction) + 1):  # keystrokes faster than it prepares
+        preparer.typed(instruction[:end])
+    assert preparer.idle(timeout=120)
+    assert 1 <= preparer.prepared < len(instruction)  # coalesced, and the last text won
+    retrieved = drafter.retrieve(instruction)
+    assert list(llm._input_ids) == llama.prompt_tokens(llm, drafter.prompt_prefix(retrieved))
+    draft = drafter.draft(instruction)
+    cached = list(llm._input_ids)
+    with drafter.load().lock:  # as while a draft holds the model
+        preparer.typed(instruction + " and more")
+        preparer.stop()  # enter: a preparation that has not got the model stands down
+    assert preparer.idle(timeout=120) and list(llm._input_ids) == cached
+    preparer.close()
+    assert draft.draft

@@ -17,18 +17,15 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Static, TextArea
 from textual.worker import get_current_worker
 
 from panza_tui.core import replies
-from panza_tui.core.drafting import Draft, Retrieved
+from panza_tui.core.drafting import Draft, Preparer, Retrieved
 from panza_tui.core.errors import PanzaError
 from panza_tui.core.store import Message as Email
 from panza_tui.tui.widgets.retrieved import RetrievedPanel
 from sync import accounts
-
-PREPARE_AFTER_S = 0.4  # a pause in typing this long starts the prompt's evaluation
 
 
 class _Cancelled(Exception):
@@ -88,7 +85,10 @@ class ComposeScreen(Screen):
         self.instruction = ""
         self.attempt = 0  # each regeneration samples with a new seed
         self.generation = 0  # tokens of a superseded generation are dropped
-        self._prepare_timer: Timer | None = None
+        self.preparer = Preparer(
+            lambda: self.app.drafter(self.account),  # type: ignore[attr-defined]
+            reply_to,
+        )
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -133,7 +133,10 @@ class ComposeScreen(Screen):
             self.query_one("#subject", Input).value = headers.subject
         self.query_one("#instruction", Input).focus()
         if self.reply_to is not None or self.initial.strip():  # nothing typed yet
-            self.prepare(self.initial, self.generation)
+            self.preparer.typed(self.initial)
+
+    def on_unmount(self) -> None:
+        self.preparer.close()
 
     # drafting -----------------------------------------------------------------------------
 
@@ -143,28 +146,10 @@ class ComposeScreen(Screen):
 
     @on(Input.Changed, "#instruction")
     def _typed(self, event: Input.Changed) -> None:
-        """Debounced: once typing pauses, retrieve and evaluate the prompt before the
-        instruction, so that enter leaves only the instruction's tokens to evaluate."""
-        if self._prepare_timer is not None:
-            self._prepare_timer.stop()
+        """Keep the prompt before the instruction evaluated while the user types
+        (``Preparer``), so that enter leaves only the instruction's tokens to evaluate."""
         if event.value.strip() or self.reply_to is not None:
-            text, generation = event.value, self.generation
-            self._prepare_timer = self.set_timer(
-                PREPARE_AFTER_S, lambda: self.prepare(text, generation)
-            )
-
-    @work(thread=True, exclusive=True, group="prepare")
-    def prepare(self, instruction: str, generation: int) -> None:
-        """Worker: ``Drafter.prepare`` for the instruction typed so far, unless a draft
-        started since (its prompt in the cache is worth more: regenerate reuses it)."""
-        try:
-            drafter = self.app.drafter(self.account)  # type: ignore[attr-defined]
-            drafter.prepare(
-                instruction, reply_to=self.reply_to,
-                still_wanted=lambda: generation == self.generation,
-            )  # fmt: skip
-        except Exception:  # noqa: BLE001 - only a head start; enter reports real errors
-            return
+            self.preparer.typed(event.value)
 
     def action_regenerate(self) -> None:
         self.start(self.query_one("#instruction", Input).value)
@@ -175,8 +160,7 @@ class ComposeScreen(Screen):
         if not instruction.strip() and self.reply_to is None:
             self.notify("Type what the email should say first.", severity="warning")
             return
-        if self._prepare_timer is not None:
-            self._prepare_timer.stop()
+        self.preparer.stop()
         self.attempt = self.attempt + 1 if instruction.strip() == self.instruction else 0
         self.instruction = instruction.strip()
         if self.reply_to is None and not self.query_one("#to", Input).value.strip():
