@@ -34,15 +34,20 @@ def median(values: list[float]) -> float:
 
 def report(name: str, columns: list[str], rows: list[list], extra: dict | None = None) -> None:
     """Print an aligned table and write ``bench/results/<name>.json``."""
+    table(columns, rows)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    data = {"rows": [dict(zip(columns, row, strict=True)) for row in rows], **(extra or {})}
+    (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=2))
+    print(f"\nwrote {RESULTS / f'{name}.json'}")
+
+
+def table(columns: list[str], rows: list[list]) -> None:
+    """Print an aligned table."""
     widths = [max(len(str(c)), *(len(_fmt(r[i])) for r in rows)) for i, c in enumerate(columns)]
     print("  ".join(str(c).ljust(w) for c, w in zip(columns, widths, strict=True)))
     print("  ".join("-" * w for w in widths))
     for row in rows:
         print("  ".join(_fmt(v).ljust(w) for v, w in zip(row, widths, strict=True)))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    data = {"rows": [dict(zip(columns, row, strict=True)) for row in rows], **(extra or {})}
-    (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=2))
-    print(f"\nwrote {RESULTS / f'{name}.json'}")
 
 
 def _fmt(value) -> str:

@@ -63,15 +63,26 @@ def test_prepared_and_regenerated_drafts_match_the_uncached_draft(drafter):
         full = len(llama.prompt_tokens(llm, drafter.prompt(instruction, cold.retrieved)))
         assert sizes[0] == full > 200
 
-        # typing paused on the whole instruction, then enter
+        # the prompt before the instruction, evaluated: enter leaves the instruction's tokens
         drafter.forget_prompt()
-        drafter.prepare(instruction)
-        prefix = len(llama.prompt_tokens(llm, drafter.prompt_prefix(cold.retrieved)))
-        assert llm.n_tokens == prefix
+        drafter.prepare("")
+        prefix = llama.prompt_tokens(llm, drafter.prompt_prefix(drafter.retrieve("")))
+        assert list(llm._input_ids) == prefix
+        llama.prefill(llm, drafter.prompt_prefix(cold.retrieved))
+        before = llm.n_tokens
         sizes.clear()
         warm = drafter.draft(instruction)
-        assert sizes[0] == full - prefix < 40  # the instruction and the turn's end only
+        assert sizes[0] == full - before < 40  # the instruction and the turn's end only
         assert warm.draft == cold.draft
+
+        # typing paused on the whole instruction, then enter: the turn's end is left
+        drafter.forget_prompt()
+        drafter.prepare(instruction)
+        typed = llama.prompt_tokens(llm, drafter.prompt_prefix(cold.retrieved, so_far=instruction))
+        assert list(llm._input_ids) == typed
+        sizes.clear()
+        assert drafter.draft(instruction).draft == cold.draft
+        assert sizes[0] == max(llama.FRESH_TOKENS, full - len(typed)) < 10
 
         # regenerate: the prompt is cached; only its last FRESH_TOKENS are evaluated again
         sizes.clear()
@@ -88,7 +99,7 @@ def test_a_preparation_overtaken_by_a_draft_leaves_the_cache_alone(drafter):
     llm = drafter.load().llm
     drafter.draft(INSTRUCTIONS[0])
     cached = list(llm._input_ids)
-    assert drafter.prepare(INSTRUCTIONS[1], still_wanted=lambda: False) == []
+    assert drafter.prepare(INSTRUCTIONS[1], still_wanted=lambda: False) == (None, False)
     assert list(llm._input_ids) == cached
 
 
@@ -101,22 +112,30 @@ def test_the_subject_line_puts_the_drafts_prompt_back(drafter):
 
 
 def test_the_preparer_follows_typing_and_stands_down_on_enter(drafter):
-    from panza_tui.core.drafting import Preparer
+    from panza_tui.core.drafting import Preparer, complete_words
 
+    assert complete_words("Tell Priya I can") == "Tell Priya I"
+    assert complete_words("Tell") == "Tell" and complete_words("Tell ") == "Tell"
     llm = drafter.load().llm
     preparer = Preparer(lambda: drafter)
     instruction = INSTRUCTIONS[0]
     for end in range(1, len(instruction) + 1):  # keystrokes faster than it prepares
         preparer.typed(instruction[:end])
     assert preparer.idle(timeout=120)
-    assert 1 <= preparer.prepared < len(instruction)  # coalesced, and the last text won
-    retrieved = drafter.retrieve(instruction)
-    assert list(llm._input_ids) == llama.prompt_tokens(llm, drafter.prompt_prefix(retrieved))
-    draft = drafter.draft(instruction)
+    assert 1 <= preparer.prepared < len(instruction)  # coalesced
+    # past emails retrieved for words typed, their prompt and the whole instruction cached
+    retrieved = preparer.retrieval_for(instruction)
+    assert retrieved is not None and preparer.retrieval_for("Something else") is None
+    prefix = drafter.prompt_prefix(retrieved, so_far=instruction)
+    assert list(llm._input_ids) == llama.prompt_tokens(llm, prefix)
+    sizes = evaluated(drafter)
+    draft = drafter.draft(instruction, retrieved=retrieved)
+    assert sizes[0] < 10  # enter: the turn's end only
+    drafter.forget_prompt()
+    assert drafter.draft(instruction, retrieved=retrieved).draft == draft.draft
     cached = list(llm._input_ids)
     with drafter.load().lock:  # as while a draft holds the model
         preparer.typed(instruction + " and more")
         preparer.stop()  # enter: a preparation that has not got the model stands down
     assert preparer.idle(timeout=120) and list(llm._input_ids) == cached
     preparer.close()
-    assert draft.draft

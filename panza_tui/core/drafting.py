@@ -232,36 +232,46 @@ class Drafter:
         return replies.reply_headers(reply_to, own, reply_all)
 
     def prompt_prefix(
-        self, retrieved: Sequence[Retrieved], thread: Sequence[tuple[str, str]] = ()
-    ) -> str:
-        """The prompt up to where the instruction's own words begin ("...Instruction:"):
-        everything ``prepare`` can evaluate while the instruction is still being typed."""
-        full = self.prompt(_MARK, retrieved, thread)
+        self, retrieved: Sequence[Retrieved], thread: Sequence[tuple[str, str]] = (),
+        so_far: str = "",
+    ) -> str:  # fmt: skip
+        """The prompt up to the end of the instruction typed ``so_far`` ("...Instruction:"
+        when nothing is): what ``prepare`` can evaluate while it is still being typed."""
+        full = self.prompt(so_far + _MARK, retrieved, thread)
         return full.split(_MARK, 1)[0].rstrip()
 
     def prepare(
         self, instruction: str = "", exclude: Sequence[int] = (),
         reply_to: Message | None = None, thread: Sequence[tuple[str, str]] | None = None,
         correspondent: str | None = None, still_wanted: Callable[[], bool] | None = None,
-    ) -> list[Retrieved]:  # fmt: skip
-        """While the user types: retrieve past emails for the instruction so far and
-        evaluate the prompt before the instruction (system prompt, preamble, retrieved
-        emails, the conversation of a reply) into llama.cpp's KV cache, so that on enter
-        ``draft`` evaluates only the instruction's tokens (when retrieval for the whole
-        instruction finds the same emails; otherwise from where the prompts differ).
-        Returns the retrieved emails. Blocks while a draft runs (one context); then does
-        nothing (returns []) if ``still_wanted`` says no: the finished draft's prompt in
-        the cache is worth more, regenerate reuses it."""
+        retrieved: Sequence[Retrieved] | None = None, query: str | None = None,
+    ) -> tuple[list[Retrieved] | None, bool]:  # fmt: skip
+        """While the user types: evaluate the prompt up to the instruction typed so far
+        (system prompt, preamble, past emails, the conversation of a reply, the
+        instruction's words) into llama.cpp's KV cache, so that ``draft`` with the same past
+        emails evaluates only the instruction's last tokens on enter. The past emails are
+        ``retrieved`` if given, else retrieved for ``query`` (default: the instruction).
+
+        Returns (the past emails, whether their prompt was evaluated to the end); (None,
+        False) if it did nothing. Stops
+        between batches once ``still_wanted()`` is false (newer text, or enter); blocks
+        while a draft runs (one context) and then does nothing if no longer wanted: the
+        draft's prompt in the cache is worth more, regenerate reuses it."""
         thread, correspondent, exclude = self._reply_context(
             reply_to, thread, correspondent, exclude
         )
         model = self.load()
         with model.lock:
             if still_wanted is not None and not still_wanted():
-                return []
-            retrieved = self.retrieve(instruction, exclude, thread, correspondent)
-            llama.prefill(model.use(self.choice.lora), self.prompt_prefix(retrieved, thread))
-        return retrieved
+                return None, False
+            if retrieved is None:
+                text = instruction if query is None else query
+                retrieved = self.retrieve(text, exclude, thread, correspondent)
+            prefix = self.prompt_prefix(retrieved, thread, instruction)
+            llm = model.use(self.choice.lora)
+            llama.prefill(llm, prefix, still_wanted)
+            done = llama.cached_prefix(llm, llama.prompt_tokens(llm, prefix))
+            return list(retrieved), done >= len(llama.prompt_tokens(llm, prefix)) - 1
 
     def _reply_context(
         self, reply_to: Message | None, thread: Sequence[tuple[str, str]] | None,
@@ -296,6 +306,7 @@ class Drafter:
         on_retrieved: Callable[[list[Retrieved]], None] | None = None,
         reply_to: Message | None = None, reply_all: bool = False,
         thread: Sequence[tuple[str, str]] | None = None, correspondent: str | None = None,
+        retrieved: Sequence[Retrieved] | None = None,
     ) -> Draft:  # fmt: skip
         """Write one draft for ``instruction``, streaming pieces of text to ``on_token``.
 
@@ -304,8 +315,9 @@ class Drafter:
         the stored email being answered; its conversation goes in the prompt, the
         instruction may then be empty, and the draft carries the reply's headers. ``thread``
         and ``correspondent`` give a reply's context directly (evaluation: a held-out reply
-        whose parent may only be quoted). Raises ``PipelineError`` for an empty instruction
-        on a new email.
+        whose parent may only be quoted). ``retrieved``: the past emails to use, retrieved
+        before (``Preparer.retrieval_for``); else they are retrieved now. Raises
+        ``PipelineError`` for an empty instruction on a new email.
         """
         thread, correspondent, exclude = self._reply_context(
             reply_to, thread, correspondent, exclude
@@ -316,8 +328,9 @@ class Drafter:
         assert self._model is not None
         with self._model.lock:
             draft = self._draft(
-                instruction, on_token, exclude, seed, on_retrieved, thread, correspondent
-            )
+                instruction, on_token, exclude, seed, on_retrieved, thread, correspondent,
+                retrieved,
+            )  # fmt: skip
         if reply_to is not None:
             draft.headers = self.headers(reply_to, reply_all)
         return draft
@@ -326,10 +339,15 @@ class Drafter:
         self, instruction: str, on_token: Callable[[str], None] | None, exclude: Sequence[int],
         seed: int | None, on_retrieved: Callable[[list[Retrieved]], None] | None,
         thread: list[tuple[str, str]], correspondent: str | None,
+        given: Sequence[Retrieved] | None = None,
     ) -> Draft:  # fmt: skip
         model = self.load()
         start = time.perf_counter()
-        retrieved = self.retrieve(instruction, exclude, thread, correspondent)
+        retrieved = (
+            list(given)
+            if given is not None
+            else self.retrieve(instruction, exclude, thread, correspondent)
+        )
         retrieval_ms = (time.perf_counter() - start) * 1000
         if on_retrieved:
             on_retrieved(retrieved)
@@ -358,16 +376,24 @@ class Drafter:
 
 
 class Preparer:
-    """Keeps a drafter's prompt prepared while an instruction is being typed.
+    """Keeps a drafter's prompt evaluated while an instruction is being typed, so that its
+    first token comes right after enter.
 
     Call ``typed(text)`` after every keystroke (from any thread; it returns at once). A
-    background thread runs ``Drafter.prepare`` on the latest text whenever it is idle, so
-    keystrokes that come while it works are coalesced into one call (a natural debounce):
-    with the prompt before the instruction cached and retrieval unchanged, a call costs one
-    embedding (about 10-20 ms on 2 cores). ``stop()`` when the instruction is submitted:
-    a preparation still waiting then leaves the draft's cache alone. ``close()`` ends the
-    thread. ``get_drafter`` is called on that thread, so loading the model never blocks the
-    caller. Errors are swallowed: preparing is only a head start, the draft reports them.
+    background thread works toward the latest text, coalescing keystrokes that come while
+    it works. Retrieval is debounced twice: past emails are retrieved for the complete
+    words typed so far, and retrieved again only once the prompt with the current ones has
+    been evaluated to the end (about 100 prompt tokens/s on one core of a 2-core laptop:
+    seconds for three past emails), so the cache always holds, or is finishing, a prompt
+    whose past emails are at most a few words behind the typing. In between, only the
+    instruction's new words are evaluated.
+
+    On enter call ``stop()``, then ``retrieval_for(instruction)``: the past emails whose
+    prompt is cached, when the instruction only added words to what they were retrieved
+    for; ``Drafter.draft(retrieved=...)`` then evaluates just the instruction's last tokens.
+    ``close()`` ends the thread. ``get_drafter`` is called on that thread, so loading the
+    model never blocks the caller. Errors are swallowed: preparing is only a head start,
+    the draft reports them.
     """
 
     def __init__(self, get_drafter: Callable[[], Drafter], reply_to: Message | None = None) -> None:
@@ -379,6 +405,9 @@ class Preparer:
         self._closed = False
         self._busy = False
         self._thread: threading.Thread | None = None
+        self._retrieved: list[Retrieved] | None = None
+        self._query: str | None = None  # what they were retrieved for
+        self._ready = False  # their prompt is evaluated to the end
         self.prepared = 0  # how many preparations ran (for tests and benchmarks)
 
     def typed(self, text: str) -> None:
@@ -393,14 +422,25 @@ class Preparer:
             self._cond.notify()
 
     def stop(self) -> None:
-        """The instruction was submitted: drop pending text, and let a preparation that has
-        not yet taken the model do nothing."""
+        """The instruction was submitted: drop pending text, and stop the current
+        preparation at its next batch (it leaves the draft's cache alone if it has not yet
+        taken the model)."""
         with self._cond:
             self._latest = None
             self._epoch += 1
 
+    def retrieval_for(self, instruction: str) -> list[Retrieved] | None:
+        """The prepared past emails, if ``instruction`` extends the text they were retrieved
+        for (the user only typed on); None if they were retrieved for other words."""
+        with self._cond:
+            if self._retrieved is None or self._query is None:
+                return None
+            if not instruction.strip().startswith(self._query.strip()):
+                return None
+            return list(self._retrieved)
+
     def close(self) -> None:
-        """End the background thread (after its current preparation)."""
+        """End the background thread (after its current batch)."""
         with self._cond:
             self._closed = True
             self._latest = None
@@ -413,7 +453,8 @@ class Preparer:
             return self._cond.wait_for(lambda: self._latest is None and not self._busy, timeout)
 
     def _wanted(self, epoch: int) -> Callable[[], bool]:
-        return lambda: epoch == self._epoch
+        # Not once the instruction was submitted, nor once newer text waits: work toward it.
+        return lambda: epoch == self._epoch and self._latest is None
 
     def _run(self) -> None:
         while True:
@@ -424,10 +465,25 @@ class Preparer:
                 text, epoch = self._latest or "", self._epoch
                 self._latest = None
                 self._busy = True
+                query = complete_words(text)
+                again = self._retrieved is None or (self._ready and query != self._query)
             try:
-                self._get_drafter().prepare(
-                    text, reply_to=self._reply_to, still_wanted=self._wanted(epoch)
-                )
+                drafter = self._get_drafter()
+                if again:
+                    retrieved, ready = drafter.prepare(
+                        text, reply_to=self._reply_to, still_wanted=self._wanted(epoch),
+                        query=query,
+                    )  # fmt: skip
+                else:
+                    retrieved, ready = drafter.prepare(
+                        text, reply_to=self._reply_to, still_wanted=self._wanted(epoch),
+                        retrieved=self._retrieved,
+                    )  # fmt: skip
+                with self._cond:
+                    if retrieved is not None:  # the cache now holds (part of) their prompt
+                        self._retrieved, self._ready = retrieved, ready
+                        if again:
+                            self._query = query
                 self.prepared += 1
             except Exception:  # noqa: BLE001 - see the class docstring
                 pass
@@ -435,3 +491,10 @@ class Preparer:
                 with self._cond:
                     self._busy = False
                     self._cond.notify_all()
+
+
+def complete_words(text: str) -> str:
+    """``text`` up to its last whitespace (the word being typed left out), or all of it
+    while the first word is typed."""
+    cut = max(text.rfind(" "), text.rfind("\n"))
+    return text[:cut].rstrip() if cut > 0 else text

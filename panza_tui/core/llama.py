@@ -132,18 +132,34 @@ def cached_prefix(llm: Any, tokens: Sequence[int]) -> int:
     return common
 
 
-def prefill(llm: Any, prompt: str) -> int:
+PREFILL_CHUNK = 32  # tokens per batch of ``prefill``, between checks of ``keep_going``
+
+
+def prefill(llm: Any, prompt: str, keep_going: Callable[[], bool] | None = None) -> int:
     """Evaluate ``prompt`` into the context's KV cache now, keeping what is already there
     of it, so that a completion whose prompt starts with it evaluates only the rest
-    (llama-cpp-python reuses the longest cached token prefix). Returns how many tokens
-    were evaluated now (0: all cached). Use under the model's lock."""
+    (llama-cpp-python reuses the longest cached token prefix). Batches of
+    ``PREFILL_CHUNK`` tokens, never of one (see ``FRESH_TOKENS``); stops between batches
+    once ``keep_going()`` is false. Returns how many tokens were evaluated (0: all cached).
+    Use under the model's lock."""
     tokens = prompt_tokens(llm, prompt)
     common = cached_prefix(llm, tokens)
     if common == len(tokens):
         return 0
+    common = min(common, max(0, len(tokens) - FRESH_TOKENS))
     llm.n_tokens = common  # ``eval`` drops the KV cache from here on
-    llm.eval(tokens[common:])
-    return len(tokens) - common
+    start = common
+    while start < len(tokens):
+        end = min(len(tokens), start + PREFILL_CHUNK)
+        if len(tokens) - end < FRESH_TOKENS:  # no short batch left at the end
+            end = (
+                len(tokens) if len(tokens) - start <= PREFILL_CHUNK else len(tokens) - FRESH_TOKENS
+            )
+        if keep_going is not None and not keep_going():
+            break
+        llm.eval(tokens[start:end])
+        start = end
+    return start - common
 
 
 @dataclass

@@ -111,16 +111,18 @@ async def test_typing_evaluates_the_prompt_before_the_instruction(demo_ws):
         assert screen.preparer.idle(timeout=120)  # typing done, the preparation too
         drafter = app.drafter("demo")
         llm = drafter.load().llm
-        retrieved = drafter.retrieve("Ask the neighbours to water my plants")
-        prefix = llama.prompt_tokens(llm, drafter.prompt_prefix(retrieved))
-        assert list(llm._input_ids) == prefix  # evaluated while the user paused
+        typed = "Ask the neighbours to water my plants"
+        retrieved = screen.preparer.retrieval_for(typed)
+        prefix = drafter.prompt_prefix(retrieved, so_far=typed)
+        assert list(llm._input_ids) == llama.prompt_tokens(llm, prefix)  # while typing
         sizes: list[int] = []
         original = llm.eval
         llm.eval = lambda tokens: (sizes.append(len(tokens)), original(tokens))[1]
         await pilot.press("enter")
         await settled(app, pilot)
         assert screen.query_one("#draft").text
-        assert 0 < sizes[0] < 40  # on enter, the instruction's tokens only
+        assert 0 < sizes[0] < 10  # on enter, the turn's end only
+        assert [r.id for r in screen.retrieved] == [r.id for r in retrieved]  # as shown
         sizes.clear()
         await pilot.press("ctrl+r")  # regenerate: the whole prompt is still cached
         await settled(app, pilot)

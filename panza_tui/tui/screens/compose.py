@@ -170,7 +170,8 @@ class ComposeScreen(Screen):
         self.query_one("#draft", TextArea).text = ""
         self.query_one(RetrievedPanel).show([], searching=True)
         self.set_status("loading the model…")
-        self.generate(self.instruction, self.attempt, self.generation)
+        retrieved = self.preparer.retrieval_for(self.instruction)  # their prompt is cached
+        self.generate(self.instruction, self.attempt, self.generation, retrieved)
 
     @work(thread=True, exclusive=True, group="suggest")
     def suggest(self, instruction: str) -> None:
@@ -188,8 +189,12 @@ class ComposeScreen(Screen):
             self.suggested_to = address
 
     @work(thread=True, exclusive=True, group="draft")
-    def generate(self, instruction: str, attempt: int, generation: int) -> None:
-        """Worker: retrieve, then stream the draft into the text area."""
+    def generate(
+        self, instruction: str, attempt: int, generation: int,
+        retrieved: list[Retrieved] | None = None,
+    ) -> None:  # fmt: skip
+        """Worker: retrieve (unless the past emails were ``retrieved`` while typing), then
+        stream the draft into the text area."""
         worker = get_current_worker()
         try:
             drafter = self.app.drafter(self.account)  # type: ignore[attr-defined]
@@ -207,7 +212,7 @@ class ComposeScreen(Screen):
             seed = drafter.ws.config.drafting.seed + attempt
             result = drafter.draft(
                 instruction, on_token=token, on_retrieved=found, seed=seed,
-                reply_to=self.reply_to, reply_all=self.reply_all,
+                reply_to=self.reply_to, reply_all=self.reply_all, retrieved=retrieved,
             )  # fmt: skip
         except _Cancelled:
             return
