@@ -208,24 +208,99 @@ def transformers_completer(model: ModelRef) -> Completer:
     return complete
 
 
+def batched_completer(model: ModelRef, n_seq: int) -> ManyCompleter:
+    """Complete ``n_seq`` prompts per llama.cpp batch on a GGUF model
+    (``llama_batch.BatchedCompleter``): several emails per decode step."""
+    from panza_tui.core import llama
+    from panza_tui.core.llama_batch import BatchedCompleter
+
+    llm = llama.load(model.path, n_ctx=512, n_threads=0)  # the weights; its context is unused
+    batched = BatchedCompleter(llm, n_seq=n_seq, n_ctx=2048)
+    stops = [*prompting.turn_ends(chat_template(model), eos_text(model)), "\n"]
+
+    def complete(prompts: Sequence[str], max_tokens: int, temperature: float, seed: int):
+        return batched.complete(prompts, max_tokens, stops, temperature, seed)
+
+    return complete
+
+
+class ManyCompleter(Protocol):
+    """Anything that completes several raw (already templated) prompts at once."""
+
+    def __call__(
+        self, prompts: Sequence[str], max_tokens: int, temperature: float, seed: int
+    ) -> list[str]: ...
+
+
+def one_at_a_time(completer: Completer) -> ManyCompleter:
+    """A ``ManyCompleter`` that calls ``completer`` on each prompt in turn."""
+
+    def complete(prompts: Sequence[str], max_tokens: int, temperature: float, seed: int):
+        return [completer(p, max_tokens, temperature, seed) for p in prompts]
+
+    return complete
+
+
+def default_completer(model: ModelRef, config: PlaybackConfig) -> ManyCompleter:
+    """Batched llama.cpp for a GGUF model with ``[playback] batch`` > 1, else one prompt at
+    a time (llama.cpp, or transformers for a Hugging Face folder)."""
+    if model.kind == "gguf":
+        if config.batch > 1:
+            return batched_completer(model, config.batch)
+        return one_at_a_time(llama_completer(model))
+    return one_at_a_time(transformers_completer(model))
+
+
 def run(
     store: Store, account: str, model: ModelRef, config: PlaybackConfig,
     completer: Completer | None = None, limit: int = 0,
     progress: Callable[[int, int], None] | None = None,
-    messages: Sequence[Message] | None = None,
+    messages: Sequence[Message] | None = None, many: ManyCompleter | None = None,
 ) -> PlaybackReport:  # fmt: skip
     """Give every message of ``account`` (or only ``messages``, e.g. the training
     selection, ``training.selection``) an instruction; ``limit`` > 0 caps new generations.
 
-    ``progress(done, total)`` is called after each message. The model loads only if some
-    message still needs an instruction.
+    Prompts are completed ``[playback] batch`` at a time (``many``, else ``completer`` one
+    by one, else ``default_completer``), and each result is stored as soon as its batch is
+    done. ``progress(done, total)`` is called as messages are done. The model loads only
+    if some message still needs an instruction.
     """
     store.account(account)
     template = chat_template(model)
     key = prompt_hash(config, template)
     messages = store.messages(account) if messages is None else list(messages)
     report = PlaybackReport()
-    for done, message in enumerate(messages, start=1):
+    done = 0
+    todo: list[tuple[Message, str, str, bool]] = []  # message, prompt, primer, reply
+
+    def advance(count: int = 1) -> None:
+        nonlocal done
+        for _ in range(count):
+            done += 1
+            if progress:
+                progress(done, len(messages))
+
+    def flush() -> None:
+        nonlocal many
+        if not todo:
+            return
+        if many is None:
+            many = one_at_a_time(completer) if completer else default_completer(model, config)
+        raws = many([t[1] for t in todo], config.max_tokens, config.temperature, config.seed)
+        for (message, _, start, reply), raw in zip(todo, raws, strict=True):
+            instruction = clean(raw, start)
+            if instruction is None:
+                report.counts["fallback"] += 1
+                kind = "a reply" if reply else "an email"
+                instruction = f"Write {kind} with the subject: {message.subject or 'no subject'}"
+            else:
+                report.counts["generated"] += 1
+            store.put_instruction(message.content_hash, model.fingerprint, key, instruction)
+        advance(len(todo))
+        todo.clear()
+
+    batch = max(1, config.batch) if completer is None else 1
+    for message in messages:
         thread = replies.context_of(store, account, message)
         parent = thread[-1].text if thread else ""
         known = thread and not thread[-1].mine and thread[-1].author != replies.QUOTED_AUTHOR
@@ -233,29 +308,16 @@ def run(
         report.kinds["with_parent" if parent else "new"] += 1
         if store.instruction(message.content_hash, model.fingerprint, key) is not None:
             report.counts["cached"] += 1
-        elif limit and report.counts["generated"] + report.counts["fallback"] >= limit:
+            advance()
+        elif limit and report.counts["generated"] + report.counts["fallback"] + len(todo) >= limit:
             report.counts["skipped"] += 1
+            advance()
         else:
-            if completer is None:
-                completer = (
-                    llama_completer(model)
-                    if model.kind == "gguf"
-                    else transformers_completer(model)
-                )
-            raw = completer(
-                playback_prompt(template, message, parent, to), config.max_tokens,
-                config.temperature, config.seed,
-            )  # fmt: skip
-            instruction = clean(raw, primer(message, bool(parent), to))
-            if instruction is None:
-                report.counts["fallback"] += 1
-                kind = "a reply" if parent else "an email"
-                instruction = f"Write {kind} with the subject: {message.subject or 'no subject'}"
-            else:
-                report.counts["generated"] += 1
-            store.put_instruction(message.content_hash, model.fingerprint, key, instruction)
-        if progress:
-            progress(done, len(messages))
+            prompt = playback_prompt(template, message, parent, to)
+            todo.append((message, prompt, primer(message, bool(parent), to), bool(parent)))
+            if len(todo) >= batch:
+                flush()
+    flush()
     return report
 
 

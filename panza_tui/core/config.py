@@ -41,11 +41,13 @@ class ImportConfig:
 
 @dataclass(frozen=True)
 class PlaybackConfig:
-    """Data playback sampling: temperature, max new tokens, seed."""
+    """Data playback sampling: temperature, max new tokens, seed; and how many emails
+    llama.cpp completes per batch (1: one at a time)."""
 
     temperature: float = 0.2
     max_tokens: int = 80
     seed: int = 0
+    batch: int = 8
 
 
 @dataclass(frozen=True)
