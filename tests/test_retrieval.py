@@ -140,3 +140,41 @@ def test_the_index_reconciles_with_the_store_on_update(filled):
     assert ws.update_index("me") == 3
     assert ws.index("me").search(vector, k=1)[0].id == ids["Plants"]
     assert len(ws.index("me").hashes) == 3
+
+
+def test_indexing_reads_the_store_in_batches_and_a_killed_run_keeps_its_progress(
+    workspace, monkeypatch
+):
+    from panza_tui.cli.demo import ADDRESS, mailbox
+    from panza_tui.core import retrieval
+    from panza_tui.core.retrieval import EmailIndex
+    from sync.importer import import_path
+
+    ws = workspace
+    ws.store.add_account("demo", [ADDRESS])
+    import_path(ws.store, "demo", mailbox())
+    monkeypatch.setattr(retrieval, "EMBED_BATCH", 8)
+    monkeypatch.setattr(retrieval, "SAVE_EVERY", 16)
+    read: list[int] = []
+    original = ws.store.messages_by_id
+    monkeypatch.setattr(
+        ws.store, "messages_by_id", lambda ids: read.append(len(ids)) or original(ids)
+    )
+    encode = ws.embedder.encode
+    calls = []
+
+    def dies_on_the_fifth_batch(texts, *args, **kwargs):
+        calls.append(len(texts))
+        if len(calls) == 5:
+            raise KeyboardInterrupt  # as a kill would stop it
+        return encode(texts, *args, **kwargs)
+
+    monkeypatch.setattr(ws.embedder, "encode", dies_on_the_fifth_batch)
+    with pytest.raises(KeyboardInterrupt):
+        ws.update_index("demo")
+    assert set(read) == {8}  # never the whole mailbox at once
+    on_disk = EmailIndex(ws.index("demo").path)
+    assert len(on_disk) == 32  # saved after 16 and 32 emails
+    monkeypatch.setattr(ws.embedder, "encode", encode)
+    ws._indexes.clear()
+    assert ws.update_index("demo") == 65 - 32  # the rest only

@@ -11,7 +11,7 @@ import glob
 import json
 import os
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -237,21 +237,39 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def update_index(store: Store, account: str, embedder: Embedder, index: EmailIndex) -> int:
+EMBED_BATCH = 64  # emails read from the store and embedded at a time
+SAVE_EVERY = 4096  # emails embedded between saves of the index (progress a kill keeps)
+
+
+def update_index(
+    store: Store, account: str, embedder: Embedder, index: EmailIndex,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:  # fmt: skip
     """Reconcile the index with the store, then save it: drop every key whose row is gone
     or whose content hash is not proven to match the row (a vector of other text), embed
     every email of the account not in the index (its own mail, tombstones included: they
-    are still the user's writing). Returns how many emails were embedded."""
-    wanted = {m.id: m for m in store.messages(account, deleted=True) if m.id is not None}
+    are still the user's writing). Returns how many emails were embedded.
+
+    Memory stays bounded whatever the mailbox size: texts are read from the store
+    ``EMBED_BATCH`` at a time, and the index is saved every ``SAVE_EVERY`` emails, so a
+    killed run keeps what it embedded. ``progress(done, total)`` after each batch."""
+    wanted = store.own_hashes(account)
     stale = [key for key in index.keys()
-             if key not in wanted or index.hashes.get(key) != wanted[key].content_hash]  # fmt: skip
+             if key not in wanted or index.hashes.get(key) != wanted[key]]  # fmt: skip
     index.remove(stale, save=False)
-    missing = [m for key, m in wanted.items() if key not in index]
-    for start in range(0, len(missing), 64):
-        batch = missing[start : start + 64]
-        ids = [m.id for m in batch if m.id is not None]
-        index.add(ids, embedder.encode([email_text(m) for m in batch]),
+    missing = [key for key in wanted if key not in index]
+    since_save = 0
+    for start in range(0, len(missing), EMBED_BATCH):
+        batch = store.messages_by_id(missing[start : start + EMBED_BATCH])
+        index.add([m.id for m in batch if m.id is not None],
+                  embedder.encode([email_text(m) for m in batch]),
                   [m.content_hash for m in batch])  # fmt: skip
+        since_save += len(batch)
+        if since_save >= SAVE_EVERY:
+            index.save()
+            since_save = 0
+        if progress:
+            progress(min(start + EMBED_BATCH, len(missing)), len(missing))
     if missing or stale:
         index.save()
     return len(missing)

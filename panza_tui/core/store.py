@@ -14,7 +14,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -351,6 +351,26 @@ class Store:
             args += [f"%{search}%"] * 4
         query += " ORDER BY date IS NULL, date DESC, id DESC"
         return [_message(r) for r in self.db.execute(query, args)]
+
+    def own_hashes(self, account: str) -> dict[int, str]:
+        """Store id -> content hash of every own (sent) email of ``account``, tombstones
+        included: what the retrieval index must hold, without reading any text."""
+        rows = self.db.execute(
+            "SELECT id, content_hash FROM messages WHERE account=? AND received=0", (account,)
+        )
+        return dict(rows.fetchall())
+
+    def messages_by_id(self, ids: Sequence[int]) -> list[Message]:
+        """The messages with these store ids, in that order (missing ids left out)."""
+        found: dict[int, Message] = {}
+        for start in range(0, len(ids), 500):  # SQLite's bound-parameter limit
+            part = list(ids[start : start + 500])
+            marks = ",".join("?" * len(part))
+            rows = self.db.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id IN ({marks})", part
+            )
+            found.update((row["id"], _message(row)) for row in rows)
+        return [found[i] for i in ids if i in found]
 
     def message(self, message_id: int) -> Message:
         """One message by store id; raises ``PanzaError`` if there is none."""
