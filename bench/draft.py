@@ -23,6 +23,7 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--name", default="draft", help="results file: bench/results/NAME.json")
     parser.add_argument("--typing-cps", type=float, default=5.0, help="simulated typing speed")
+    parser.add_argument("--instructions", type=int, default=3, help="typed instructions (<= 3)")
     args = parser.parse_args()
 
     temp_home("draft")
@@ -127,7 +128,9 @@ INSTRUCTIONS = [
 PAUSES = (0.2, 1.0)  # seconds from the last keystroke to enter: none beyond typing, a beat
 
 
-def first_token_rows(drafter, instruction: str, runs: int, cps: float, Preparer) -> tuple:
+def first_token_rows(
+    drafter, instruction: str, runs: int, cps: float, Preparer, count: int = 3
+) -> tuple:
     """Rows of (path, median ms from enter to the first streamed piece, whether every run
     drafted the cold path's text, the issue's goal) for cold, typed (each pause) and
     regenerate, over ``instruction`` and ``INSTRUCTIONS``."""
@@ -146,7 +149,7 @@ def first_token_rows(drafter, instruction: str, runs: int, cps: float, Preparer)
     same = dict.fromkeys(paths, True)
     as_cold = []  # whether the past emails prepared while typing are those enter finds
     for _ in range(runs):
-        for text in [instruction, *INSTRUCTIONS]:
+        for text in [instruction, *INSTRUCTIONS][:count]:
             drafter.forget_prompt()
             ms, cold = enter(text)
             times["cold"].append(ms)

@@ -32,10 +32,13 @@ def _bench(script: str, *args: str, results, home, timeout: int = 600, **env_ext
 @pytest.mark.slow
 def test_bench_draft_runs_once(home, tmp_path):
     _bench("draft.py", "--runs", "1", "--max-tokens", "4", "--name", "smoke",
-           results=tmp_path, home=home)  # fmt: skip
+           "--typing-cps", "100", "--instructions", "1", results=tmp_path, home=home)  # fmt: skip
     data = json.loads((tmp_path / "smoke.json").read_text())
     pipelines = [row["pipeline"] for row in data["rows"]]
     assert pipelines == ["raw llama-cpp-python", "panza Drafter.draft", "ratio (panza / raw)"]
+    paths = [row["path"] for row in data["first_token"]]
+    assert paths[0] == "cold" and paths[-1] == "regenerate" and len(paths) == 4
+    assert all(row["first_token_ms"] > 0 for row in data["first_token"])
     assert all(row["tokens_per_s"] > 0 for row in data["rows"][:2])
     assert data["llama_cpp_cpu_backend"]  # the portable build reports the variant it loaded
 
@@ -53,12 +56,22 @@ def test_bench_tui_start_runs_once(home, tmp_path):
 
 
 @pytest.mark.slow
+def test_bench_playback_runs_once(home, tmp_path):
+    _bench("playback.py", "--emails", "3", "--batches", "2", "--max-tokens", "6",
+           results=tmp_path, home=home)  # fmt: skip
+    data = json.loads((tmp_path / "playback.json").read_text())
+    assert [row["loop"] for row in data["rows"]] == ["one at a time", "batched x2"]
+    assert data["emails"] == 3 and all(row["emails_per_min"] > 0 for row in data["rows"])
+
+
+@pytest.mark.slow
 def test_bench_retrieval_runs_once(home, tmp_path):
     _bench("retrieval.py", "--emails", "300", "--distinct", "40", "--queries", "1",
            results=tmp_path, home=home)  # fmt: skip
     data = json.loads((tmp_path / "retrieval.json").read_text())
     assert data["emails"] == 300 and data["distinct_texts"] == 40 and data["queries"] == 6
     assert [row["embed+search"] for row in data["rows"]][:2] == ["panza", "raw"]
+    assert data["index_build_s"] > 0 and data["index_load_s"] > 0
 
 
 @pytest.mark.slow
