@@ -66,7 +66,7 @@ demo: install
 	$(VENV)/bin/panza demo
 
 test: install
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q --durations=25
 
 test-fast: install  # the inner loop (~2 min): no end-to-end model runs, CLI subprocesses or mypy
 	$(VENV)/bin/pytest -q -m "not slow"

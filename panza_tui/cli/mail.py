@@ -50,8 +50,11 @@ def import_(
         report = import_path(ws.store, account, path, words, lambda n: bar.advance(task, n))
     print_import_report(report)
     print_reply_counts(ws.store.reply_counts(account))
-    with console.status("indexing for retrieval"):
-        added = ws.update_index(account)
+    with progress() as bar:  # embedding: minutes for tens of thousands of emails
+        task = bar.add_task("index", total=None, info="for retrieval")
+        added = ws.update_index(
+            account, lambda done, total: bar.update(task, completed=done, total=total)
+        )
     received = ws.store.count_messages(account, received=True)
     console.print(
         f"{ws.store.count_messages(account)} emails in '{account}', {added} newly indexed"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,11 +55,12 @@ class Workspace:
             self._indexes[account] = EmailIndex(path, dim)
         return self._indexes[account]
 
-    def update_index(self, account: str) -> int:
-        """Embed the account's new messages into its retrieval index; returns how many."""
+    def update_index(self, account: str, progress: Callable[[int, int], None] | None = None) -> int:
+        """Embed the account's new messages into its retrieval index; returns how many.
+        ``progress(done, total)`` after each batch (``retrieval.update_index``)."""
         from panza_tui.core.retrieval import update_index
 
-        return update_index(self.store, account, self.embedder, self.index(account))
+        return update_index(self.store, account, self.embedder, self.index(account), progress)
 
     def with_config(self, **sections: dict[str, Any]) -> Workspace:
         """A workspace on the same store and indexes with some settings changed
