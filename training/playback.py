@@ -185,25 +185,33 @@ def llama_completer(model: ModelRef, n_threads: int = 0) -> Completer:
     return complete
 
 
-def transformers_completer(model: ModelRef) -> Completer:
-    """Complete with transformers on a Hugging Face model folder (slower than llama.cpp)."""
+def transformers_completer(model: ModelRef) -> ManyCompleter:
+    """Complete with transformers on a Hugging Face model folder, a list of prompts per
+    ``generate`` call (left-padded, with an attention mask): on a CUDA GPU when torch sees
+    one (bf16 where supported), else on the CPU in float32 (slower than llama.cpp)."""
     import torch
     from transformers import AutoModelForCausalLM
 
     from training.base import load_tokenizer
 
     tokenizer = load_tokenizer(model)
-    lm = AutoModelForCausalLM.from_pretrained(model.path, local_files_only=True).eval()
+    tokenizer.padding_side = "left"  # generation continues at the right end of each row
+    cuda = torch.cuda.is_available()
+    dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float32
+    lm = AutoModelForCausalLM.from_pretrained(model.path, local_files_only=True, dtype=dtype)
+    lm = lm.to("cuda" if cuda else "cpu").eval()
 
-    def complete(prompt: str, max_tokens: int, temperature: float, seed: int) -> str:
+    def complete(prompts: Sequence[str], max_tokens: int, temperature: float, seed: int):
         torch.manual_seed(seed)
-        ids = tokenizer(prompt, return_tensors="pt")
+        ids = tokenizer(list(prompts), return_tensors="pt", padding=True,
+                        add_special_tokens=True).to(lm.device)  # fmt: skip
         with torch.no_grad():
             out = lm.generate(
                 **ids, max_new_tokens=max_tokens, do_sample=temperature > 0,
-                temperature=temperature or None, pad_token_id=tokenizer.eos_token_id,
+                temperature=temperature or None, pad_token_id=tokenizer.pad_token_id,
             )  # fmt: skip
-        return tokenizer.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True)
+        new = out[:, ids["input_ids"].shape[1] :]
+        return [tokenizer.decode(row, skip_special_tokens=True) for row in new]
 
     return complete
 
@@ -242,13 +250,14 @@ def one_at_a_time(completer: Completer) -> ManyCompleter:
 
 
 def default_completer(model: ModelRef, config: PlaybackConfig) -> ManyCompleter:
-    """Batched llama.cpp for a GGUF model with ``[playback] batch`` > 1, else one prompt at
-    a time (llama.cpp, or transformers for a Hugging Face folder)."""
+    """For a GGUF model, batched llama.cpp with ``[playback] batch`` > 1, else one prompt at
+    a time; for a Hugging Face folder, transformers ``generate`` on ``batch`` prompts at
+    once (on a GPU when there is one)."""
     if model.kind == "gguf":
         if config.batch > 1:
             return batched_completer(model, config.batch)
         return one_at_a_time(llama_completer(model))
-    return one_at_a_time(transformers_completer(model))
+    return transformers_completer(model)
 
 
 def run(

@@ -42,3 +42,28 @@ def test_hugging_face_folder_end_to_end(workspace):
         )
     result = Drafter(ws, "me").draft("Thank Kofi for the maples")
     assert result.timings["tokens"] > 0
+
+
+@pytest.mark.slow
+def test_transformers_playback_generates_a_batch_as_it_generates_one(workspace):
+    """Left-padded batched ``generate`` (the GPU path, run on the CPU where there is none)
+    writes what one prompt at a time writes, under greedy decoding in float32."""
+    from panza_tui.cli.demo import mailbox
+    from panza_tui.core import models
+    from panza_tui.core.models import chat_template
+    from sync.importer import import_path
+    from training import base, playback
+
+    ws = workspace.with_config(models={"llm": str(base.hf_folder(models.resolve_llm("embedded")))})
+    ws.store.add_account("me")
+    import_path(ws.store, "me", mailbox())
+    template = chat_template(ws.llm)
+    prompts = [playback.playback_prompt(template, m) for m in ws.store.messages("me")[:3]]
+    complete = playback.transformers_completer(ws.llm)
+    together = complete(prompts, 12, 0.0, 0)
+    alone = [complete([p], 12, 0.0, 0)[0] for p in prompts]
+    assert all(together)
+    import torch
+
+    if not torch.cuda.is_available():  # float32 on the CPU: the same text; bf16 may round apart
+        assert together == alone, (together, alone)
