@@ -88,7 +88,7 @@ def run_step(step: str, args: argparse.Namespace) -> dict:
         out["kept"] = result.counts["kept"]
         out["counts"] = dict(result.counts)
     elif step == "index":
-        out["embedded"] = ws.update_index("me")
+        out["embedded"] = ws.update_index("me", every_core=True)  # as `panza import` does
     elif step == "selection":
         from training import selection
 

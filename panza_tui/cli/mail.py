@@ -52,8 +52,8 @@ def import_(
     print_reply_counts(ws.store.reply_counts(account))
     with progress() as bar:  # embedding: minutes for tens of thousands of emails
         task = bar.add_task("index", total=None, info="for retrieval")
-        added = ws.update_index(
-            account, lambda done, total: bar.update(task, completed=done, total=total)
+        added = ws.update_index(  # a command line job: every core
+            account, lambda done, total: bar.update(task, completed=done, total=total), True
         )
     received = ws.store.count_messages(account, received=True)
     console.print(

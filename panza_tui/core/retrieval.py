@@ -68,11 +68,16 @@ class Embedder:
         getter = getattr(model, "get_embedding_dimension", None)
         return int(getter() if getter else model.get_sentence_embedding_dimension())
 
-    def encode(self, texts: Sequence[str], batch_size: int = 32) -> Any:
-        """Embed ``texts``: float32 array (len(texts), dim), rows L2-normalised."""
+    def encode(self, texts: Sequence[str], batch_size: int = 32, every_core: bool = False) -> Any:
+        """Embed ``texts``: float32 array (len(texts), dim), rows L2-normalised.
+        ``every_core``: a batch job (a command line import) may take every core; otherwise
+        one is left free for the app (``threads.pick``)."""
         import numpy as np
+        import torch
 
-        vectors = self._load().encode(
+        model = self._load()
+        torch.set_num_threads(threads.pick(self.n_threads, reserve=0 if every_core else 1))
+        vectors = model.encode(
             list(texts), batch_size=batch_size, normalize_embeddings=True,
             convert_to_numpy=True, show_progress_bar=False,
         )  # fmt: skip
@@ -243,7 +248,7 @@ SAVE_EVERY = 4096  # emails embedded between saves of the index (progress a kill
 
 def update_index(
     store: Store, account: str, embedder: Embedder, index: EmailIndex,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None, every_core: bool = False,
 ) -> int:  # fmt: skip
     """Reconcile the index with the store, then save it: drop every key whose row is gone
     or whose content hash is not proven to match the row (a vector of other text), embed
@@ -252,7 +257,8 @@ def update_index(
 
     Memory stays bounded whatever the mailbox size: texts are read from the store
     ``EMBED_BATCH`` at a time, and the index is saved every ``SAVE_EVERY`` emails, so a
-    killed run keeps what it embedded. ``progress(done, total)`` after each batch."""
+    killed run keeps what it embedded. ``progress(done, total)`` after each batch;
+    ``every_core`` for a batch job (``Embedder.encode``)."""
     wanted = store.own_hashes(account)
     stale = [key for key in index.keys()
              if key not in wanted or index.hashes.get(key) != wanted[key]]  # fmt: skip
@@ -262,7 +268,7 @@ def update_index(
     for start in range(0, len(missing), EMBED_BATCH):
         batch = store.messages_by_id(missing[start : start + EMBED_BATCH])
         index.add([m.id for m in batch if m.id is not None],
-                  embedder.encode([email_text(m) for m in batch]),
+                  embedder.encode([email_text(m) for m in batch], every_core=every_core),
                   [m.content_hash for m in batch])  # fmt: skip
         since_save += len(batch)
         if since_save >= SAVE_EVERY:
