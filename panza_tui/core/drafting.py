@@ -375,6 +375,9 @@ class Drafter:
         )
 
 
+IDLE_EXIT_S = 1.0  # a Preparer's thread ends after this long without keystrokes
+
+
 class Preparer:
     """Keeps a drafter's prompt evaluated while an instruction is being typed, so that its
     first token comes right after enter.
@@ -417,7 +420,9 @@ class Preparer:
                 return
             self._latest = text
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, daemon=True, name="prepare")
+                # Not a daemon: the interpreter waits for it (a thread killed inside
+                # llama.cpp at exit aborts the process); it ends itself when idle.
+                self._thread = threading.Thread(target=self._run, name="prepare")
                 self._thread.start()
             self._cond.notify()
 
@@ -459,8 +464,11 @@ class Preparer:
     def _run(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._closed or self._latest is not None)
-                if self._closed:
+                work = self._cond.wait_for(
+                    lambda: self._closed or self._latest is not None, IDLE_EXIT_S
+                )
+                if self._closed or not work:  # typed() starts another when needed
+                    self._thread = None
                     return
                 text, epoch = self._latest or "", self._epoch
                 self._latest = None

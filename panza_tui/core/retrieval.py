@@ -47,6 +47,7 @@ class Embedder:
         self.path = path
         self.n_threads = n_threads
         self._model: Any = None
+        self._every_core = False
 
     def _load(self) -> Any:
         if self._model is None:
@@ -73,10 +74,13 @@ class Embedder:
         ``every_core``: a batch job (a command line import) may take every core; otherwise
         one is left free for the app (``threads.pick``)."""
         import numpy as np
-        import torch
 
         model = self._load()
-        torch.set_num_threads(threads.pick(self.n_threads, reserve=0 if every_core else 1))
+        if every_core and not self._every_core:  # once: the process is a batch job now
+            import torch
+
+            torch.set_num_threads(threads.pick(self.n_threads, reserve=0))
+            self._every_core = True
         vectors = model.encode(
             list(texts), batch_size=batch_size, normalize_embeddings=True,
             convert_to_numpy=True, show_progress_bar=False,

@@ -55,12 +55,17 @@ class Workspace:
             self._indexes[account] = EmailIndex(path, dim)
         return self._indexes[account]
 
-    def update_index(self, account: str, progress: Callable[[int, int], None] | None = None) -> int:
+    def update_index(
+        self, account: str, progress: Callable[[int, int], None] | None = None,
+        every_core: bool = False,
+    ) -> int:  # fmt: skip
         """Embed the account's new messages into its retrieval index; returns how many.
-        ``progress(done, total)`` after each batch (``retrieval.update_index``)."""
+        ``progress(done, total)`` after each batch; ``every_core`` for a batch job
+        (``retrieval.update_index``)."""
         from panza_tui.core.retrieval import update_index
 
-        return update_index(self.store, account, self.embedder, self.index(account), progress)
+        index = self.index(account)
+        return update_index(self.store, account, self.embedder, index, progress, every_core)
 
     def with_config(self, **sections: dict[str, Any]) -> Workspace:
         """A workspace on the same store and indexes with some settings changed
