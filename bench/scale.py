@@ -133,6 +133,7 @@ def main() -> None:
     parser.add_argument("--playback-sample", type=int, default=48)
     parser.add_argument("--train-steps", type=int, default=3)
     parser.add_argument("--name", default="scale", help="results: bench/results/NAME.json")
+    parser.add_argument("--steps", default=",".join(STEPS), help="which steps, in order")
     parser.add_argument("--step", help=argparse.SUPPRESS)  # internal: run one step
     parser.add_argument("--mbox", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -142,6 +143,7 @@ def main() -> None:
         print("RESULT " + json.dumps(result))
         return
 
+    steps = [s for s in STEPS if s in args.steps.split(",")]
     results: dict[str, dict] = {}
     for n in [int(s) for s in args.sizes.split(",")]:
         home = temp_home(f"scale-{n}")
@@ -151,7 +153,7 @@ def main() -> None:
         print(f"{n:,} messages: mbox of {mbox.stat().st_size / 2**20:.0f} MiB built in "
               f"{time.perf_counter() - started:.0f} s", flush=True)  # fmt: skip
         env = {**os.environ, "PANZA_TRAINING__BATCH_SIZE": "4"}
-        for step in STEPS:
+        for step in steps:
             proc = subprocess.run(
                 [sys.executable, __file__, "--step", step, "--mbox", str(mbox),
                  "--playback-sample", str(args.playback_sample),
@@ -168,7 +170,7 @@ def main() -> None:
 
     sizes = [int(s) for s in args.sizes.split(",")]
     rows = []
-    for step in STEPS:
+    for step in steps:
         row: list = [step]
         for n in sizes:
             r = results[f"{n}:{step}"]
@@ -182,13 +184,14 @@ def main() -> None:
         columns += [f"{n}_s", f"{n}_peak_rss_mb"]
     if len(sizes) == 2:
         columns += ["time_ratio", "rss_ratio"]
-    projected = [[n, results[f"{n}:playback"]["emails_per_min"],
-                  results[f"{n}:playback"]["projected_selection_s"],
-                  results[f"{n}:train"]["projected_epoch_s"]] for n in sizes]  # fmt: skip
-    print("projected for the whole selection (from the measured samples)")
-    table(["emails", "playback_emails_per_min", "playback_selection_s", "train_epoch_s"],
-          projected)  # fmt: skip
-    print()
+    if "playback" in steps and "train" in steps:
+        projected = [[n, results[f"{n}:playback"]["emails_per_min"],
+                      results[f"{n}:playback"]["projected_selection_s"],
+                      results[f"{n}:train"]["projected_epoch_s"]] for n in sizes]  # fmt: skip
+        print("projected for the whole selection (from the measured samples)")
+        table(["emails", "playback_emails_per_min", "playback_selection_s", "train_epoch_s"],
+              projected)  # fmt: skip
+        print()
     report(args.name, columns, rows, {"sizes": sizes, "steps": results,
                                       "playback_sample": args.playback_sample,
                                       "train_steps": args.train_steps})  # fmt: skip

@@ -43,10 +43,9 @@ class SyncReport(ImportReport):
     resynced: bool = False  # the server's state changed: the folder was read from scratch
 
     def merge(self, other: SyncReport) -> None:
-        """Add another folder's sync to this report (counts, ids, errors; folders joined)."""
+        """Add another folder's sync to this report (counts, deletions, errors; folders joined)."""
         self.counts.update(other.counts)
         self.errors += other.errors
-        self.new_ids += other.new_ids
         self.notes.update(other.notes)
         self.deleted_ids += other.deleted_ids
         self.resynced = self.resynced or other.resynced

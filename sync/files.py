@@ -22,6 +22,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from panza_tui.core.errors import ImportSourceError
 
@@ -112,14 +113,31 @@ def read_mbox(path: Path) -> Iterator[tuple[str, bytes]]:
     mutt, Dovecot: every level of ``>``-quoted ``From `` carries one more ``>``)."""
     with path.open("rb") as handle:
         mboxo = handle.read(7) == b"From - "
-    unquote = _MBOXO_QUOTE if mboxo else _MBOXRD_QUOTE
-    box = mailbox.mbox(path, create=False)
-    try:
-        for number, key in enumerate(box.iterkeys()):
-            raw = box.get_bytes(key)
+        handle.seek(0)
+        unquote = _MBOXO_QUOTE if mboxo else _MBOXRD_QUOTE
+        for number, raw in enumerate(mbox_messages(handle)):
             yield f"{path.name}#{number}", unquote.sub(rb"\1", raw)
-    finally:
-        box.close()
+
+
+def mbox_messages(handle: BinaryIO) -> Iterator[bytes]:
+    """The raw messages of an mbox file, read line by line: one message in memory at a
+    time, whatever the file's size (``mailbox.mbox`` first indexes every message).
+
+    Split as ``mailbox.mbox`` splits (every line starting with ``From `` starts a message;
+    the empty line before it belongs to no message); the ``From `` line is dropped."""
+    lines: list[bytes] | None = None
+    last_was_empty = False
+    for line in handle:
+        if line.startswith(b"From "):
+            if lines is not None:
+                yield b"".join(lines[:-1] if last_was_empty else lines)
+            lines, last_was_empty = [], False
+            continue
+        if lines is not None:
+            lines.append(line)
+        last_was_empty = line == b"\n"
+    if lines is not None:
+        yield b"".join(lines[:-1] if last_was_empty else lines)
 
 
 def read_maildir(path: Path) -> Iterator[tuple[str, bytes]]:

@@ -20,7 +20,6 @@ class ImportReport:
 
     counts: Counter = field(default_factory=Counter)
     errors: list[tuple[str, str]] = field(default_factory=list)  # (source, why) unparseable
-    new_ids: list[int] = field(default_factory=list)
     folders: dict[str, Counter] = field(default_factory=dict)
     notes: Counter = field(default_factory=Counter)  # decoding guesses: charset_fallback...
 
@@ -51,7 +50,6 @@ class ImportReport:
             self.count("duplicate", folder)
         else:
             self.count("received" if result.received else "kept", folder)
-            self.new_ids.append(row)
         return row
 
 

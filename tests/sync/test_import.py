@@ -109,3 +109,25 @@ def test_unreadable_sources_say_why(store, tmp_path):
     (tmp_path / "empty-dir").mkdir()
     with pytest.raises(ImportSourceError, match="no mail found"):
         import_path(store, "me", tmp_path / "empty-dir")
+
+
+@pytest.mark.parametrize("name", ["demo", "usrp"])
+def test_the_streaming_mbox_reader_splits_as_the_stdlib_does(name, tmp_path):
+    """``files.mbox_messages`` reads one message at a time and gives exactly the messages
+    ``mailbox.mbox`` gives (which first indexes the whole file)."""
+    import mailbox
+
+    from panza_tui.cli.demo import mailbox as demo_mailbox
+    from sync import files
+
+    path = demo_mailbox() if name == "demo" else shared("mbox", "usrp-users-800.mbox")
+    box = mailbox.mbox(path, create=False)
+    expected = [box.get_bytes(key) for key in box.iterkeys()]
+    box.close()
+    with open(path, "rb") as handle:
+        assert list(files.mbox_messages(handle)) == expected
+    odd = tmp_path / "odd.mbox"  # text before the first separator, no blank line before one
+    odd.write_bytes(b"junk\nFrom a\nSubject: 1\n\nbody\nFrom b\nSubject: 2\n\nlast\n\n")
+    box = mailbox.mbox(odd, create=False)
+    with odd.open("rb") as handle:
+        assert list(files.mbox_messages(handle)) == [box.get_bytes(k) for k in box.iterkeys()]
