@@ -46,6 +46,10 @@ def train(
     resume: Annotated[
         bool, typer.Option(help="Continue the last killed run from its checkpoint.")
     ] = False,
+    playback: Annotated[
+        bool,
+        typer.Option(help="First play back the chosen emails that have no instruction yet."),
+    ] = True,
 ) -> None:
     """Fine-tune the account's adapter (LoRA, RoSA) or whole model on the emails chosen for
     it ([training] max_emails), playing back those that have no instruction yet."""
@@ -57,7 +61,7 @@ def train(
     ))  # fmt: skip
     if base:
         ws = ws.with_config(models={"llm": base})
-    if not resume:  # the selection's emails new since the last playback get instructions
+    if playback and not resume:  # chosen emails new since the last playback get instructions
         report = playback_with_progress(ws, account)
         if report.counts["generated"] or report.counts["fallback"]:
             console.print(f"playback: {report.summary()}")
