@@ -149,8 +149,13 @@ async def test_regenerating_mid_stream_keeps_only_the_new_draft(demo_ws):
         await settled(app, pilot)
         assert app.screen.attempt == 1
         text = area.text
+        shown = app.screen.retrieved  # retrieved while typing: the prompt's past emails
     seed = demo_ws.config.drafting.seed + 1
-    expected = Drafter(demo_ws, "demo").draft("Thank Kofi for the maples", seed=seed).draft
+    expected = (
+        Drafter(demo_ws, "demo")
+        .draft("Thank Kofi for the maples", seed=seed, retrieved=shown)
+        .draft
+    )
     assert text.strip() == expected
 
 
