@@ -42,11 +42,6 @@ class Selection:
     skipped: Counter = field(default_factory=Counter)
     emails: list[Message] = field(default_factory=list)  # both sides, newest first
 
-    @property
-    def ids(self) -> set[int]:
-        """Store ids of every chosen email."""
-        return {m.id for m in [*self.train, *self.test] if m.id is not None}
-
     def summary(self) -> str:
         """One line: how many of how many, and why the rest were left out."""
         line = f"{len(self.train)} training and {len(self.test)} evaluation emails of {self.pool}"
@@ -54,15 +49,6 @@ class Selection:
             why = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in sorted(self.skipped.items()))
             line += f" (left out: {why})"
         return line
-
-    def to_json(self) -> dict[str, Any]:
-        """What a training run records: counts, and the content hashes of both sides."""
-        return {
-            "pool": self.pool,
-            "skipped": dict(self.skipped),
-            "train": [m.content_hash for m in self.train],
-            "test": [m.content_hash for m in self.test],
-        }
 
 
 def budget(config: TrainingConfig) -> tuple[int, int]:
