@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,6 +18,9 @@ from panza_tui.cli.output import (
     train_with_progress,
     workspace,
 )  # fmt: skip
+
+if TYPE_CHECKING:
+    from panza_tui.core.workspace import Workspace
 
 
 def playback(
@@ -61,10 +65,20 @@ def train(
     ))  # fmt: skip
     if base:
         ws = ws.with_config(models={"llm": base})
-    if playback and not resume:  # chosen emails new since the last playback get instructions
+    # Processes of a multi-process launch (torchrun, accelerate) would each play back the
+    # same emails and race to store them: there, train on what playback already wrote.
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if playback and not resume and not distributed:
         report = playback_with_progress(ws, account)
         if report.counts["generated"] or report.counts["fallback"]:
             console.print(f"playback: {report.summary()}")
+    elif playback and distributed and int(os.environ.get("RANK", "0")) == 0:
+        missing = _unplayed(ws, account)
+        if missing:
+            console.print(
+                f"{missing} chosen emails have no instruction yet and are left out: run "
+                f"'panza playback --account {account}' before a multi-process launch"
+            )
     result = train_with_progress(ws, account, force, resume)
     m = result.metrics
     resumed = f" (resumed at step {m.resumed_at})" if m.resumed_at is not None else ""
@@ -74,6 +88,15 @@ def train(
         f"loss {m.first_loss:.3f} -> {m.last_loss:.3f}, "
         f"held-out loss {m.test_loss:.3f}, {m.seconds:.0f} s; adapter in {result.adapter}"
     )
+
+
+def _unplayed(ws: Workspace, account: str) -> int:
+    """How many of the emails chosen for training have no playback instruction yet."""
+    from training import playback, selection
+
+    chosen = selection.choose(ws, account)
+    played = {m.id for m, _ in playback.pairs(ws.store, account, ws.llm, ws.config.playback)}
+    return sum(m.id not in played for m in chosen.emails)
 
 
 def export(

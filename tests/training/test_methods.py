@@ -168,7 +168,7 @@ def test_two_processes_under_torchrun_train_as_one(training):
     losses as one process. Dropout off, so both see the same computation."""
     from pathlib import Path
 
-    from training import finetune
+    from training import examples, finetune
 
     ws = training(method="rosa", max_steps=2, mask_examples=4, dropout=0.0)
     env = {**os.environ, "PANZA_TRAINING__METHOD": "rosa", "PANZA_TRAINING__MAX_STEPS": "2",
@@ -178,8 +178,13 @@ def test_two_processes_under_torchrun_train_as_one(training):
     cmd = [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "panza_tui", "train",
            "--account", "david", "--force"]  # fmt: skip
     before = len(ws.store.runs("david", "train"))
+    pairs = examples.training_pairs(ws, "david")
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
+    # Two processes playing back would race on the store: they train on what is there and
+    # say what is missing, once.
+    assert examples.training_pairs(ws, "david") == pairs
+    assert done.stderr.count("have no instruction yet") == 1, done.stderr[-2000:]
     ddp = ws.store.latest_run("david", "train")
     assert ddp.metrics["processes"] == 2 and ddp.metrics["method"] == "rosa"
     assert len(ws.store.runs("david", "train")) == before + 1  # one run, not one each
