@@ -153,6 +153,7 @@ def test_indexing_reads_the_store_in_batches_and_a_killed_run_keeps_its_progress
     ws = workspace
     ws.store.add_account("demo", [ADDRESS])
     import_path(ws.store, "demo", mailbox())
+    monkeypatch.setattr(retrieval, "READ_BATCH", 16)
     monkeypatch.setattr(retrieval, "EMBED_BATCH", 8)
     monkeypatch.setattr(retrieval, "SAVE_EVERY", 16)
     read: list[int] = []
@@ -164,7 +165,7 @@ def test_indexing_reads_the_store_in_batches_and_a_killed_run_keeps_its_progress
     calls = []
 
     def dies_on_the_fifth_batch(texts, *args, **kwargs):
-        calls.append(len(texts))
+        calls.append(sorted(len(t) for t in texts))
         if len(calls) == 5:
             raise KeyboardInterrupt  # as a kill would stop it
         return encode(texts, *args, **kwargs)
@@ -172,7 +173,10 @@ def test_indexing_reads_the_store_in_batches_and_a_killed_run_keeps_its_progress
     monkeypatch.setattr(ws.embedder, "encode", dies_on_the_fifth_batch)
     with pytest.raises(KeyboardInterrupt):
         ws.update_index("demo")
-    assert set(read) == {8}  # never the whole mailbox at once
+    assert set(read) == {16}  # never the whole mailbox at once
+    assert all(len(c) == 8 for c in calls)
+    # a read is embedded shortest first, so one batch's emails need little padding
+    assert calls[0][-1] <= calls[1][0] and calls[2][-1] <= calls[3][0]
     on_disk = EmailIndex(ws.index("demo").path)
     assert len(on_disk) == 32  # saved after 16 and 32 emails
     monkeypatch.setattr(ws.embedder, "encode", encode)

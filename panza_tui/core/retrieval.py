@@ -246,7 +246,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
-EMBED_BATCH = 64  # emails read from the store and embedded at a time
+# Emails read from the store at a time, sorted by length and embedded EMBED_BATCH at a time:
+# emails of similar length share a padded batch. On 2 cores (1,024 usrp-users emails) that
+# took 29 ms an email against 55-62 ms for batches in store order. A thousand emails' text
+# is a few MB, so memory stays bounded.
+READ_BATCH = 1024
+EMBED_BATCH = 64
 SAVE_EVERY = 4096  # emails embedded between saves of the index (progress a kill keeps)
 
 
@@ -260,7 +265,7 @@ def update_index(
     are still the user's writing). Returns how many emails were embedded.
 
     Memory stays bounded whatever the mailbox size: texts are read from the store
-    ``EMBED_BATCH`` at a time, and the index is saved every ``SAVE_EVERY`` emails, so a
+    ``READ_BATCH`` at a time, and the index is saved every ``SAVE_EVERY`` emails, so a
     killed run keeps what it embedded. ``progress(done, total)`` after each batch;
     ``every_core`` for a batch job (``Embedder.encode``)."""
     wanted = store.own_hashes(account)
@@ -268,18 +273,23 @@ def update_index(
              if key not in wanted or index.hashes.get(key) != wanted[key]]  # fmt: skip
     index.remove(stale, save=False)
     missing = [key for key in wanted if key not in index]
-    since_save = 0
-    for start in range(0, len(missing), EMBED_BATCH):
-        batch = store.messages_by_id(missing[start : start + EMBED_BATCH])
-        index.add([m.id for m in batch if m.id is not None],
-                  embedder.encode([email_text(m) for m in batch], every_core=every_core),
-                  [m.content_hash for m in batch])  # fmt: skip
-        since_save += len(batch)
-        if since_save >= SAVE_EVERY:
-            index.save()
-            since_save = 0
-        if progress:
-            progress(min(start + EMBED_BATCH, len(missing)), len(missing))
+    since_save = done = 0
+    for start in range(0, len(missing), READ_BATCH):
+        read = store.messages_by_id(missing[start : start + READ_BATCH])
+        read.sort(key=lambda m: len(email_text(m)))
+        for at in range(0, len(read), EMBED_BATCH):
+            batch = read[at : at + EMBED_BATCH]
+            index.add([m.id for m in batch if m.id is not None],
+                      embedder.encode([email_text(m) for m in batch], every_core=every_core),
+                      [m.content_hash for m in batch])  # fmt: skip
+            since_save += len(batch)
+            if since_save >= SAVE_EVERY:
+                index.save()
+                since_save = 0
+            done += len(batch)
+            if progress:
+                progress(done, len(missing))
+        del read
     if missing or stale:
         index.save()
     return len(missing)
