@@ -62,10 +62,14 @@ REPLY_SHOT = (
 )
 PRIMER = "Write an email"  # the answer is started for the model, so it can only continue it
 REPLY_PRIMER = "Write a reply"
+QUEUED_PER_SLOT = 4  # prompts handed to a batched completer per sequence slot
 MAX_PARENT_CHARS = 800  # the answered email is cut here in the playback prompt
 _GREETING = re.compile(r"^\s*(?:hi|hello|hey|dear)\s+([^,!:\n]{1,40})[,!:]", re.I)
 MAX_EMAIL_CHARS = 1500  # longer emails are cut for the playback prompt only
 _LABEL = re.compile(r"^\s*(\**\s*)?(instruction|summary|task)\s*:?\s*(\**)?\s*", re.I)
+
+
+Done = Callable[[int, str], None]  # (index of the prompt, its completion)
 
 
 class Completer(Protocol):
@@ -185,8 +189,8 @@ def llama_completer(model: ModelRef, n_threads: int = 0) -> Completer:
     return complete
 
 
-def transformers_completer(model: ModelRef) -> ManyCompleter:
-    """Complete with transformers on a Hugging Face model folder, a list of prompts per
+def transformers_completer(model: ModelRef, batch: int = 8) -> ManyCompleter:
+    """Complete with transformers on a Hugging Face model folder, ``batch`` prompts per
     ``generate`` call (left-padded, with an attention mask): on a CUDA GPU when torch sees
     one (bf16 where supported), else on the CPU in float32 (slower than llama.cpp)."""
     import torch
@@ -201,8 +205,7 @@ def transformers_completer(model: ModelRef) -> ManyCompleter:
     lm = AutoModelForCausalLM.from_pretrained(model.path, local_files_only=True, dtype=dtype)
     lm = lm.to("cuda" if cuda else "cpu").eval()
 
-    def complete(prompts: Sequence[str], max_tokens: int, temperature: float, seed: int):
-        torch.manual_seed(seed)
+    def generate(prompts: Sequence[str], max_tokens: int, temperature: float) -> list[str]:
         ids = tokenizer(list(prompts), return_tensors="pt", padding=True,
                         add_special_tokens=True).to(lm.device)  # fmt: skip
         with torch.no_grad():
@@ -212,6 +215,17 @@ def transformers_completer(model: ModelRef) -> ManyCompleter:
             )  # fmt: skip
         new = out[:, ids["input_ids"].shape[1] :]
         return [tokenizer.decode(row, skip_special_tokens=True) for row in new]
+
+    def complete(prompts: Sequence[str], max_tokens: int, temperature: float, seed: int,
+                 done: Done | None = None):  # fmt: skip
+        torch.manual_seed(seed)
+        texts: list[str] = []
+        for start in range(0, len(prompts), batch):
+            for text in generate(prompts[start : start + batch], max_tokens, temperature):
+                if done:
+                    done(len(texts), text)
+                texts.append(text)
+        return texts
 
     return complete
 
@@ -226,25 +240,35 @@ def batched_completer(model: ModelRef, n_seq: int) -> ManyCompleter:
     batched = BatchedCompleter(llm, n_seq=n_seq, n_ctx=2048)
     stops = [*prompting.turn_ends(chat_template(model), eos_text(model)), "\n"]
 
-    def complete(prompts: Sequence[str], max_tokens: int, temperature: float, seed: int):
-        return batched.complete(prompts, max_tokens, stops, temperature, seed)
+    def complete(prompts: Sequence[str], max_tokens: int, temperature: float, seed: int,
+                 done: Done | None = None):  # fmt: skip
+        return batched.complete(prompts, max_tokens, stops, temperature, seed, done)
 
     return complete
 
 
 class ManyCompleter(Protocol):
-    """Anything that completes several raw (already templated) prompts at once."""
+    """Anything that completes several raw (already templated) prompts at once; ``done(i,
+    text)``, if given, is called when prompt ``i`` is complete (a prompt's result can be
+    kept before the others end)."""
 
     def __call__(
-        self, prompts: Sequence[str], max_tokens: int, temperature: float, seed: int
-    ) -> list[str]: ...
+        self, prompts: Sequence[str], max_tokens: int, temperature: float, seed: int,
+        done: Done | None = None,
+    ) -> list[str]: ...  # fmt: skip
 
 
 def one_at_a_time(completer: Completer) -> ManyCompleter:
     """A ``ManyCompleter`` that calls ``completer`` on each prompt in turn."""
 
-    def complete(prompts: Sequence[str], max_tokens: int, temperature: float, seed: int):
-        return [completer(p, max_tokens, temperature, seed) for p in prompts]
+    def complete(prompts: Sequence[str], max_tokens: int, temperature: float, seed: int,
+                 done: Done | None = None):  # fmt: skip
+        texts = []
+        for i, prompt in enumerate(prompts):
+            texts.append(completer(prompt, max_tokens, temperature, seed))
+            if done:
+                done(i, texts[-1])
+        return texts
 
     return complete
 
@@ -257,7 +281,7 @@ def default_completer(model: ModelRef, config: PlaybackConfig) -> ManyCompleter:
         if config.batch > 1:
             return batched_completer(model, config.batch)
         return one_at_a_time(llama_completer(model))
-    return transformers_completer(model)
+    return transformers_completer(model, max(1, config.batch))
 
 
 def run(
@@ -270,9 +294,9 @@ def run(
     selection, ``training.selection``) an instruction; ``limit`` > 0 caps new generations.
 
     Prompts are completed ``[playback] batch`` at a time (``many``, else ``completer`` one
-    by one, else ``default_completer``), and each result is stored as soon as its batch is
-    done. ``progress(done, total)`` is called as messages are done. The model loads only
-    if some message still needs an instruction.
+    by one, else ``default_completer``), handed over ``QUEUED_PER_SLOT`` batches at once,
+    and each result is stored as soon as it is complete. ``progress(done, total)`` is called
+    as messages are done. The model loads only if some message still needs an instruction.
     """
     store.account(account)
     template = chat_template(model)
@@ -295,8 +319,10 @@ def run(
             return
         if many is None:
             many = one_at_a_time(completer) if completer else default_completer(model, config)
-        raws = many([t[1] for t in todo], config.max_tokens, config.temperature, config.seed)
-        for (message, _, start, reply), raw in zip(todo, raws, strict=True):
+        kept: set[int] = set()
+
+        def keep(i: int, raw: str) -> None:  # stored at once: a kill loses no finished one
+            message, _, start, reply = todo[i]
             instruction = clean(raw, start)
             if instruction is None:
                 report.counts["fallback"] += 1
@@ -305,10 +331,19 @@ def run(
             else:
                 report.counts["generated"] += 1
             store.put_instruction(message.content_hash, model.fingerprint, key, instruction)
-        advance(len(todo))
+            kept.add(i)
+            advance()
+
+        raws = many([t[1] for t in todo], config.max_tokens, config.temperature, config.seed,
+                    done=keep)  # fmt: skip
+        for i, raw in enumerate(raws):
+            if i not in kept:
+                keep(i, raw)
         todo.clear()
 
-    batch = max(1, config.batch) if completer is None else 1
+    # Several slots' worth of prompts per call: a slot whose email is done takes the next
+    # one, and only the call's last prompts leave slots idle.
+    batch = max(1, config.batch) * QUEUED_PER_SLOT if completer is None else 1
     for message in messages:
         thread = replies.context_of(store, account, message)
         parent = thread[-1].text if thread else ""

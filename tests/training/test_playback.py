@@ -74,18 +74,26 @@ def test_playback_completes_in_batches_and_reports_progress_in_order(demo):
     batches: list[int] = []
     seen: list[int] = []
 
-    def many(prompts, max_tokens, temperature, seed):
+    stored_before_the_call_ended: list[bool] = []
+
+    def many(prompts, max_tokens, temperature, seed, done=None):
         batches.append(len(prompts))
+        for i in range(len(prompts) - 1, -1, -1):  # in another order than given
+            done(i, " to Sam about the garden.")
+            stored_before_the_call_ended.append(len(playback.pairs(*pairs_of)) > 0)
         return [" to Sam about the garden." for _ in prompts]
 
+    pairs_of = (ws.store, "demo", ws.llm, ws.config.playback)
+    queued = 4 * playback.QUEUED_PER_SLOT  # prompts handed over per call
     report = playback.run(
-        ws.store, "demo", ws.llm, ws.config.playback, limit=10, many=many,
+        ws.store, "demo", ws.llm, ws.config.playback, limit=queued * 2 + 3, many=many,
         progress=lambda done, total: seen.append(done),
     )  # fmt: skip
-    assert batches == [4, 4, 2] and report.counts["generated"] == 10
+    assert batches == [queued, queued, 3] and report.counts["generated"] == queued * 2 + 3
+    assert all(stored_before_the_call_ended)
     assert seen == list(range(1, 66))  # every email once, in order, cached or not
     again = playback.run(ws.store, "demo", ws.llm, ws.config.playback, many=many, limit=5)
-    assert again.counts["cached"] == 10 and batches[3:] == [4, 1]
+    assert again.counts["cached"] == queued * 2 + 3 and batches[3:] == [5]
 
 
 @pytest.mark.slow
@@ -106,13 +114,19 @@ def test_batched_greedy_completions_match_one_at_a_time(demo):
     prompts = [playback.playback_prompt(template, m) for m in ws.store.messages("demo")[:6]]
     stops = [*prompting.turn_ends(template, eos_text(ws.llm)), "\n"]
     llm = llama.load(ws.llm.path, n_ctx=2048, logits_all=True)
-    with BatchedCompleter(llm, n_seq=3) as batched:
-        texts = batched.complete(prompts[:3], 24, stops)
-        first = batched.last_tokens
-        texts += batched.complete(prompts[3:], 24, stops)
-        tokens = first + batched.last_tokens
-    assert all(texts) and len(texts) == 6
-    for prompt, got in zip(prompts, tokens, strict=True):
+    finished: dict[int, str] = {}
+    with BatchedCompleter(llm, n_seq=4) as batched:
+        # 6 prompts in 4 slots: the first two to finish hand their slots to the last two
+        texts = batched.complete(prompts, 24, stops, done=finished.__setitem__)
+        tokens = batched.last_tokens
+        held = list(batched.prefix)
+        # the few-shot prefix kept from the call before is reused, not evaluated again
+        assert all(batched.complete(prompts[4:], 24, stops))
+        assert batched.prefix[: len(held)] == held
+        tokens += batched.last_tokens
+    assert all(texts) and len(texts) == 6 and finished == dict(enumerate(texts))
+    assert len(held) > 100  # the few-shot examples all playback prompts start with
+    for prompt, got in zip(prompts + prompts[4:], tokens, strict=True):
         llm.reset()
         llm.eval(llama.prompt_tokens(llm, prompt))
         for token in got:
