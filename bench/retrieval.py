@@ -92,7 +92,7 @@ def main() -> None:
     timings = {"panza": [], "raw": []}
     for q in queries:
         start = time.perf_counter()
-        ours.search(embedder.encode([q])[0], 3, exclude=[1])
+        ours.search(embedder.encode_query(q), 3, exclude=[1])
         timings["panza"].append((time.perf_counter() - start) * 1000)
         start = time.perf_counter()
         vector = raw_model.encode([q], normalize_embeddings=True)[0]

@@ -52,6 +52,13 @@ def test_embeddings_are_unit_vectors(workspace):
     vectors = workspace.embedder.encode(["one", "two words"])
     assert vectors.shape == (2, 384) and vectors.dtype == np.float32
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    # A query takes a shorter path through the same model: the same vector, to float32
+    # rounding of sums in another order (~1e-7 per component; 1e-5 leaves room for others).
+    long = "Thanks for the slides. " * 200  # cut to the model's 256 tokens, as in encode
+    for text in ("two words", long):
+        query = workspace.embedder.encode_query(text)
+        assert query.shape == (384,) and query.dtype == np.float32
+        assert np.allclose(query, workspace.embedder.encode([text])[0], atol=1e-5)
 
 
 def test_checking_for_new_mail_does_not_load_the_model(filled):

@@ -189,7 +189,7 @@ class Drafter:
         if not self.use_rag or r.top_k <= 0:
             return []
         index = self.ws.index(self.account)
-        vector = self.ws.embedder.encode([replies.query_text(instruction, list(thread))])[0]
+        vector = self.ws.embedder.encode_query(replies.query_text(instruction, list(thread)))
         hits = search_emails(
             self.ws.store, index, vector, r.top_k, r.threshold, exclude, correspondent
         )
