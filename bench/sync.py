@@ -26,16 +26,17 @@ from tests.sync import dovecot  # noqa: E402
 PANZA = """
 import json, resource, sys, time
 from panza_tui.core.store import Store
+from panza_tui.core.secrets import Secret
 from sync import imap
 store = Store()
 store.add_account("bench")
 store.set_server("bench", imap.ImapServer(host="127.0.0.1", user=sys.argv[1], port=int(sys.argv[2]),
                                           security="plain").to_json())
 start = time.perf_counter()
-report = imap.sync(store, "bench", sys.argv[3], batch=500)
+report = imap.sync(store, "bench", Secret(sys.argv[3]), batch=500)
 full = time.perf_counter() - start
 start = time.perf_counter()
-again = imap.sync(store, "bench", sys.argv[3])
+again = imap.sync(store, "bench", Secret(sys.argv[3]))
 incremental = time.perf_counter() - start
 rss = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
        "worker_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}

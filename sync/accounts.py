@@ -16,6 +16,7 @@ from typing import Any
 
 from panza_tui.core import locations, secrets
 from panza_tui.core.errors import AccountError
+from panza_tui.core.secrets import Secret
 from panza_tui.core.workspace import Workspace
 from sync import backends, drafts
 from sync.backend import MailBackend, Progress, SyncReport
@@ -62,7 +63,7 @@ def _secret_key(account: str, backend: MailBackend) -> str:
     return f"{account}:{backend.kind}"
 
 
-def _store_secret(key: str, value: str) -> str:
+def _store_secret(key: str, value: Secret) -> str:
     where = secrets.set_secret(key, value)
     return "the system keyring" if where == "keyring" else f"{where} (no keyring here; mode 0600)"
 
@@ -96,7 +97,7 @@ def imap_settings(ws: Workspace, account: str) -> ImapServer | None:
     return ImapServer.from_json(server) if server.get("kind") == ImapBackend.kind else None
 
 
-def server_secret(ws: Workspace, account: str) -> tuple[MailBackend, dict[str, Any], str]:
+def server_secret(ws: Workspace, account: str) -> tuple[MailBackend, dict[str, Any], Secret]:
     """(backend, server settings, secret) of ``account``; ``AccountError`` if either the
     server or the secret is missing."""
     server = ws.store.server(account)
@@ -108,11 +109,12 @@ def server_secret(ws: Workspace, account: str) -> tuple[MailBackend, dict[str, A
 
 
 def add_imap(
-    ws: Workspace, name: str, server: ImapServer, secret: str | None, addresses: list[str]
+    ws: Workspace, name: str, server: ImapServer, secret: Secret | None, addresses: list[str]
 ) -> Added:
     """Log in to ``server`` and, if that works, add (or update) account ``name``.
 
-    ``secret``: the password or OAuth token; None keeps the stored one (an edit). Addresses
+    ``secret``: the password or OAuth token (wrap what the user typed in ``Secret`` as soon
+    as it is read); None keeps the stored one (an edit). Addresses
     default to the login when it is an address. Raises ``AuthError``/``SyncError`` from the
     login (nothing stored then), ``AccountError`` for a bad name or a missing secret.
     """
@@ -167,7 +169,8 @@ def add_gmail_with(
     ws.store.add_account(name, addresses or [address])
     ws.store.set_server(name, gmail.settings(address, api_root))
     key = f"{name}:{GmailBackend.kind}"
-    return Added(name, f"Gmail {address}", _store_secret(key, json.dumps(gmail.token_json(creds))))
+    token = Secret(json.dumps(gmail.token_json(creds)))
+    return Added(name, f"Gmail {address}", _store_secret(key, token))
 
 
 def test_login(ws: Workspace, account: str) -> str:

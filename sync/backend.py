@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from panza_tui.core.secrets import Secret
 from panza_tui.core.store import Store
 from sync.importer import ImportReport
 
@@ -58,7 +59,7 @@ class Synced:
     OAuth token, or the same secret)."""
 
     report: SyncReport
-    secret: str
+    secret: Secret
 
 
 @runtime_checkable
@@ -76,19 +77,19 @@ class MailBackend(Protocol):
         """One line for lists: ``"IMAP imap.example.org"``."""
         ...
 
-    def test_login(self, server: dict[str, Any], secret: str) -> str:
+    def test_login(self, server: dict[str, Any], secret: Secret) -> str:
         """Log in and out again; returns what was found (``"sent folder 'Sent'"``)."""
         ...
 
     def sync(
-        self, store: Store, account: str, server: dict[str, Any], secret: str, min_words: int,
+        self, store: Store, account: str, server: dict[str, Any], secret: Secret, min_words: int,
         progress: Progress | None = None,
     ) -> Synced:  # fmt: skip
         """Fetch new sent mail into the store, drop what the server deleted."""
         ...
 
     def save_draft(
-        self, server: dict[str, Any], secret: str, raw: bytes, previous: str | None,
+        self, server: dict[str, Any], secret: Secret, raw: bytes, previous: str | None,
         store: Store, account: str,
     ) -> str:  # fmt: skip
         """Put ``raw`` (RFC 5322 bytes) in the server's drafts, replacing the draft

@@ -13,6 +13,7 @@ import sqlite3
 from email.message import EmailMessage
 
 from panza_tui.core.errors import PanzaError, SyncError
+from panza_tui.core.secrets import Secret
 from panza_tui.core.store import Store
 from sync import backends
 
@@ -40,7 +41,7 @@ def build_message(draft: sqlite3.Row, from_addr: str) -> bytes:
     return bytes(message)
 
 
-def save(store: Store, account: str, draft_id: int, secret: str) -> str:
+def save(store: Store, account: str, draft_id: int, secret: Secret) -> str:
     """Upload one local draft to the account's server; returns the server's reference
     (IMAP UID or Gmail draft id). ``secret``: the IMAP password, or the Gmail token JSON.
 
@@ -65,7 +66,7 @@ def save(store: Store, account: str, draft_id: int, secret: str) -> str:
     return ref
 
 
-def retry_failed(store: Store, account: str, secret: str) -> tuple[int, int]:
+def retry_failed(store: Store, account: str, secret: Secret) -> tuple[int, int]:
     """Upload every draft whose last upload failed; returns (saved, still failing)."""
     saved = failing = 0
     for draft in store.drafts(account):

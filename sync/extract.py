@@ -79,11 +79,44 @@ def _header(msg: RawMessage, name: str, notes: list[str] | None = None) -> str:
     if any("\udc80" <= c <= "\udcff" for c in text):  # undecoded 8-bit bytes
         text = _eight_bit(text.encode("ascii", "surrogateescape"), notes)
     if "=?" in text:
-        try:
-            text = str(make_header(decode_header(text)))
-        except Exception:
-            pass
+        text = decode_words(text)
     return " ".join(text.split())
+
+
+_ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[QqBb]\?[^?\s]*\?=")
+DECODE_PIECE = 4096  # characters the stdlib decodes at once; its time grows as their square
+
+
+def decode_words(text: str) -> str:
+    """``text`` with its RFC 2047 encoded words decoded, in time linear in its length.
+
+    The standard library's ``decode_header`` joins the words of one charset with ``bytes
+    +=``, which is quadratic: a 1 MB Subject took seconds, 20 MB (under the IMAP size cap)
+    would take many minutes. So a header longer than ``DECODE_PIECE`` is cut into pieces of
+    about that size, only between two encoded words with nothing but whitespace between them
+    (RFC 2047 6.2 drops that whitespace anyway), and each piece is decoded by the standard
+    library. RFC 2047 5 forbids splitting a character across encoded words, so no cut
+    falls inside one. A piece that does not decode is kept as it is.
+    """
+    if len(text) <= DECODE_PIECE:
+        return _decode_piece(text)
+    pieces: list[str] = []
+    start, last_end = 0, -1
+    for match in _ENCODED_WORD.finditer(text):
+        between = text[last_end : match.start()] if last_end >= 0 else "x"
+        if match.start() - start > DECODE_PIECE and not between.strip():
+            pieces.append(text[start:last_end])
+            start = match.start()
+        last_end = match.end()
+    pieces.append(text[start:])
+    return "".join(_decode_piece(piece) for piece in pieces)
+
+
+def _decode_piece(text: str) -> str:
+    try:
+        return str(make_header(decode_header(text)))
+    except Exception:  # a broken encoded word: the text as it came
+        return text
 
 
 def _eight_bit(raw: bytes, notes: list[str] | None = None) -> str:

@@ -37,16 +37,19 @@ _MAILDIR_PARTS = ("cur", "new", "tmp")
 
 @dataclass(frozen=True)
 class Entry:
-    """One file's or one message's outcome of the walk (``item`` None: not mail)."""
+    """One file's or one message's outcome of the walk (``item`` None: not read, and
+    ``skipped`` says why: ``not_mail``, or ``symlink`` for a link that was not followed)."""
 
     folder: str
     source: str
     item: Item | None
+    skipped: str = "not_mail"
 
 
 def is_maildir(path: Path) -> bool:
-    """A maildir has ``cur/`` and ``new/`` (``tmp/`` may be missing in copies)."""
-    return all((path / part).is_dir() for part in ("cur", "new"))
+    """A maildir has ``cur/`` and ``new/`` (``tmp/`` may be missing in copies), neither of
+    them a symbolic link (which could lead out of the imported folder)."""
+    return all((path / part).is_dir() and not (path / part).is_symlink() for part in ("cur", "new"))
 
 
 def looks_like_headers(head: bytes) -> bool:
@@ -141,10 +144,18 @@ def mbox_messages(handle: BinaryIO) -> Iterator[bytes]:
 
 
 def read_maildir(path: Path) -> Iterator[tuple[str, bytes]]:
-    """Messages of a maildir (cur/ and new/), in key order."""
+    """Messages of a maildir (cur/ and new/), in key order; a message file that is a
+    symbolic link is not read (it could point anywhere)."""
     box = mailbox.Maildir(path, create=False)
+    links = {
+        entry.name.split(box.colon)[0]
+        for part in ("cur", "new")
+        for entry in os.scandir(path / part)
+        if entry.is_symlink()
+    }
     for key in sorted(box.iterkeys()):
-        yield f"{path.name}/{key}", box.get_bytes(key)
+        if key not in links:
+            yield f"{path.name}/{key}", box.get_bytes(key)
 
 
 def read_emlx(path: Path) -> bytes:
@@ -192,9 +203,11 @@ def _file(file: Path, kind: str | None, folder: str, label: str) -> Iterator[Ent
 
 
 def walk(path: Path) -> Iterator[Entry]:
-    """Every message and every non-mail file at ``path``, folder by folder in name order
-    (symbolic links are not followed). Raises ``ImportSourceError`` if ``path`` is missing
-    or a file cannot be read."""
+    """Every message and every non-mail file at ``path``, folder by folder in name order.
+    Symbolic links inside the folder are not followed, to files (``Entry.skipped`` is
+    ``symlink``) or to folders: an import reads only what lies in the folder given (a link
+    given as ``path`` itself is followed). Raises ``ImportSourceError`` if ``path`` is
+    missing or a file cannot be read."""
     kind = detect(path)
     try:
         if kind != "folder":
@@ -212,6 +225,9 @@ def walk(path: Path) -> Iterator[Entry]:
             for name in sorted(names):
                 file = folder_path / name
                 label = str(relative / name) if str(relative) != "." else name
+                if file.is_symlink():
+                    yield Entry(folder, label, None, "symlink")
+                    continue
                 yield from _file(file, sniff(file), folder, label)
     except (OSError, mailbox.Error, UnicodeDecodeError) as exc:
         raise ImportSourceError(f"{path}: cannot read ({exc})") from exc

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from panza_tui.core.errors import AuthError, SyncError
+from panza_tui.core.secrets import Secret
 from panza_tui.core.store import Store
 from sync import extract
 from sync.backend import Progress, Synced, SyncReport, require_tls_url
@@ -85,8 +86,9 @@ def token_json(creds: Any) -> dict[str, Any]:
 
 
 def service(creds: Any, root_url: str = "", timeout: float = 30.0) -> Any:
-    """A Gmail v1 client from the static discovery document, optionally on ``root_url``;
-    every HTTP call times out after ``timeout`` seconds."""
+    """A Gmail v1 client from the static discovery document, optionally on ``root_url``
+    (https, or http to loopback only: ``SyncError`` otherwise, since every request carries
+    the access token); every HTTP call times out after ``timeout`` seconds."""
     import google_auth_httplib2
     import httplib2
     from googleapiclient import discovery_cache
@@ -94,7 +96,7 @@ def service(creds: Any, root_url: str = "", timeout: float = 30.0) -> Any:
 
     document = json.loads(discovery_cache.get_static_doc("gmail", "v1"))
     if root_url:
-        root = root_url.rstrip("/") + "/"
+        root = require_tls_url(root_url, "Gmail requests with your access token").rstrip("/") + "/"
         document["rootUrl"] = document["mtlsRootUrl"] = root
         document["baseUrl"] = root + document["servicePath"]
     http = google_auth_httplib2.AuthorizedHttp(creds, http=httplib2.Http(timeout=timeout))
@@ -158,14 +160,14 @@ _NOT_JSON = (
 )
 
 
-def _token(secret: str) -> Any:
+def _token(secret: Secret) -> Any:
     """Credentials from the stored token JSON; ``AuthError`` if it is not JSON."""
     try:
-        token = json.loads(secret)
-    except ValueError as exc:
+        token = json.loads(secret.reveal())
+    except ValueError:
         raise AuthError(
             "the stored Gmail token is damaged (not JSON); run 'panza account add --gmail' again"
-        ) from exc
+        ) from None
     return credentials(token)
 
 
@@ -293,7 +295,10 @@ def save_draft(
 
 
 def settings(email: str, root_url: str = "") -> dict[str, Any]:
-    """The stored server settings of a Gmail account (``root_url``: another endpoint)."""
+    """The stored server settings of a Gmail account (``root_url``: another endpoint, https
+    or loopback http; ``SyncError`` otherwise)."""
+    if root_url:
+        require_tls_url(root_url, "Gmail requests with your access token")
     return {"kind": GmailBackend.kind, "root_url": root_url, "email": email}
 
 
@@ -310,21 +315,21 @@ class GmailBackend:
     def describe(self, server: dict[str, Any]) -> str:
         return f"Gmail {server.get('email', '')}"
 
-    def test_login(self, server: dict[str, Any], secret: str) -> str:
+    def test_login(self, server: dict[str, Any], secret: Secret) -> str:
         creds = _token(secret)
         return f"Gmail {profile_email(creds, server.get('root_url', ''))}"
 
     def sync(
-        self, store: Store, account: str, server: dict[str, Any], secret: str, min_words: int,
+        self, store: Store, account: str, server: dict[str, Any], secret: Secret, min_words: int,
         progress: Progress | None = None,
     ) -> Synced:  # fmt: skip
         creds = _token(secret)
         report = sync(store, account, creds, server.get("root_url", ""), min_words, progress)
         # the access token may have been refreshed on the way
-        return Synced(report, json.dumps(token_json(creds)))
+        return Synced(report, Secret(json.dumps(token_json(creds))))
 
     def save_draft(
-        self, server: dict[str, Any], secret: str, raw: bytes, previous: str | None,
+        self, server: dict[str, Any], secret: Secret, raw: bytes, previous: str | None,
         store: Store, account: str,
     ) -> str:  # fmt: skip
         creds = _token(secret)

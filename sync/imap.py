@@ -34,6 +34,7 @@ from typing import Any
 
 from panza_tui.core import threads
 from panza_tui.core.errors import AccountError, AuthError, SyncError
+from panza_tui.core.secrets import Secret
 from panza_tui.core.store import Store
 from sync import extract
 from sync.backend import LOOPBACK, Progress, Synced, SyncReport, require_tls_url
@@ -85,7 +86,10 @@ class ImapServer:
 
 
 MAX_FETCH_BYTES = 25 * 2**20  # larger messages are fetched as header + start of body
+HEADER_BYTES = 2**20  # of such a message's header
 PARTIAL_BODY_BYTES = 256 * 2**10
+BATCH_BYTES = 32 * 2**20  # raw bytes of one fetched batch (by RFC822.SIZE, known beforehand)
+SIZE_QUERY = 1000  # UIDs whose RFC822.SIZE is asked in one FETCH
 
 
 def security_mode(value: str) -> str:
@@ -100,14 +104,16 @@ def security_mode(value: str) -> str:
     return mode
 
 
-def connect(server: ImapServer, secret: str) -> Any:
+def connect(server: ImapServer, secret: Secret) -> Any:
     """A logged-in ``IMAPClient``. Raises ``AuthError`` if the login is refused and
     ``SyncError`` naming host and port for network and TLS failures, for a server that does
-    not offer STARTTLS when asked to, and (before connecting) for an unknown security mode:
-    nothing is ever sent without the TLS that was asked for.
+    not offer STARTTLS or refuses it (a NO or BAD answer, which anyone on the network path
+    can forge: it comes before TLS), for any other error of the server or the connection,
+    and (before connecting) for an unknown security mode: nothing is ever sent without the
+    TLS that was asked for. ``secret`` is revealed only to the login call.
     """
     from imapclient import IMAPClient
-    from imapclient.exceptions import CapabilityError, LoginError
+    from imapclient.exceptions import CapabilityError, IMAPClientError, LoginError
 
     if server.security not in SECURITY:
         raise SyncError(
@@ -131,41 +137,81 @@ def connect(server: ImapServer, secret: str) -> Any:
             server.host, port=server.effective_port, ssl=server.security == "ssl",
             ssl_context=context, timeout=server.timeout,
         )  # fmt: skip
-        if server.security == "starttls":
-            try:
-                client.starttls(context)
-            except CapabilityError as exc:
-                client.shutdown()
-                raise SyncError(
-                    f"{where} does not offer STARTTLS, so the login would go out in clear "
-                    "text: use --security ssl (port 993) if the server has it"
-                ) from exc
     except ssl.SSLCertVerificationError as exc:
         raise SyncError(
             f"the TLS certificate of {where} is not trusted ({exc.verify_message}); "
             "pass the server's CA with --ca-file"
-        ) from exc
-    except (OSError, ssl.SSLError) as exc:
-        raise SyncError(f"cannot reach IMAP server {where}: {exc}") from exc
+        ) from None
+    except (OSError, ssl.SSLError, IMAPClientError) as exc:
+        raise SyncError(f"cannot reach IMAP server {where}: {_text(exc)}") from None
+    if server.security == "starttls":
+        try:
+            client.starttls(context)
+        except Exception as exc:  # noqa: BLE001 - whatever happened, no login in clear text
+            _shutdown(client)
+            if isinstance(exc, CapabilityError):
+                raise SyncError(
+                    f"{where} does not offer STARTTLS, so the login would go out in clear "
+                    "text: use --security ssl (port 993) if the server has it"
+                ) from None
+            if isinstance(exc, ssl.SSLCertVerificationError):
+                raise SyncError(
+                    f"the TLS certificate of {where} is not trusted ({exc.verify_message}); "
+                    "pass the server's CA with --ca-file"
+                ) from None
+            raise SyncError(
+                f"{where} refused to start TLS ({_text(exc)}), so nothing was sent: try again "
+                "later, or use --security ssl (port 993); someone on the network may be "
+                "blocking encryption"
+            ) from None
     try:
         if server.auth == "password":
-            client.login(server.user, secret)
+            client.login(server.user, secret.reveal())
         elif server.auth in ("xoauth2", "oauthbearer"):
             token = access_token(server, secret) if server.oauth_token_uri else secret
             login = client.oauth2_login if server.auth == "xoauth2" else client.oauthbearer_login
-            login(server.user, token)
+            login(server.user, token.reveal())
         else:
             raise SyncError(f"unknown IMAP auth method {server.auth!r}")
     except LoginError as exc:
-        client.shutdown()
+        _shutdown(client)
         raise AuthError(
             f"{where} refused the login for {server.user}: {_text(exc)}. Check the password "
             "(or app password) and run 'panza account add' again"
-        ) from exc
+        ) from None
+    except SyncError:
+        _shutdown(client)
+        raise
+    except (OSError, ssl.SSLError, IMAPClientError) as exc:
+        _shutdown(client)
+        raise SyncError(f"the login to {where} failed: {_text(exc)}") from None
     return client
 
 
-def access_token(server: ImapServer, secret: str) -> str:
+def _shutdown(client: Any) -> None:
+    try:
+        client.shutdown()
+    except Exception:  # noqa: BLE001 - the connection may already be gone
+        pass
+
+
+@contextlib.contextmanager
+def server_errors(server: ImapServer, doing: str, fix: str = "") -> Iterator[None]:
+    """Turn every error of imapclient, the socket or TLS inside the block into a
+    ``SyncError`` of one line: ``doing`` (e.g. "the sync") failed, the cause, ``fix``.
+    The cause is not chained (``from None``): its frames hold the connection, whose locals
+    a traceback printer could show."""
+    from imapclient.exceptions import IMAPClientError
+
+    try:
+        yield
+    except (OSError, ssl.SSLError, IMAPClientError, EOFError) as exc:  # timeouts are OSError
+        raise SyncError(
+            f"{doing} with {server.host} failed ({_text(exc)}){'; ' + fix if fix else ''}"
+        ) from None
+
+
+def access_token(server: ImapServer, secret: Secret) -> Secret:
     """A fresh OAuth2 access token from the refresh token in ``secret`` (JSON with
     ``refresh_token`` and ``client_secret``) at ``server.oauth_token_uri``.
 
@@ -174,11 +220,11 @@ def access_token(server: ImapServer, secret: str) -> str:
     import requests
 
     try:
-        stored = json.loads(secret)
-    except ValueError as exc:
+        stored = json.loads(secret.reveal())
+    except ValueError:
         raise AuthError(
             "the stored OAuth token is damaged (not JSON); run 'panza account add' again"
-        ) from exc
+        ) from None
     uri = require_tls_url(server.oauth_token_uri, "an OAuth refresh token")
     try:
         response = requests.post(
@@ -191,7 +237,9 @@ def access_token(server: ImapServer, secret: str) -> str:
             timeout=server.timeout,
         )  # fmt: skip
     except requests.RequestException as exc:
-        raise SyncError(f"cannot reach the token endpoint {server.oauth_token_uri}: {exc}") from exc
+        raise SyncError(
+            f"cannot reach the token endpoint {server.oauth_token_uri}: {exc}"
+        ) from None
     try:
         answer = response.json()
     except ValueError:  # requests' JSONDecodeError: an HTML error page, a captive portal
@@ -206,12 +254,14 @@ def access_token(server: ImapServer, secret: str) -> str:
             f"{server.oauth_token_uri} refused the refresh token ({response.status_code}: "
             f"{response.text[:200]}); run 'panza account add' again"
         )
-    return str(answer["access_token"])
+    return Secret(str(answer["access_token"]))
 
 
 def _text(exc: BaseException) -> str:
+    """The cause in ``exc`` as one line of text (a server's answer comes as bytes)."""
     text = exc.args[0] if exc.args else str(exc)
-    return text.decode(errors="replace") if isinstance(text, bytes) else str(text)
+    text = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
+    return " ".join((text or type(exc).__name__).split())[:300]
 
 
 def find_folder(client: Any, use: bytes, names: tuple[str, ...], override: str = "") -> str:
@@ -326,36 +376,73 @@ def _extractor(count: int) -> Iterator[Callable[[list[tuple]], list]]:
         yield lambda jobs: list(pool.map(_extract_job, jobs, chunksize=32))
 
 
-def _fetch(client: Any, uids: list[int]) -> dict:
-    """``{uid: {b"BODY[]": raw}}`` for ``uids``. A message larger than ``MAX_FETCH_BYTES``
-    (attachments) comes as its header and the first ``PARTIAL_BODY_BYTES`` of its body, where
-    the text part is: one huge message cannot stall every sync, and its text is kept."""
-    sizes = client.fetch(uids, ["RFC822.SIZE"])
-    big = {uid for uid in uids if sizes.get(uid, {}).get(b"RFC822.SIZE", 0) > MAX_FETCH_BYTES}
-    small = [uid for uid in uids if uid not in big]
+def _fetch(client: Any, batch: list[tuple[int, int]]) -> dict:
+    """``{uid: {b"BODY[]": raw}}`` for ``batch`` (``(uid, RFC822.SIZE)`` pairs). A message
+    larger than ``MAX_FETCH_BYTES`` (attachments) comes as the first ``HEADER_BYTES`` of its
+    header and the first ``PARTIAL_BODY_BYTES`` of its body, where the text part is: one huge
+    message cannot stall every sync or fill the memory, and its text is kept."""
+    big = sorted(uid for uid, size in batch if size > MAX_FETCH_BYTES)
+    small = [uid for uid, size in batch if size <= MAX_FETCH_BYTES]
     data = dict(client.fetch(small, ["BODY.PEEK[]"])) if small else {}
     if big:
-        parts = ["BODY.PEEK[HEADER]", f"BODY.PEEK[TEXT]<0.{PARTIAL_BODY_BYTES}>"]
-        for uid, item in client.fetch(sorted(big), parts).items():
+        parts = [f"BODY.PEEK[HEADER]<0.{HEADER_BYTES}>", f"BODY.PEEK[TEXT]<0.{PARTIAL_BODY_BYTES}>"]
+        for uid, item in client.fetch(big, parts).items():
+            header = next((v for k, v in item.items() if k.startswith(b"BODY[HEADER]")), b"")
             body = next((v for k, v in item.items() if k.startswith(b"BODY[TEXT]")), b"")
-            data[uid] = {b"BODY[]": (item.get(b"BODY[HEADER]") or b"") + (body or b"")}
+            header = header or b""
+            if not header.endswith(b"\r\n\r\n"):  # cut short: end the header block
+                header = header.rpartition(b"\n")[0] + b"\r\n\r\n"
+            data[uid] = {b"BODY[]": header + (body or b"")}
     return data
 
 
+def batches(
+    sizes: list[tuple[int, int]], count: int, limit: int = BATCH_BYTES
+) -> Iterator[list[tuple[int, int]]]:
+    """``(uid, size)`` pairs in order, in batches of at most ``count`` messages whose
+    fetched bytes add up to at most ``limit`` (a message counts as what ``_fetch`` asks
+    for: its size, or ``HEADER_BYTES + PARTIAL_BODY_BYTES`` above ``MAX_FETCH_BYTES``).
+    A message larger than ``limit`` is a batch of its own."""
+    batch: list[tuple[int, int]] = []
+    used = 0
+    for uid, size in sizes:
+        cost = size if size <= MAX_FETCH_BYTES else HEADER_BYTES + PARTIAL_BODY_BYTES
+        if batch and (len(batch) >= count or used + cost > limit):
+            yield batch
+            batch, used = [], 0
+        batch.append((uid, size))
+        used += cost
+    if batch:
+        yield batch
+
+
+def _sizes(client: Any, uids: list[int]) -> Iterator[tuple[int, int]]:
+    """``(uid, RFC822.SIZE)`` for ``uids`` in order, asked ``SIZE_QUERY`` UIDs at a time
+    (a UID the server no longer has is left out)."""
+    for start in range(0, len(uids), SIZE_QUERY):
+        chunk = uids[start : start + SIZE_QUERY]
+        answer = client.fetch(chunk, ["RFC822.SIZE"])
+        for uid in chunk:
+            if uid in answer:
+                yield uid, int(answer[uid].get(b"RFC822.SIZE", 0))
+
+
 def _prefetched(client: Any, uids: list[int], batch: int) -> Iterator[tuple[list[int], dict]]:
-    """(UIDs, fetched data) batch by batch, fetching the next batch while the caller parses
-    this one: the server and the network work while we parse. Only the fetching thread
-    touches the connection; its errors are raised here."""
+    """(UIDs, fetched data) batch by batch (``batches``: at most ``batch`` messages and
+    ``BATCH_BYTES``), fetching the next batch while the caller parses this one: the server
+    and the network work while we parse. At most three batches are in memory at once (one
+    parsed, one waiting, one arriving): raw mail is bounded by ``3 * BATCH_BYTES`` whatever
+    the folder holds. Only the fetching thread touches the connection; its errors are raised
+    here."""
     chunks: queue.Queue = queue.Queue(maxsize=1)
     stop = threading.Event()
 
     def fetch() -> None:
         try:
-            for start in range(0, len(uids), batch):
+            for chunk in batches(list(_sizes(client, uids)), batch):
                 if stop.is_set():
                     return
-                chunk = uids[start : start + batch]
-                chunks.put((chunk, _fetch(client, chunk)))
+                chunks.put(([uid for uid, _ in chunk], _fetch(client, chunk)))
             chunks.put(None)
         except BaseException as exc:  # handed to the consumer, which raises it
             chunks.put(exc)
@@ -377,7 +464,7 @@ def _prefetched(client: Any, uids: list[int], batch: int) -> Iterator[tuple[list
 
 
 def sync(
-    store: Store, account: str, secret: str, min_words: int = 10, batch: int = 200,
+    store: Store, account: str, secret: Secret, min_words: int = 10, batch: int = 200,
     progress: Callable[[int, int], None] | None = None,
 ) -> SyncReport:  # fmt: skip
     """Sync the sent folder of ``account`` (whose server settings are in the store), then
@@ -387,38 +474,37 @@ def sync(
     ``SyncError``; a connection lost mid-sync keeps every finished batch and says to run the
     sync again to continue.
     """
-    from imapclient.exceptions import IMAPClientError
-
     server = ImapServer.from_json(store.server(account))
     client = connect(server, secret)
+    again = "what was fetched is kept: run 'panza sync' again to continue"
     try:
-        folder = find_folder(client, b"\\Sent", SENT_NAMES, server.sent)
-        report = sync_folder(store, account, client, folder, min_words, batch, progress)
-        if server.inbox and server.inbox != folder:
-            inbox = sync_folder(
-                store, account, client, server.inbox, min_words, batch, progress, received=True
-            )
-            report.merge(inbox)
-        return report
-    except (OSError, IMAPClientError) as exc:  # socket.timeout is an OSError
+        with server_errors(server, "the sync", again):
+            folder = find_folder(client, b"\\Sent", SENT_NAMES, server.sent)
+            report = sync_folder(store, account, client, folder, min_words, batch, progress)
+            if server.inbox and server.inbox != folder:
+                inbox = sync_folder(
+                    store, account, client, server.inbox, min_words, batch, progress,
+                    received=True,
+                )  # fmt: skip
+                report.merge(inbox)
+            return report
+    except BrokenProcessPool:  # a parsing worker was killed (out of memory?)
         raise SyncError(
-            f"the connection to {server.host} failed during the sync ({exc}); what was "
-            "fetched is kept: run 'panza sync' again to continue"
-        ) from exc
-    except BrokenProcessPool as exc:  # a parsing worker was killed (out of memory?)
-        raise SyncError(
-            "a worker process parsing mail died (out of memory, or killed); what was "
-            "fetched is kept: run 'panza sync' again to continue"
-        ) from exc
+            f"a worker process parsing mail died (out of memory, or killed); {again}"
+        ) from None
     finally:
-        try:
-            client.logout()
-        except Exception:  # the connection may already be gone
-            pass
+        _logout(client)
+
+
+def _logout(client: Any) -> None:
+    try:
+        client.logout()
+    except Exception:  # noqa: BLE001 - the connection may already be gone
+        pass
 
 
 def append_draft(
-    store: Store, account: str, secret: str, raw: bytes, previous_uid: int | None = None
+    store: Store, account: str, secret: Secret, raw: bytes, previous_uid: int | None = None
 ) -> int | None:
     """APPEND a draft (RFC 5322 bytes) to the drafts folder with ``\\Draft``, then remove its
     earlier copies so they do not pile up: ``previous_uid`` and every message in the folder
@@ -427,32 +513,26 @@ def append_draft(
 
     Raises ``SyncError``/``AuthError``.
     """
-    from imapclient.exceptions import IMAPClientError
-
     server = ImapServer.from_json(store.server(account))
     message_id = str(email.message_from_bytes(raw).get("Message-ID") or "").strip()
     client = connect(server, secret)
     try:
-        folder = find_folder(client, b"\\Drafts", DRAFT_NAMES, server.drafts)
-        client.select_folder(folder)
-        old = set(_with_message_id(client, message_id))
-        old |= {previous_uid} if previous_uid is not None else set()
-        response = client.append(folder, raw, flags=[b"\\Draft"], msg_time=None)
-        match = _APPENDUID.search(response or b"")
-        uid = int(match.group(1)) if match else None
-        if uid is None:
-            client.select_folder(folder)  # see the appended message
-            found = set(_with_message_id(client, message_id)) - old
-            uid = max(found) if found else None
-        _remove(client, sorted(old - {uid}))
-        return uid
-    except (OSError, IMAPClientError) as exc:
-        raise SyncError(f"saving the draft to {server.host} failed: {exc}") from exc
+        with server_errors(server, "saving the draft"):
+            folder = find_folder(client, b"\\Drafts", DRAFT_NAMES, server.drafts)
+            client.select_folder(folder)
+            old = set(_with_message_id(client, message_id))
+            old |= {previous_uid} if previous_uid is not None else set()
+            response = client.append(folder, raw, flags=[b"\\Draft"], msg_time=None)
+            match = _APPENDUID.search(response or b"")
+            uid = int(match.group(1)) if match else None
+            if uid is None:
+                client.select_folder(folder)  # see the appended message
+                found = set(_with_message_id(client, message_id)) - old
+                uid = max(found) if found else None
+            _remove(client, sorted(old - {uid}))
+            return uid
     finally:
-        try:
-            client.logout()
-        except Exception:
-            pass
+        _logout(client)
 
 
 def _with_message_id(client: Any, message_id: str) -> list[int]:
@@ -489,23 +569,24 @@ class ImapBackend:
     def describe(self, server: dict[str, Any]) -> str:
         return f"IMAP {server.get('host', '')}"
 
-    def test_login(self, server: dict[str, Any], secret: str) -> str:
+    def test_login(self, server: dict[str, Any], secret: Secret) -> str:
         settings = ImapServer.from_json(server)
         client = connect(settings, secret)
         try:
-            folder = find_folder(client, b"\\Sent", SENT_NAMES, settings.sent)
+            with server_errors(settings, "listing the folders"):
+                folder = find_folder(client, b"\\Sent", SENT_NAMES, settings.sent)
         finally:
-            client.logout()
+            _logout(client)
         return f"sent folder '{folder}'"
 
     def sync(
-        self, store: Store, account: str, server: dict[str, Any], secret: str, min_words: int,
+        self, store: Store, account: str, server: dict[str, Any], secret: Secret, min_words: int,
         progress: Progress | None = None,
     ) -> Synced:  # fmt: skip
         return Synced(sync(store, account, secret, min_words, progress=progress), secret)
 
     def save_draft(
-        self, server: dict[str, Any], secret: str, raw: bytes, previous: str | None,
+        self, server: dict[str, Any], secret: Secret, raw: bytes, previous: str | None,
         store: Store, account: str,
     ) -> str:  # fmt: skip
         uid = append_draft(store, account, secret, raw, int(previous) if previous else None)

@@ -64,7 +64,8 @@ def import_path(
     addresses takes every message as its own. JSON lines are taken as the user's own mail.
     Duplicates (same Message-ID or same content hash) are counted, not stored twice. A
     folder is walked recursively (``files.walk``); files in it that are not mail are counted
-    as ``not_mail``. Raises ``ImportSourceError`` if ``path`` is unreadable or holds no mail.
+    as ``not_mail``, symbolic links (not followed) as ``symlink``. Raises
+    ``ImportSourceError`` if ``path`` is unreadable or holds no mail.
     """
     addresses = store.addresses(account) or None
     report = ImportReport()
@@ -72,7 +73,7 @@ def import_path(
     for entry in files.walk(path):
         where = entry.folder if folder_import else ""
         if entry.item is None:
-            report.count("not_mail", where)
+            report.count(entry.skipped, where)
             continue
         if isinstance(entry.item, dict):
             result = _from_record(entry.item, min_words, entry.source)
@@ -84,7 +85,7 @@ def import_path(
         report.record(store, account, entry.source, result, where)
         if progress:
             progress(1)
-    if report.total == report.counts["not_mail"]:
+    if report.total == report.counts["not_mail"] + report.counts["symlink"]:
         raise ImportSourceError(
             f"{path}: no mail found ({report.counts['not_mail']} files, none of them an "
             "email, mbox, maildir, .emlx or Panza JSON lines)"

@@ -37,7 +37,7 @@ def test_secrets_file_is_0600_replaced_whole_and_never_through_a_link(home, tmp_
     target = tmp_path / "stolen"
     os.symlink(target, home / "secrets.tmp")
     secrets.set_secret("me:imap", "pw3")
-    assert not target.exists() and secrets.get_secret("me:imap") == "pw3"
+    assert not target.exists() and secrets.get_secret("me:imap") == secrets.Secret("pw3")
 
 
 @pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"a": 1}', "\udcff"])

@@ -34,8 +34,10 @@ def run(open_tui: bool = True, instruction: str = EXAMPLE) -> None:
         console,
         playback_with_progress,
         print_import_report,
+        say,
         train_with_progress,
     )
+    from panza_tui.core.untrusted import clean, clean_line
     from panza_tui.core.workspace import Workspace
     from sync.importer import import_path
     from training import export
@@ -74,9 +76,9 @@ def run(open_tui: bool = True, instruction: str = EXAMPLE) -> None:
     from panza_tui.core.drafting import Drafter
 
     result = Drafter(ws, ACCOUNT).draft(instruction)
-    print(result.draft)
+    print(clean(result.draft))
     for r in result.retrieved:
-        console.print(f"[dim]  retrieved #{r.id} ({r.score:.2f}) {r.subject}")
+        say(f"  retrieved #{r.id} ({r.score:.2f}) {clean_line(r.subject)}", "dim")
 
 
 def command(

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Annotated, Optional
 
 import typer
 
 from panza_tui.cli.mail import AccountOpt
-from panza_tui.cli.output import check_llama_once, console, workspace
+from panza_tui.cli.output import check_llama_once, console, say, workspace
+from panza_tui.core.untrusted import clean, clean_line, json_text
 
 
 def draft(
@@ -51,29 +51,38 @@ def draft(
     drafter = Drafter(ws, account, use_adapter=not base, use_rag=not no_rag)
     with console.status(f"loading {drafter.choice.label}"):
         drafter.load()
-    stream = None if as_json else (lambda piece: (sys.stdout.write(piece), sys.stdout.flush()))
+
+    # The model's words reach the terminal cleaned too: an email it answers can steer it.
+    def stream(piece: str) -> None:
+        sys.stdout.write(clean(piece))
+        sys.stdout.flush()
+
     if parent is not None and not as_json:
         h = drafter.headers(parent, reply_all)
-        console.print(f"[dim]To: {h.to}\nCc: {h.cc}\nSubject: {h.subject}\n", highlight=False)
+        say(f"To: {clean_line(h.to)}\nCc: {clean_line(h.cc)}\nSubject: {clean_line(h.subject)}\n",
+            "dim")  # fmt: skip
     suggested = drafter.suggest_to(instruction) if parent is None else []
     if suggested and not as_json:
-        console.print(f"[dim]To (suggested): {', '.join(suggested[:3])}\n", highlight=False)
-    result = drafter.draft(instruction, on_token=stream, reply_to=parent, reply_all=reply_all)
+        say(f"To (suggested): {clean_line(', '.join(suggested[:3]))}\n", "dim")
+    result = drafter.draft(
+        instruction, on_token=None if as_json else stream, reply_to=parent, reply_all=reply_all
+    )
     subject = drafter.subject(result.draft, instruction) if parent is None else ""
     if as_json:
         data = result.to_json()
         if parent is None:
             data.update(to_suggestions=suggested, subject=subject)
-        print(json.dumps(data, ensure_ascii=False, indent=2))
+        print(json_text(data, indent=2))
         return
     if subject:
-        console.print(f"\n[dim]Subject (suggested): {subject}", highlight=False)
+        say(f"\nSubject (suggested): {clean_line(subject)}", "dim")
     t = result.timings
     print()
-    console.print(
-        f"[dim]{result.model}; {len(result.retrieved)} past emails; retrieval "
+    say(
+        f"{result.model}; {len(result.retrieved)} past emails; retrieval "
         f"{t['retrieval_ms']:.0f} ms, first token {t['ttft_ms']:.0f} ms, "
-        f"{t['tokens_per_s']:.1f} tokens/s"
+        f"{t['tokens_per_s']:.1f} tokens/s",
+        "dim",
     )
 
 
@@ -110,7 +119,7 @@ def doctor(
     for finding in doctor_mod.report(model, lora):
         failed |= finding.status == "fail"
         line = Text(f"{finding.status:>4}", style=style[finding.status])
-        line.append(f" {finding.topic:<19} {finding.detail}")
+        line.append(clean_line(f" {finding.topic:<19} {finding.detail}"))
         console.print(line, highlight=False, soft_wrap=True)
     if failed:
         raise typer.Exit(1)

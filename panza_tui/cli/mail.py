@@ -18,6 +18,8 @@ from panza_tui.cli.output import (
     workspace,
 )
 from panza_tui.core.errors import AccountError
+from panza_tui.core.secrets import Secret
+from panza_tui.core.untrusted import json_text, plain
 
 AccountOpt = Annotated[str, typer.Option("--account", "-a", help="Account name.")]
 
@@ -119,13 +121,15 @@ def account_add(
     what = {"password": "password (or app password)"}.get(
         auth, "refresh token" if oauth_token_uri else "access token"
     )
-    secret = (
+    secret = Secret(
         sys.stdin.readline().rstrip("\n")
         if password_stdin
         else typer.prompt(f"{what} for {user}", hide_input=True)
     )
     if auth != "password" and oauth_token_uri:
-        secret = json.dumps({"refresh_token": secret, "client_secret": oauth_client_secret})
+        secret = Secret(json.dumps(
+            {"refresh_token": secret.reveal(), "client_secret": oauth_client_secret}
+        ))  # fmt: skip
     with console.status(f"logging in to {server.host}:{server.effective_port}"):
         added = accounts.add_imap(ws, name, server, secret, address or [])
     console.print(
@@ -175,10 +179,11 @@ def list_accounts() -> None:
     for column in ("account", "server", "emails", "addresses", "active export"):
         table.add_column(column)
     for row in accounts.summaries(workspace()):
-        table.add_row(
+        cells = (
             row.name, row.server, str(row.emails), ", ".join(row.addresses),
             f"#{row.active_export}" if row.active_export else "-",
         )  # fmt: skip
+        table.add_row(*(plain(cell, line=True) for cell in cells))
     console.print(table)
 
 
@@ -215,12 +220,13 @@ def list_mail(
             record = {"message_id": m.message_id, "date": m.date, "from": m.from_addr,
                       "to": m.to_addrs, "subject": m.subject, "thread_id": m.thread_id,
                       "deleted_on_server": m.deleted_at is not None}  # fmt: skip
-            print(json.dumps(record, ensure_ascii=False))
+            print(json_text(record))
         return
     table = Table(show_edge=False)
     for column in ("date", "from" if received else "to", "subject", "Message-ID"):
         table.add_column(column, overflow="fold")
     for m in found:
         who = m.from_addr if received else m.to_addrs
-        table.add_row((m.date or "")[:10], who[:40], m.subject[:60], m.message_id or "-")
+        cells = ((m.date or "")[:10], who[:40], m.subject[:60], m.message_id or "-")
+        table.add_row(*(plain(cell, line=True) for cell in cells))
     console.print(table)

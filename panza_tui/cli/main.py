@@ -7,11 +7,12 @@ import os
 import sys
 
 import typer
-from rich.markup import escape
+from rich.text import Text
 
 from panza_tui.cli import adapters, demo, drafting, mail, models, pipeline
 from panza_tui.cli.output import console
-from panza_tui.core.errors import PanzaError
+from panza_tui.core.errors import describe
+from panza_tui.core.untrusted import plain
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -52,32 +53,11 @@ def main() -> None:
     except Exception as exc:  # noqa: BLE001 - the one place every error becomes a line
         if debug:
             raise
-        console.print(f"[bold red]error:[/] {explain(exc)}", markup=True, highlight=False)
+        line = Text.assemble(("error:", "bold red"), " ", plain(explain(exc)))
+        console.print(line, highlight=False, soft_wrap=True)
         raise SystemExit(2) from None
 
 
 def explain(exc: BaseException) -> str:
-    """One line for ``exc``: what happened and what to do."""
-    import sqlite3
-    from concurrent.futures.process import BrokenProcessPool
-
-    if isinstance(exc, PanzaError):
-        return escape(str(exc))
-    if isinstance(exc, OSError):  # a full disk, a read-only folder, a vanished file
-        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        return escape(f"{exc.strerror or exc}{where}; finished work is kept")
-    if isinstance(exc, sqlite3.Error):
-        return escape(
-            f"the mail store failed ({exc}). If it is locked, another panza is writing it: "
-            "run again when that finishes; if it is damaged, restore it from a backup "
-            f"(run with {DEBUG_FLAG} for details)"
-        )
-    if isinstance(exc, BrokenProcessPool):
-        return escape(
-            "a worker process died (out of memory, or killed); finished work is kept: run "
-            "the command again"
-        )
-    return escape(
-        f"unexpected {type(exc).__name__}: {exc}. This is a bug in Panza: run the command "
-        f"again with {DEBUG_FLAG} and report the traceback"
-    )
+    """One plain line for ``exc`` (``errors.describe``): what happened and what to do."""
+    return describe(exc, f"run the command again with {DEBUG_FLAG} and report the traceback")

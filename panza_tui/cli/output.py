@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+
+from panza_tui.core.untrusted import clean_line, plain
 
 if TYPE_CHECKING:
     from panza_tui.core.workspace import Workspace
@@ -16,7 +17,32 @@ if TYPE_CHECKING:
     from training.finetune import TrainResult
     from training.playback import PlaybackReport
 
-console = Console(stderr=True)
+
+class PlainConsole(Console):
+    """A Rich console that never reads markup and prints every ``str`` it is given through
+    ``untrusted.plain``: what the commands print holds mail, server answers, file names and
+    model output, so brackets show as brackets and no control sequence reaches the terminal.
+    Our own styles go in as ``Text`` or ``style=``."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(markup=False, highlight=False, **options)
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        super().print(*(plain(o) if isinstance(o, str) else o for o in objects), **options)
+
+    def status(self, status: Any, **options: Any) -> Any:
+        # rich's spinner reads a str status as markup whatever the console says
+        return super().status(plain(status, line=True) if isinstance(status, str) else status,
+                              **options)  # fmt: skip
+
+
+console = PlainConsole(stderr=True)
+
+
+def say(text: object, style: str = "") -> None:
+    """Print ``text`` on the console as it is (``untrusted.plain``: cleaned, no markup),
+    in ``style``."""
+    console.print(plain(text, style))
 
 
 def workspace() -> Workspace:
@@ -38,8 +64,9 @@ def progress() -> Any:
     )
 
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+        TextColumn("{task.description}", style="bold", markup=False), BarColumn(),
+        MofNCompleteColumn(), TextColumn("{task.fields[info]}", markup=False),
+        TimeElapsedColumn(), TimeRemainingColumn(),
         console=console,
     )  # fmt: skip
 
@@ -51,7 +78,7 @@ def print_import_report(report: ImportReport) -> None:
     table.add_column("emails", justify="right")
     for reason, count in report.counts.most_common():
         table.add_row(reason, str(count))
-    table.add_row("[bold]total", f"[bold]{sum(report.counts.values())}")
+    table.add_row(plain("total", "bold"), plain(sum(report.counts.values()), "bold"))
     console.print(table)
     if len(report.folders) > 1:
         by_folder = Table(title="by folder", show_edge=False)
@@ -60,16 +87,16 @@ def print_import_report(report: ImportReport) -> None:
         for folder, counts in sorted(report.folders.items()):
             mail = counts["kept"] + counts["received"] + counts["not_mail"]
             skipped = sum(counts.values()) - mail
-            by_folder.add_row(escape(folder), *(str(n) for n in (
+            by_folder.add_row(plain(folder, line=True), *(str(n) for n in (
                 counts["kept"], counts["received"], skipped, counts["not_mail"])))  # fmt: skip
         console.print(by_folder)
     guesses = {"charset_fallback": "an unknown or wrong charset (read as UTF-8, else the "
                "declared one with bad bytes replaced, else cp1252)",
                "8bit_header": "raw 8-bit headers (read as cp1252)"}  # fmt: skip
     for note, count in sorted(report.notes.items()):
-        console.print(f"  {count} emails with {guesses.get(note, note)}")
+        say(f"  {count} emails with {guesses.get(note, note)}")
     for source, why in report.errors[:10]:
-        console.print(f"  unparseable {source}: {why}")
+        say(f"  unparseable {clean_line(source)}: {clean_line(why)}")
 
 
 def print_reply_counts(counts: dict[str, int]) -> None:
@@ -95,13 +122,13 @@ def print_eval(result: EvalResult) -> None:
 
     for row in result.rows:
         table.add_row(
-            row["setting"], row["method"],
+            plain(row["setting"], line=True), plain(row["method"], line=True),
             *(f"{row[k]:.2f}" for k in ("bleu", "chrf", "rouge1", "rouge2", "rougeL")),
             f"{row['style_sim']:.3f}", *shape(row),
         )  # fmt: skip
     if result.real:
         table.add_row("real emails", "", "", "", "", "", "", "", *shape(result.real))
-    Console().print(table)
+    PlainConsole().print(table)
     console.print(
         f"eval run #{result.run_id}: {result.folder / 'eval.json'}, eval.png, drafts.jsonl"
     )
@@ -116,7 +143,7 @@ def playback_with_progress(ws: Workspace, account: str, limit: int = 0) -> Playb
     with console.status("choosing the emails to learn from"):
         chosen = selection.choose(ws, account)
     if len(chosen.emails) < chosen.pool:
-        console.print(f"learning from {chosen.summary()}")
+        say(f"learning from {chosen.summary()}")
     with progress() as bar:
         task = bar.add_task("playback", total=len(chosen.emails), info="")
         return playback.run(

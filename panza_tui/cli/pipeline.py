@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated
@@ -18,6 +17,7 @@ from panza_tui.cli.output import (
     train_with_progress,
     workspace,
 )  # fmt: skip
+from panza_tui.core.untrusted import json_text
 
 if TYPE_CHECKING:
     from panza_tui.core.workspace import Workspace
@@ -156,6 +156,6 @@ def eval_(
 
         result = evaluate.evaluate(ws, account, run or None, progress=step, force=force)
     if as_json:
-        print(json.dumps(result.to_json(), indent=2))
+        print(json_text(result.to_json(), indent=2))
         return
     print_eval(result)

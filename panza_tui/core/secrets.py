@@ -5,19 +5,65 @@ JSON file in the Panza home instead, and ``set_secret`` says so in its return va
 CLI can tell the user. The file is written whole to a new temporary file (``O_EXCL`` and
 ``O_NOFOLLOW``: never through a link someone planted) and renamed over the old one, so a
 crash leaves the old or the new secrets, never half of them.
+
+A secret read back is a ``Secret``: its ``repr`` and ``str`` are redacted, so a traceback
+with its local variables, a log line or an f-string cannot show it; only ``reveal()``, at
+the login call, gives the text.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
 from pathlib import Path
 from secrets import token_hex  # the standard library's, not this module
+from typing import Any
 
 from panza_tui.core import locations
 from panza_tui.core.errors import PanzaError
 
 SERVICE = "panza-tui"
+
+
+class Secret:
+    """A password, access token or refresh-token JSON that never prints.
+
+    ``repr`` and ``str`` give ``Secret('********')`` (the CLI, logs, Rich and Textual
+    tracebacks with locals all use one of them); ``reveal()`` returns the text, to be called
+    only where it is handed to a login or token request. Equality is by value (constant
+    time); pickling is refused, so the value cannot leave the process by accident.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        if isinstance(value, Secret):
+            value = value.reveal()
+        self._value = str(value)
+
+    def reveal(self) -> str:
+        """The secret's text."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        return hmac.compare_digest(self._value.encode(), other._value.encode())
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a Secret is not pickled")
 
 
 def _file() -> Path:
@@ -72,9 +118,10 @@ def _write_file(data: dict[str, str]) -> Path:
     return path
 
 
-def set_secret(key: str, value: str) -> str:
+def set_secret(key: str, value: Secret | str) -> str:
     """Store ``value`` under ``key``; returns where it went: ``keyring`` or the file path.
     Raises ``PanzaError`` if the secrets file exists but is damaged."""
+    value = value.reveal() if isinstance(value, Secret) else value
     ring = _keyring()
     if ring is not None:
         ring.set_password(SERVICE, key, value)
@@ -84,14 +131,15 @@ def set_secret(key: str, value: str) -> str:
     return str(_write_file(data))
 
 
-def get_secret(key: str) -> str | None:
-    """The secret stored under ``key``, or None."""
+def get_secret(key: str) -> Secret | None:
+    """The secret stored under ``key`` (redacted when printed), or None."""
     ring = _keyring()
     if ring is not None:
-        value = ring.get_password(SERVICE, key)
-        if value is not None:
-            return value
-    return _read_file().get(key)
+        found = ring.get_password(SERVICE, key)
+        if found is not None:
+            return Secret(found)
+    stored = _read_file().get(key)
+    return None if stored is None else Secret(stored)
 
 
 def delete_secret(key: str) -> None:

@@ -9,10 +9,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from textual.app import App
+from textual.notifications import SeverityLevel
 
 from panza_tui.core import locations
 from panza_tui.core.store import Message
 from panza_tui.core.workspace import Workspace
+
+BUG_HINT = "please report it, with what you were doing"
 
 
 class PanzaApp(App):
@@ -57,7 +60,7 @@ class PanzaApp(App):
         self.run_worker(self._check_mail, thread=True, group="check-mail", name="mail check")
 
     def _check_mail(self) -> None:
-        from panza_tui.core.errors import PanzaError
+        from panza_tui.core.errors import describe
         from sync import accounts
 
         arrived: dict[str, int] = {}
@@ -66,8 +69,9 @@ class PanzaApp(App):
                 continue
             try:
                 report = accounts.sync(self.workspace, name).report
-            except PanzaError as exc:  # offline, a password changed: said once, tried again
-                self.call_from_thread(self._check_failed, name, str(exc))
+            except Exception as exc:  # noqa: BLE001 - offline, a refused STARTTLS, a bug:
+                # said once in one line, tried again at the next check; the app goes on
+                self.call_from_thread(self._check_failed, name, describe(exc, BUG_HINT))
                 continue
             self._check_errors.pop(name, None)
             new = report.counts["kept"] + report.counts["received"]
@@ -160,15 +164,15 @@ class PanzaApp(App):
         return job
 
     def _run_job(self, job: Any) -> None:
-        from panza_tui.core.errors import PanzaError
+        from panza_tui.core.errors import describe
         from training.job import Cancelled
 
         try:
             job.run(lambda update: self.call_from_thread(self._show_job, job, update))
         except Cancelled:
             outcome = "cancelled: r on the Model screen resumes"
-        except PanzaError as exc:
-            outcome = f"failed: {exc}"
+        except Exception as exc:  # noqa: BLE001 - a failed job is one line; the app goes on
+            outcome = f"failed: {describe(exc, BUG_HINT)}"
         else:
             outcome = "done"
             self._drafters.pop(job.account, None)  # the next draft loads the new export
@@ -206,6 +210,35 @@ class PanzaApp(App):
         for account in running:
             self.jobs[account].cancel()
         self.exit()
+
+    def notify(
+        self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+        timeout: float | None = None, markup: bool = True,
+    ) -> None:  # fmt: skip
+        """Every notification, from any screen or worker, as plain text: a message often
+        holds a server's answer or a file name, so it is never read as markup (``markup`` is
+        ignored) and the characters a terminal acts on are removed (``untrusted.clean``)."""
+        from panza_tui.core.untrusted import clean
+
+        super().notify(
+            clean(message), title=clean(title), severity=severity, timeout=timeout,
+            markup=False,
+        )  # fmt: skip
+
+    def _fatal_error(self) -> None:
+        """An unforeseen error ends the app with its traceback, as Textual does, but without
+        the local variables Textual prints by default: a frame inside a login holds the
+        password. (Workers turn every error into a notification; this is the last guard.)"""
+        import rich
+        from rich.segment import Segments
+        from rich.traceback import Traceback
+
+        self.bell()
+        traceback = Traceback(show_locals=False, width=None, suppress=[rich])
+        self._exit_renderables.append(
+            Segments(self.console.render(traceback, self.console.options))
+        )
+        self._close_messages_no_wait()
 
     def on_ready(self) -> None:
         self.startup_ms = (time.perf_counter() - self.started) * 1000

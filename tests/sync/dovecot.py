@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from panza_tui.core.secrets import Secret
+
 CONFIG = """
 protocols = imap
 listen = 127.0.0.1
@@ -92,6 +94,11 @@ class Dovecot:
     password: str
     cert: Path | None
     process: subprocess.Popen
+
+    @property
+    def secret(self) -> Secret:
+        """The password as Panza holds it (``core.secrets.Secret``)."""
+        return Secret(self.password)
 
     def stop(self) -> None:
         self.process.terminate()

@@ -40,7 +40,7 @@ def test_two_syncs_and_draft_saves_at_once_all_commit(tmp_path, imap_server):
         for name in ("a", "b"):
             _account(store, name, imap_server)
         errors: dict[str, BaseException] = {}
-        syncs = [_in_thread(lambda n=n: imap.sync(store, n, imap_server.password, batch=4),
+        syncs = [_in_thread(lambda n=n: imap.sync(store, n, imap_server.secret, batch=4),
                             errors, n) for n in ("a", "b")]  # fmt: skip
         saved = []
         while any(t.is_alive() for t in syncs) or len(saved) < 10:
@@ -56,7 +56,7 @@ def test_two_syncs_and_draft_saves_at_once_all_commit(tmp_path, imap_server):
 
     with Store(tmp_path / "single.sqlite3") as alone:  # the same sync, on its own
         _account(alone, "a", imap_server)
-        imap.sync(alone, "a", imap_server.password)
+        imap.sync(alone, "a", imap_server.secret)
         assert alone.count_messages("a") == expected
 
 
@@ -68,7 +68,7 @@ def test_removing_an_account_during_its_sync_is_one_clear_error(tmp_path, imap_s
         errors: dict[str, BaseException] = {}
 
         def sync() -> None:
-            imap.sync(store, "b", imap_server.password, batch=2,
+            imap.sync(store, "b", imap_server.secret, batch=2,
                       progress=lambda done, total: started.set())  # fmt: skip
 
         thread = _in_thread(sync, errors, "b")

@@ -41,7 +41,7 @@ def test_a_draft_is_readable_by_another_client_and_replaced_not_piled(store, ima
         [], to_addrs="Ana Ferreira <ana.ferreira@example.org>", subject="Watering the plants",
         in_reply_to="<abc@example.org>",
     )  # fmt: skip
-    drafts.save(store, "maya", draft_id, imap_server.password)
+    drafts.save(store, "maya", draft_id, imap_server.secret)
     ((message, flags),) = read_drafts(imap_server)
     assert b"\\Draft" in flags
     assert message["From"] == ADDRESS
@@ -60,7 +60,7 @@ def test_a_draft_is_readable_by_another_client_and_replaced_not_piled(store, ima
         to_addrs="ana.ferreira@example.org",
         subject="Watering the plants",
     )
-    drafts.save(store, "maya", draft_id, imap_server.password)
+    drafts.save(store, "maya", draft_id, imap_server.secret)
     ((message, _),) = read_drafts(imap_server)  # one copy, the new one, same Message-ID
     assert "v2" in message.get_content() and message["Message-ID"] == message_id
 
@@ -69,11 +69,11 @@ def test_a_failed_upload_keeps_the_draft_and_is_retried(store, imap_server):
     draft_id = store.save_draft("maya", "x", "Typed with care.\n", [], subject="Important")
     imap_server.stop()
     with pytest.raises(SyncError, match="cannot reach"):
-        drafts.save(store, "maya", draft_id, imap_server.password)
+        drafts.save(store, "maya", draft_id, imap_server.secret)
     kept = store.draft(draft_id)
     assert kept["text"] == "Typed with care.\n" and "cannot reach" in kept["server_error"]
     imap_server.restart()
-    assert drafts.retry_failed(store, "maya", imap_server.password) == (1, 0)
+    assert drafts.retry_failed(store, "maya", imap_server.secret) == (1, 0)
     assert store.draft(draft_id)["server_error"] is None
     ((message, _),) = read_drafts(imap_server)
     assert message["Subject"] == "Important"
@@ -99,7 +99,7 @@ def test_inbox_and_sent_share_threads_and_a_reply_draft_threads_in_another_clien
     with Store(tmp_path / "marcus.sqlite3") as store:
         add_account(store, imap_server)
         store.add_account("maya", [me])  # this server's user is Marcus here
-        report = imap.sync(store, "maya", imap_server.password)
+        report = imap.sync(store, "maya", imap_server.secret)
         assert report.counts["received"] == store.count_messages("maya", received=True) > 150
         assert report.counts["kept"] == store.count_messages("maya") > 20
         answered = [
@@ -117,7 +117,7 @@ def test_inbox_and_sent_share_threads_and_a_reply_draft_threads_in_another_clien
             "maya", "", "Try a newer UHD first.\n", [], to_addrs=headers.to, cc_addrs=headers.cc,
             subject=headers.subject, in_reply_to=headers.in_reply_to, refs=headers.references,
         )  # fmt: skip
-        drafts.save(store, "maya", draft_id, imap_server.password)
+        drafts.save(store, "maya", draft_id, imap_server.secret)
     ((message, _),) = read_drafts(imap_server)
     # A long Message-ID is folded onto its own line (RFC 5322 CFWS): compare unfolded.
     assert message["In-Reply-To"].strip() == parent.message_id
@@ -153,9 +153,9 @@ def test_without_uidplus_the_old_copy_is_found_by_message_id_and_others_mail_kep
     other.logout()
 
     draft_id = store.save_draft("maya", "x", "Hi,\n\nv1\n", [], subject="Plants")
-    first = drafts.save(store, "maya", draft_id, imap_server.password)
+    first = drafts.save(store, "maya", draft_id, imap_server.secret)
     store.save_draft("maya", "x", "Hi,\n\nv2\n", [], draft_id, subject="Plants")
-    second = drafts.save(store, "maya", draft_id, imap_server.password)
+    second = drafts.save(store, "maya", draft_id, imap_server.secret)
     assert first and second and int(second) > int(first)  # UIDs found without APPENDUID
     ours = [(m, f) for m, f in read_drafts(imap_server) if m["Subject"] == "Plants"]
     live = [m for m, f in ours if b"\\Deleted" not in f]

@@ -12,6 +12,7 @@ from panza_tui.cli.demo import ADDRESS
 from panza_tui.cli.demo import mailbox as demo_mailbox
 from panza_tui.core import replies
 from panza_tui.core.errors import AuthError, SyncError
+from panza_tui.core.secrets import Secret
 from panza_tui.core.store import Store
 from sync import gmail
 from sync.importer import import_path
@@ -110,7 +111,7 @@ def test_inbox_and_sent_share_gmail_threads_and_a_reply_draft_joins_its_thread(s
     assert [m.message_id for m in store.thread("maya", "gmail:t1")] == ["<q@x.org>", "<a@x.org>"]
 
     store.set_server("maya", gmail.settings(ADDRESS, fake.url))
-    secret = json.dumps(gmail.token_json(creds_for(fake)))
+    secret = Secret(json.dumps(gmail.token_json(creds_for(fake))))
     headers = replies.reply_headers(parent, [ADDRESS])
     reply = store.save_draft("maya", "", "Yes, see you then.", [], subject=headers.subject,
                              to_addrs=headers.to, in_reply_to=headers.in_reply_to,
@@ -276,4 +277,4 @@ def test_a_draft_sent_or_deleted_in_gmail_is_created_again(fake):
 
 def test_a_damaged_stored_token_is_an_auth_error():
     with pytest.raises(AuthError, match="not JSON"):
-        gmail.GmailBackend().test_login({"root_url": ""}, "{not json")
+        gmail.GmailBackend().test_login({"root_url": ""}, Secret("{not json"))

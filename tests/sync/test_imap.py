@@ -11,6 +11,7 @@ import pytest
 from panza_tui.cli.demo import ADDRESS
 from panza_tui.cli.demo import mailbox as demo_mailbox
 from panza_tui.core.errors import AccountError, AuthError, SyncError
+from panza_tui.core.secrets import Secret
 from panza_tui.core.store import Store
 from sync import imap
 from sync.importer import import_path
@@ -38,13 +39,13 @@ def test_full_then_incremental_sync_matches_a_file_import(store, imap_server, tm
     messages = demo_messages()
     append_all(imap_server, "Sent", messages[:40])
     add_account(store, imap_server)
-    first = imap.sync(store, "maya", imap_server.password, batch=16)
+    first = imap.sync(store, "maya", imap_server.secret, batch=16)
     assert first.folder == "Sent, INBOX" and sum(first.counts.values()) == 40
 
     append_all(imap_server, "Sent", messages[40:])
-    second = imap.sync(store, "maya", imap_server.password, batch=16)
+    second = imap.sync(store, "maya", imap_server.secret, batch=16)
     assert sum(second.counts.values()) == len(messages) - 40  # only the new ones fetched
-    third = imap.sync(store, "maya", imap_server.password)
+    third = imap.sync(store, "maya", imap_server.secret)
     assert sum(third.counts.values()) == 0 and not third.deleted_ids
 
     with Store(tmp_path / "file.sqlite3") as reference:
@@ -76,7 +77,7 @@ def test_a_large_sync_extracts_in_worker_processes_with_the_same_result(
     monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", Pool)
     append_all(imap_server, "Sent", demo_messages())
     add_account(store, imap_server)
-    report = imap.sync(store, "maya", imap_server.password, batch=25)
+    report = imap.sync(store, "maya", imap_server.secret, batch=25)
     assert len(mapped) == len(demo_messages())  # every message went to the worker pool
     with Store(tmp_path / "file.sqlite3") as reference:
         reference.add_account("maya", [ADDRESS])
@@ -91,7 +92,7 @@ def test_a_large_sync_extracts_in_worker_processes_with_the_same_result(
 def test_sync_never_marks_mail_seen(store, imap_server):
     append_all(imap_server, "Sent", demo_messages()[:5])
     add_account(store, imap_server)
-    imap.sync(store, "maya", imap_server.password)
+    imap.sync(store, "maya", imap_server.secret)
     client = client_for(imap_server)
     client.select_folder("Sent", readonly=True)
     flags = client.get_flags(client.search(["ALL"]))
@@ -101,18 +102,18 @@ def test_sync_never_marks_mail_seen(store, imap_server):
 def test_deleted_on_the_server_is_kept_here_as_a_tombstone(store, imap_server):
     append_all(imap_server, "Sent", demo_messages()[:10])
     add_account(store, imap_server)
-    imap.sync(store, "maya", imap_server.password)
+    imap.sync(store, "maya", imap_server.secret)
     before = store.uids("maya", "Sent")
     victim = min(before)
     client = client_for(imap_server)
     client.select_folder("Sent")
     client.delete_messages([victim])
     client.expunge()
-    report = imap.sync(store, "maya", imap_server.password)
+    report = imap.sync(store, "maya", imap_server.secret)
     assert report.deleted_ids == [before[victim]]
     assert victim not in store.uids("maya", "Sent")
     assert store.count_messages("maya") == len(before) - 1 and store.count_deleted("maya") == 1
-    again = imap.sync(store, "maya", imap_server.password)  # nothing more to delete
+    again = imap.sync(store, "maya", imap_server.secret)  # nothing more to delete
     assert not again.deleted_ids and store.count_deleted("maya") == 1
 
 
@@ -120,14 +121,14 @@ def test_uidvalidity_change_resyncs_without_duplicates(store, imap_server):
     messages = demo_messages()[:12]
     append_all(imap_server, "Sent", messages)
     add_account(store, imap_server)
-    imap.sync(store, "maya", imap_server.password)
+    imap.sync(store, "maya", imap_server.secret)
     count = store.count_messages("maya")
     client = client_for(imap_server)
     client.delete_folder("Sent")
     client.create_folder("Sent")  # a new folder: new UIDVALIDITY, UIDs start again at 1
     client.logout()
     append_all(imap_server, "Sent", messages)
-    report = imap.sync(store, "maya", imap_server.password)
+    report = imap.sync(store, "maya", imap_server.secret)
     assert report.resynced and report.counts["kept"] == count
     assert store.count_messages("maya") == count
 
@@ -151,10 +152,10 @@ def test_connection_cut_mid_sync_loses_and_duplicates_nothing(store, imap_server
 
     try:
         with pytest.raises(SyncError, match="run 'panza sync' again"):
-            imap.sync(store, "maya", imap_server.password, batch=10, progress=cut)
+            imap.sync(store, "maya", imap_server.secret, batch=10, progress=cut)
         kept_before = store.count_messages("maya")
         assert 0 < kept_before < 65
-        report = imap.sync(store, "maya", imap_server.password, batch=10)
+        report = imap.sync(store, "maya", imap_server.secret, batch=10)
     finally:
         proxy.close()
     assert store.count_messages("maya") == 65
@@ -164,17 +165,17 @@ def test_connection_cut_mid_sync_loses_and_duplicates_nothing(store, imap_server
 def test_server_restart_between_syncs(store, imap_server):
     append_all(imap_server, "Sent", demo_messages()[:5])
     add_account(store, imap_server)
-    imap.sync(store, "maya", imap_server.password)
+    imap.sync(store, "maya", imap_server.secret)
     imap_server.restart()
     append_all(imap_server, "Sent", demo_messages()[5:8])
-    assert sum(imap.sync(store, "maya", imap_server.password).counts.values()) == 3
+    assert sum(imap.sync(store, "maya", imap_server.secret).counts.values()) == 3
 
 
 def test_a_message_the_parser_chokes_on_is_counted(store, imap_server):
     junk = b"From: maya@okafor.example\r\nContent-Type: multipart/mixed; boundary=\r\n\r\n\xff\xfe"
     append_all(imap_server, "Sent", [junk, *demo_messages()[:3]])
     add_account(store, imap_server)
-    report = imap.sync(store, "maya", imap_server.password)
+    report = imap.sync(store, "maya", imap_server.secret)
     assert sum(report.counts.values()) == 4
     assert report.counts["kept"] == 3
 
@@ -200,7 +201,7 @@ def test_account_add_then_sync_from_the_cli(imap_server, home):
          "--port", str(imap_server.tls_port), "--security", "ssl", "--ca-file",
          str(imap_server.cert), "--user", imap_server.user, "--address", ADDRESS,
          "--password-stdin"],
-        input=f"{imap_server.password}\n", capture_output=True, text=True,
+        input=f"{imap_server.secret}\n", capture_output=True, text=True,
     )  # fmt: skip
     assert add.returncode == 0, add.stderr
     assert "sent folder 'Sent'" in add.stderr
@@ -213,7 +214,7 @@ def test_account_add_then_sync_from_the_cli(imap_server, home):
     with Store() as store:
         assert store.count_messages("maya") == 65
         stored = store.db.execute("SELECT server FROM accounts").fetchone()[0]
-        assert imap_server.password not in stored  # the secret lives in the keyring/0600 file
+        assert imap_server.secret not in stored  # the secret lives in the keyring/0600 file
     secrets_file = home / "secrets.json"
     assert secrets_file.stat().st_mode & 0o777 == 0o600
 
@@ -223,21 +224,21 @@ def test_tls_is_verified(imap_server):
         host="127.0.0.1", user=imap_server.user, port=imap_server.tls_port,
         ca_file=str(imap_server.cert),
     )  # fmt: skip
-    imap.connect(trusted, imap_server.password).logout()
+    imap.connect(trusted, imap_server.secret).logout()
     starttls = imap.ImapServer(
         host="127.0.0.1", user=imap_server.user, port=imap_server.port, security="starttls",
         ca_file=str(imap_server.cert),
     )  # fmt: skip
-    imap.connect(starttls, imap_server.password).logout()
+    imap.connect(starttls, imap_server.secret).logout()
     untrusted = imap.ImapServer(host="127.0.0.1", user=imap_server.user, port=imap_server.tls_port)
     with pytest.raises(SyncError, match="not trusted"):
-        imap.connect(untrusted, imap_server.password)
+        imap.connect(untrusted, imap_server.secret)
 
 
 def test_plaintext_off_loopback_is_refused_before_connecting():
     server = imap.ImapServer(host="imap.example.org", user="u", security="plain", timeout=0.1)
     with pytest.raises(SyncError, match="clear text"):
-        imap.connect(server, "secret")
+        imap.connect(server, Secret("secret"))
 
 
 @pytest.mark.parametrize("mode", ["tls", "ssl/tls", "", "none"])
@@ -251,7 +252,7 @@ def test_an_unknown_security_mode_fails_closed_before_connecting(mode):
     server = imap.ImapServer(host="127.0.0.1", user="u", port=listener.getsockname()[1],
                              security=mode, timeout=1)  # fmt: skip
     with pytest.raises(SyncError, match="not connecting"):
-        imap.connect(server, "secret")
+        imap.connect(server, Secret("secret"))
     with pytest.raises(socket.timeout):
         listener.accept()  # no connection was ever opened
     listener.close()
@@ -266,7 +267,7 @@ def test_security_modes_are_case_insensitive(imap_server):
          "port": imap_server.port, "security": "PLAIN"}
     )  # fmt: skip
     assert server.security == "plain"
-    imap.connect(server, imap_server.password).logout()
+    imap.connect(server, imap_server.secret).logout()
 
 
 def test_starttls_without_the_capability_is_a_sync_error_not_a_clear_login():
@@ -294,7 +295,7 @@ def test_starttls_without_the_capability_is_a_sync_error_not_a_clear_login():
     server = imap.ImapServer(host="127.0.0.1", user="u", port=listener.getsockname()[1],
                              security="starttls", timeout=2)  # fmt: skip
     with pytest.raises(SyncError, match="does not offer STARTTLS"):
-        imap.connect(server, "secret")
+        imap.connect(server, Secret("secret"))
     listener.close()
     assert heard and not any(b"LOGIN" in line.upper() or b"secret" in line for line in heard)
 
@@ -303,15 +304,15 @@ def test_wrong_password_raises_auth_error(imap_server):
     server = imap.ImapServer(host="127.0.0.1", user=imap_server.user, port=imap_server.port,
                              security="plain")  # fmt: skip
     with pytest.raises(AuthError, match="refused the login"):
-        imap.connect(server, "wrong")
+        imap.connect(server, Secret("wrong"))
 
 
 def test_draft_saved_replaces_its_previous_version(store, imap_server):
     add_account(store, imap_server)
     first = b"From: maya@okafor.example\r\nSubject: Plants\r\nMessage-ID: <d1@x>\r\n\r\nv1\r\n"
     second = first.replace(b"v1", b"v2")
-    uid = imap.append_draft(store, "maya", imap_server.password, first)
-    imap.append_draft(store, "maya", imap_server.password, second, previous_uid=uid)
+    uid = imap.append_draft(store, "maya", imap_server.secret, first)
+    imap.append_draft(store, "maya", imap_server.secret, second, previous_uid=uid)
     client = client_for(imap_server)
     client.select_folder("Drafts", readonly=True)
     found = client.fetch(client.search(["ALL"]), ["BODY.PEEK[]", "FLAGS"])
@@ -334,7 +335,7 @@ def test_real_mailing_list_and_enron_mail_land_as_a_file_import_would(store, ima
             host="127.0.0.1", user=imap_server.user, port=imap_server.port, security="plain"
         ).to_json(),
     )
-    report = imap.sync(store, "list", imap_server.password)
+    report = imap.sync(store, "list", imap_server.secret)
     assert sum(report.counts.values()) == len(raw)
     assert report.counts["kept"] > 800 and report.counts["unparseable"] == 0
 
@@ -356,11 +357,11 @@ def test_oauth_login_refreshes_the_access_token_at_the_token_endpoint(store, mec
             auth=mechanism, oauth_token_uri=f"{oauth.url}/token", oauth_client_id="cid",
         )  # fmt: skip
         store.set_server("maya", settings.to_json())
-        secret = json.dumps({"refresh_token": "refresh-1", "client_secret": "csecret"})
+        secret = Secret(json.dumps({"refresh_token": "refresh-1", "client_secret": "csecret"}))
         report = imap.sync(store, "maya", secret)
         assert sum(report.counts.values()) == 6
         assert oauth.grants == ["refresh_token"]
-        revoked = json.dumps({"refresh_token": "revoked", "client_secret": "csecret"})
+        revoked = Secret(json.dumps({"refresh_token": "revoked", "client_secret": "csecret"}))
         with pytest.raises(AuthError, match="refused the refresh token"):
             imap.connect(settings, revoked)
     finally:
@@ -395,7 +396,7 @@ def test_a_refresh_token_never_goes_to_a_clear_text_endpoint_off_this_machine(ur
     server = imap.ImapServer(host="imap.example.org", user="u", auth="xoauth2",
                              oauth_token_uri=uri)  # fmt: skip
     with pytest.raises(SyncError, match="refusing to send an OAuth refresh token"):
-        imap.access_token(server, '{"refresh_token": "r"}')
+        imap.access_token(server, Secret('{"refresh_token": "r"}'))
     with pytest.raises(SyncError, match="not https"):
         gmail.credentials({"refresh_token": "r", "token_uri": uri})
     for allowed in ("https://oauth2.googleapis.com/token", "http://127.0.0.1:8080/token"):
@@ -412,11 +413,11 @@ def test_a_token_endpoint_answering_html_or_a_damaged_token_is_one_clear_error()
         settings = imap.ImapServer(host="127.0.0.1", user="u", auth="xoauth2",
                                    oauth_token_uri=f"{oauth.url}/token")  # fmt: skip
         oauth.faults.append(("token", "html"))
-        secret = json.dumps({"refresh_token": "refresh-1", "client_secret": "csecret"})
+        secret = Secret(json.dumps({"refresh_token": "refresh-1", "client_secret": "csecret"}))
         with pytest.raises(SyncError, match="not JSON"):
             imap.access_token(settings, secret)
         with pytest.raises(AuthError, match="damaged"):
-            imap.access_token(settings, "refresh-1")  # not the JSON we store
+            imap.access_token(settings, Secret("refresh-1"))  # not the JSON we store
         assert imap.access_token(settings, secret)  # the endpoint is fine again
     finally:
         oauth.close()
@@ -449,7 +450,7 @@ def test_a_huge_message_is_fetched_without_its_attachment_and_keeps_its_text(
 
     monkeypatch.setattr(IMAPClient, "fetch", fetch)
     add_account(store, imap_server)
-    report = imap.sync(store, "maya", imap_server.password)
+    report = imap.sync(store, "maya", imap_server.secret)
     assert fetched and max(fetched) <= 20 * 2**10  # the 2 MiB attachment never came
     assert report.counts["kept"] == 6
     scans = store.by_message_id("maya", "<scans@okafor.example>")

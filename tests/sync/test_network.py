@@ -53,7 +53,7 @@ def test_sockets_go_only_to_the_configured_servers(workspace, imap_server, recor
                 host="127.0.0.1", user=imap_server.user, port=imap_server.port, security="plain"
             ).to_json(),
         )
-        secrets.set_secret("box:imap", imap_server.password)
+        secrets.set_secret("box:imap", imap_server.secret)
         ws.store.add_account("g", [ADDRESS])
         ws.store.set_server("g", {"kind": "gmail", "root_url": fake.url})
         import json
@@ -63,7 +63,7 @@ def test_sockets_go_only_to_the_configured_servers(workspace, imap_server, recor
         accounts.sync(ws, "box")
         accounts.sync(ws, "g")
         draft = ws.store.save_draft("box", "x", "Hi Tom,\n\nthe drill?\n", [], subject="Drill")
-        drafts.save(ws.store, "box", draft, imap_server.password)
+        drafts.save(ws.store, "box", draft, imap_server.secret)
         Drafter(ws.with_config(drafting={"max_tokens": 8}), "box").draft("Ask Tom for the drill")
         fake_port = int(fake.url.rsplit(":", 1)[1])
     finally:

@@ -254,7 +254,7 @@ async def test_saving_puts_the_draft_in_the_server_drafts_folder(demo_ws, imap_s
     demo_ws.store.set_server("demo", imap.ImapServer(
         host="127.0.0.1", user=imap_server.user, port=imap_server.port, security="plain",
     ).to_json())  # fmt: skip
-    secrets.set_secret("demo:imap", imap_server.password)
+    secrets.set_secret("demo:imap", imap_server.secret)
     demo_ws = demo_ws.with_config(drafting={"max_tokens": 24}, retrieval={"top_k": 0})
     app = PanzaApp(account="demo", workspace=demo_ws)
     async with app.run_test(size=(130, 40)) as pilot:
@@ -297,7 +297,7 @@ async def test_accounts_screen_syncs_with_progress_tests_and_removes(demo_ws, im
     demo_ws.store.set_server("server", imap.ImapServer(
         host="127.0.0.1", user=imap_server.user, port=imap_server.port, security="plain",
     ).to_json())  # fmt: skip
-    secrets.set_secret("server:imap", imap_server.password)
+    secrets.set_secret("server:imap", imap_server.secret)
     app = PanzaApp(account="demo", workspace=demo_ws)
     async with app.run_test(size=(130, 30)) as pilot:
         await pilot.press("a")
@@ -305,13 +305,13 @@ async def test_accounts_screen_syncs_with_progress_tests_and_removes(demo_ws, im
         screen = app.screen
         assert isinstance(screen, AccountsScreen)
         table = screen.query_one(DataTable)
-        assert [table.get_row_at(i)[0] for i in range(table.row_count)] == ["demo", "server"]
+        assert [str(table.get_row_at(i)[0]) for i in range(table.row_count)] == ["demo", "server"]
         await pilot.press("down", "s")
         await settled(app, pilot)
         assert "65 new" in str(screen.query_one("#status").render())
         bar = screen.query_one(ProgressBar)
         assert bar.progress == bar.total == len(demo_messages())  # all 69 fetched, 65 kept
-        assert table.get_row_at(1)[2] == "65" and table.get_row_at(1)[3] != "never"
+        assert str(table.get_row_at(1)[2]) == "65" and str(table.get_row_at(1)[3]) != "never"
         await pilot.press("t")
         await settled(app, pilot)
         notes = [n.message for n in app._notifications]
@@ -355,16 +355,16 @@ async def test_adding_and_editing_an_imap_account_in_the_app(workspace, imap_ser
         form = await fill_and_save(pilot, **settings, password="wrong")
         assert "refused the login" in str(form.query_one("#error", Static).render())
         assert workspace.store.accounts() == []  # nothing stored on a failed login
-        await fill_and_save(pilot, **settings, password=imap_server.password)
+        await fill_and_save(pilot, **settings, password=imap_server.secret)
         assert workspace.store.accounts() == ["box"]
-        assert secrets.get_secret("box:imap") == imap_server.password
+        assert secrets.get_secret("box:imap") == imap_server.secret
         assert workspace.store.server("box")["port"] == imap_server.port
         await pilot.press("e")
         await pilot.pause()
         assert app.screen.query_one("#host", Input).value == "127.0.0.1"
         await fill_and_save(pilot, password="")  # an empty password keeps the stored one
         assert not isinstance(app.screen, AccountForm)
-        assert secrets.get_secret("box:imap") == imap_server.password
+        assert secrets.get_secret("box:imap") == imap_server.secret
 
 
 @pytest.mark.slow
@@ -388,7 +388,7 @@ async def test_a_cli_sync_beside_the_open_app_syncing_the_same_account(demo_ws, 
     demo_ws.store.set_server("server", imap.ImapServer(
         host="127.0.0.1", user=imap_server.user, port=slow.port, security="plain",
     ).to_json())  # fmt: skip
-    secrets.set_secret("server:imap", imap_server.password)
+    secrets.set_secret("server:imap", imap_server.secret)
     cli = subprocess.Popen([sys.executable, "-m", "panza_tui", "sync", "-a", "server"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ),
                            text=True)  # fmt: skip
@@ -439,7 +439,7 @@ async def test_new_mail_appears_while_the_app_is_open(home, imap_server, monkeyp
     ws.store.set_server("server", imap.ImapServer(
         host="127.0.0.1", user=imap_server.user, port=imap_server.port, security="plain",
     ).to_json())  # fmt: skip
-    secrets.set_secret("server:imap", imap_server.password)
+    secrets.set_secret("server:imap", imap_server.secret)
     accounts.sync(ws, "server", index=False)
     before = ws.store.count_messages("server")
     run = ws.store.start_run("server", "train", "h", {})

@@ -59,7 +59,9 @@ async def test_gmail_consent_in_the_app_caught_on_the_loopback(
     assert added == ["g"] and "authorization_code" in fake.grants
     assert workspace.store.server("g")["email"] == "maya@okafor.example"
     assert workspace.store.addresses("g") == ["maya@okafor.example"]
-    assert json.loads(secrets.get_secret("g:gmail"))["refresh_token"] in fake.refresh_tokens
+    assert (
+        json.loads(secrets.get_secret("g:gmail").reveal())["refresh_token"] in fake.refresh_tokens
+    )
 
 
 async def test_gmail_consent_without_a_browser_takes_the_pasted_address(
@@ -140,7 +142,7 @@ async def test_imap_xoauth2_account_from_the_app_against_dovecot(workspace, clie
         assert added == ["work"]
         settings = imap.ImapServer.from_json(workspace.store.server("work"))
         assert (settings.auth, settings.oauth_token_uri) == ("xoauth2", f"{fake.url}/token")
-        stored = json.loads(secrets.get_secret("work:imap"))
+        stored = json.loads(secrets.get_secret("work:imap").reveal())
         assert stored["refresh_token"] in fake.refresh_tokens
         assert fake.grants == ["authorization_code", "refresh_token"]  # consent, then login
     finally:

@@ -8,11 +8,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 from textual.worker import Worker, WorkerState
 
-from panza_tui.core.errors import PanzaError
+from panza_tui.core.errors import describe
+from panza_tui.core.secrets import Secret
+from panza_tui.core.untrusted import clean_line
 from sync import accounts
 from sync.imap import ImapServer
 
@@ -89,11 +92,13 @@ class AccountForm(ModalScreen[str | None]):
             self.query_one("#error", Static).update(f"please fill in: {', '.join(missing)}")
             return
         self.query_one("#error", Static).update("logging in…")
-        self.save(values)
+        password = values.pop("password")  # from here on only as a Secret, which never prints
+        self.save(values, Secret(password) if password else None)
 
     @work(thread=True, exclusive=True)
-    def save(self, values: dict[str, str]) -> str | None:
-        """Worker: log in with these settings; store them only if that works."""
+    def save(self, values: dict[str, str], secret: Secret | None) -> str | None:
+        """Worker: log in with these settings and ``secret`` (None: keep the stored one);
+        store them only if that works. Any error becomes one line on the form."""
         addresses = [a.strip() for a in values["address"].split(",") if a.strip()]
         try:
             server = ImapServer(
@@ -101,11 +106,10 @@ class AccountForm(ModalScreen[str | None]):
                 security=values["security"], ca_file=values["ca_file"],
             )  # fmt: skip
             ws = self.app.workspace  # type: ignore[attr-defined]
-            added = accounts.add_imap(
-                ws, values["name"], server, values["password"] or None, addresses
-            )
-        except (PanzaError, ValueError) as exc:
-            self.app.call_from_thread(self.query_one("#error", Static).update, str(exc))
+            added = accounts.add_imap(ws, values["name"], server, secret, addresses)
+        except Exception as exc:  # noqa: BLE001 - a bad port, a refused login, a BAD answer
+            line = Content(clean_line(describe(exc, "try again; if it persists, report it")))
+            self.app.call_from_thread(self.query_one("#error", Static).update, line)
             return None
         self.app.call_from_thread(self.app.notify, f"Account '{added.name}' saved ({added.found}).")
         return added.name

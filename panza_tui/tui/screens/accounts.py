@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
 
-from panza_tui.core.errors import PanzaError
+from panza_tui.core.errors import describe
+from panza_tui.core.untrusted import clean_line, plain
 from sync import accounts
 
 HINT = (
@@ -49,9 +51,9 @@ class AccountsScreen(Screen):
 
     @dataclass
     class Synced(Message):
-        """A sync finished: ``summary`` for the status line."""
+        """A sync finished: ``summary`` for the status line (shown as it is)."""
 
-        summary: str
+        summary: Content
 
     _armed: tuple[str, float] | None = None  # (account, monotonic time) of a first delete press
 
@@ -79,12 +81,14 @@ class AccountsScreen(Screen):
         rows = accounts.summaries(self.app.workspace)  # type: ignore[attr-defined]
         for row in rows:
             synced = row.last_sync
-            table.add_row(
+            cells = (
                 row.name, row.server, str(row.emails),
                 time.strftime("%Y-%m-%d %H:%M", time.localtime(synced)) if synced else "never",
                 str(row.drafts_waiting),
-                f"export #{row.active_export}" if row.active_export else "base", key=row.name,
+                f"export #{row.active_export}" if row.active_export else "base",
             )  # fmt: skip
+            # Text, not str: DataTable reads a str as markup, and a server name is not ours.
+            table.add_row(*(plain(cell, line=True) for cell in cells), key=row.name)
         if keep in [row.name for row in rows]:
             table.move_cursor(row=table.get_row_index(keep))
 
@@ -115,7 +119,7 @@ class AccountsScreen(Screen):
 
     def action_sync(self) -> None:
         if self.selected:
-            self.query_one("#status", Static).update(f"syncing {self.selected}…")
+            self.query_one("#status", Static).update(Content(f"syncing {self.selected}…"))
             self.run_sync(self.selected)
 
     @work(thread=True, exclusive=True, group="sync")
@@ -128,15 +132,17 @@ class AccountsScreen(Screen):
 
         try:
             result = accounts.sync(self.app.workspace, account, progress)  # type: ignore[attr-defined]
-        except PanzaError as exc:
-            self.post_message(self.Synced(f"[b]{account}[/b]: {exc}"))
+        except Exception as exc:  # noqa: BLE001 - any failure is one line; the app goes on
+            self.post_message(self.Synced(
+                Content.assemble((account, "bold"), ": ", clean_line(describe(exc)))
+            ))  # fmt: skip
             return
         r = result.report
-        self.post_message(self.Synced(
+        self.post_message(self.Synced(Content(
             f"{account}: {r.counts['kept']} new of yours, {r.counts['received']} received, "
             f"{len(r.deleted_ids)} deleted on the server (kept), "
             f"{sum(r.counts.values())} fetched; {result.drafts_saved} drafts uploaded"
-        ))  # fmt: skip
+        )))  # fmt: skip
 
     @on(Synced)
     def _synced(self, event: Synced) -> None:
@@ -152,8 +158,8 @@ class AccountsScreen(Screen):
         """Worker: log in to the account's server and log out again."""
         try:
             found = accounts.test_login(self.app.workspace, account)  # type: ignore[attr-defined]
-        except Exception as exc:  # any failure is the answer the user asked for
-            self.app.call_from_thread(self.notify, str(exc), title=account, severity="error")
+        except Exception as exc:  # noqa: BLE001 - any failure is the answer the user asked for
+            self.app.call_from_thread(self.notify, describe(exc), title=account, severity="error")
             return
         self.app.call_from_thread(
             self.notify, f"connection and login work ({found})", title=account

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static, TextArea
@@ -22,8 +22,9 @@ from textual.worker import get_current_worker
 
 from panza_tui.core import replies
 from panza_tui.core.drafting import Draft, Preparer, Retrieved
-from panza_tui.core.errors import PanzaError
+from panza_tui.core.errors import describe
 from panza_tui.core.store import Message as Email
+from panza_tui.core.untrusted import clean, clean_line
 from panza_tui.tui.widgets.retrieved import RetrievedPanel
 from sync import accounts
 
@@ -102,10 +103,10 @@ class ComposeScreen(Screen):
                 if self.reply_to is not None:
                     parent = self.reply_to
                     quote = VerticalScroll(
-                        Static(escape(parent.text), id="parent-text"), id="parent"
+                        Static(Content(clean(parent.text)), id="parent-text"), id="parent"
                     )
-                    quote.border_title = escape(
-                        f"Replying to {replies.author(parent)} · {parent.date or ''}"
+                    quote.border_title = Content(
+                        clean_line(f"Replying to {replies.author(parent)} · {parent.date or ''}")
                     )
                     yield quote
                 hint = (
@@ -128,9 +129,9 @@ class ComposeScreen(Screen):
         if self.reply_to is not None:
             own = self.app.workspace.store.addresses(self.account)  # type: ignore[attr-defined]
             headers = replies.reply_headers(self.reply_to, own, self.reply_all)
-            self.query_one("#to", Input).value = headers.to
-            self.query_one("#cc", Input).value = headers.cc
-            self.query_one("#subject", Input).value = headers.subject
+            self.query_one("#to", Input).value = clean_line(headers.to)
+            self.query_one("#cc", Input).value = clean_line(headers.cc)
+            self.query_one("#subject", Input).value = clean_line(headers.subject)
         self.query_one("#instruction", Input).focus()
         if self.reply_to is not None or self.initial.strip():  # nothing typed yet
             self.preparer.typed(self.initial)
@@ -185,8 +186,8 @@ class ComposeScreen(Screen):
     def _suggested(self, address: str) -> None:
         to = self.query_one("#to", Input)
         if not to.value.strip():  # the user may have typed one meanwhile
-            to.value = address
-            self.suggested_to = address
+            to.value = clean_line(address)
+            self.suggested_to = to.value
 
     @work(thread=True, exclusive=True, group="draft")
     def generate(
@@ -200,6 +201,7 @@ class ComposeScreen(Screen):
             drafter = self.app.drafter(self.account)  # type: ignore[attr-defined]
             drafter.load()
             self.app.call_from_thread(self.set_status, f"{drafter.choice.label}: writing…")
+            # The model's words are untrusted too (an email it answers can steer it).
 
             def token(piece: str) -> None:
                 if worker.is_cancelled:
@@ -216,8 +218,8 @@ class ComposeScreen(Screen):
             )  # fmt: skip
         except _Cancelled:
             return
-        except Exception as exc:  # shown to the user; the typed instruction stays
-            self.post_message(self.Failed(f"{type(exc).__name__}: {exc}"))
+        except Exception as exc:  # noqa: BLE001 - one line to the user; the instruction stays
+            self.post_message(self.Failed(describe(exc, "try again; if it persists, report it")))
             return
         self.post_message(self.Finished(result, generation))
 
@@ -234,13 +236,13 @@ class ComposeScreen(Screen):
         """Put a drafted subject in an empty Subject field (never over the user's)."""
         box = self.query_one("#subject", Input)
         if generation == self.generation and not box.value.strip():
-            box.value = subject
+            box.value = clean_line(subject)
 
     def append(self, piece: str, generation: int) -> None:
         """Append a streamed piece at the end of the draft (if still the current one)."""
         if generation == self.generation:
             area = self.query_one("#draft", TextArea)
-            area.insert(piece, area.document.end)
+            area.insert(clean(piece), area.document.end)
 
     def show_retrieved(self, retrieved: list[Retrieved], generation: int) -> None:
         """Show the past emails in the prompt of the current generation."""
@@ -249,8 +251,11 @@ class ComposeScreen(Screen):
         self.retrieved = retrieved
         self.query_one(RetrievedPanel).show(retrieved)
 
-    def set_status(self, text: str) -> None:
-        self.query_one("#status", Static).update(text)
+    def set_status(self, text: str | Content) -> None:
+        """The status line: ``text`` is shown as it is (a str is never read as markup)."""
+        self.query_one("#status", Static).update(
+            text if isinstance(text, Content) else Content(clean_line(text))
+        )
 
     @on(Finished)
     def _finished(self, event: Finished) -> None:
@@ -267,7 +272,7 @@ class ComposeScreen(Screen):
 
     @on(Failed)
     def _failed(self, event: Failed) -> None:
-        self.set_status(f"[b]draft failed[/b]: {event.error}")
+        self.set_status(Content.assemble(("draft failed", "bold"), ": ", clean_line(event.error)))
         self.notify(event.error, title="Draft failed", severity="error")
 
     # actions on the draft -------------------------------------------------------------------
@@ -301,9 +306,9 @@ class ComposeScreen(Screen):
         """Worker: put the draft in the server's Drafts folder (the local copy stays)."""
         try:
             accounts.upload_draft(self.app.workspace, self.account, draft_id)  # type: ignore[attr-defined]
-        except PanzaError as exc:
+        except Exception as exc:  # noqa: BLE001 - the local copy stands; said in one line
             self.app.call_from_thread(
-                self.notify, f"Kept locally, will retry on the next save or sync: {exc}",
+                self.notify, f"Kept locally, will retry on the next save or sync: {describe(exc)}",
                 title="Draft not on the server", severity="warning",
             )  # fmt: skip
             return

@@ -3,14 +3,15 @@ chart and drafts are. Reads the stored run; nothing heavy is imported."""
 
 from __future__ import annotations
 
-from rich.markup import escape
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from panza_tui.core.store import Store
+from panza_tui.core.untrusted import clean, clean_line, plain
 
 COLUMNS = (("setting", "setting"), ("method", "method"), ("bleu", "BLEU"), ("chrf", "chrF"),
            ("rouge1", "ROUGE-1"), ("rouge2", "ROUGE-2"), ("rougeL", "ROUGE-L"),
@@ -45,11 +46,11 @@ class EvaluationScreen(Screen):
         run = self.store.latest_run(self.account, "eval")
         head = self.query_one("#eval-head", Static)
         if run is None:
-            head.update(
-                f"No evaluation yet. Run\n\n  panza eval --account {self.account}\n\n"
+            head.update(Content(
+                f"No evaluation yet. Run\n\n  panza eval --account {clean_line(self.account)}\n\n"
                 "to score base, base + RAG, fine-tuned and fine-tuned + RAG drafts against "
                 "your held-out sent mail."
-            )
+            ))  # fmt: skip
             self.query_one(DataTable).display = False
             return
         rows = run.metrics.get("rows", [])
@@ -67,7 +68,7 @@ class EvaluationScreen(Screen):
             real = {"setting": "real emails", **real}
             table.add_row(*(_cell(key, real.get(key)) for key, _ in COLUMNS), key="real")
         self.query_one("#eval-files", Static).update(
-            escape(f"chart: {run.path}/eval.png\ndrafts: {run.path}/drafts.jsonl")
+            Content(clean(f"chart: {run.path}/eval.png\ndrafts: {run.path}/drafts.jsonl"))
         )
 
 
@@ -75,4 +76,4 @@ def _cell(key: str, value: object) -> Text:
     if isinstance(value, float):
         digits = {"style_sim": 3, "repeat6": 0, "median_words": 0}.get(key, 2)
         return Text(f"{value:.{digits}f}", justify="right")
-    return Text("" if value is None else str(value))
+    return plain("" if value is None else value, line=True)

@@ -3,26 +3,35 @@ whole conversation) on the right; ``r`` answers the selected email."""
 
 from __future__ import annotations
 
-from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from panza_tui.core.store import Message, Store
+from panza_tui.core.untrusted import clean, clean_line
 from panza_tui.tui.widgets.mail_list import MailList
 
 
-def turn(message: Message, selected: bool) -> str:
-    """Rich markup for one email of a conversation: the user's own marked "you", the
-    selected one flagged."""
-    who = "[b $success]you[/]" if not message.received else escape(message.from_addr or "—")
-    mark = "[reverse] ▶ [/reverse] " if selected else ""
-    return (
-        f"{mark}[b]{who}[/b] · {message.date or '—'}\n"
-        f"[dim]{escape(message.subject)}[/dim]\n\n{escape(message.text)}\n[dim]────────[/dim]"
+def turn(message: Message, selected: bool) -> Content:
+    """One email of a conversation as plain text in our styles: the user's own marked
+    "you", the selected one flagged. Nothing of the email is read as markup."""
+    who = ("you", "bold $success") if not message.received else (
+        clean_line(message.from_addr or "—"), "bold"
+    )  # fmt: skip
+    return Content.assemble(
+        (" ▶ ", "reverse") if selected else "",
+        " " if selected else "",
+        who,
+        f" · {clean_line(message.date or '—')}\n",
+        (clean_line(message.subject), "dim"),
+        "\n\n",
+        clean(message.text),
+        "\n",
+        ("────────", "dim"),
     )
 
 
@@ -99,7 +108,9 @@ class MailScreen(Screen):
         table.show(messages, self.received)
         side = self.query_one("#mail-side")
         box = "Inbox" if self.received else "Sent"
-        side.border_title = f"{box} ({len(messages)})" + (f" · '{search}'" if search else "")
+        side.border_title = Content(
+            f"{box} ({len(messages)})" + (f" · '{clean_line(search)}'" if search else "")
+        )
         if messages:
             self.show_preview(messages[0].id)
         elif self.account:
@@ -116,14 +127,14 @@ class MailScreen(Screen):
         thread = self.store.thread(message.account, message.thread_id or "") or [message]
         who = f"From: {message.from_addr}" if message.received else f"To: {message.to_addrs}"
         size = f"{len(thread)} emails in this conversation" + ("" if self.threaded else " (t)")
-        head = (
-            f"[b]{escape(message.subject or '(no subject)')}[/b]\n"
-            f"{escape(who or '—')}\nDate: {message.date or '—'}"
-            + (f"\n[dim]{size}[/dim]" if len(thread) > 1 else "")
-        )
+        head = Content.assemble(
+            (clean_line(message.subject or "(no subject)"), "bold"), "\n",
+            clean_line(who or "—"), f"\nDate: {clean_line(message.date or '—')}",
+            ("\n" + size, "dim") if len(thread) > 1 else "",
+        )  # fmt: skip
         self.query_one("#preview-head", Static).update(head)
         body = self.query_one("#preview-body", Static)
-        body.update("" if self.threaded else escape(message.text))
+        body.update(Content("" if self.threaded else clean(message.text)))
         body.display = not self.threaded
         box = self.query_one("#thread", Vertical)
         box.remove_children()

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import time
 
-from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, ProgressBar, Sparkline, Static
 
+from panza_tui.core.untrusted import clean_line
 from training.job import STAGES, ModelJob, Update
 
 STAGE_NAMES = {
@@ -99,15 +100,15 @@ class ModelScreen(Screen):
         state = jobs.status(self.app.workspace, self.account)  # type: ignore[attr-defined]
         trained = f"model #{state.trained.id}" if state.trained else "none yet"
         active = f"export #{state.active.id}" if state.active else "the base model"
-        lines = [
-            f"[b]{escape(self.account)}[/b]: {state.emails} emails of yours, "
-            f"{state.pairs} with a playback instruction",
-            f"trained: {trained}; drafting with {active}",
-            f"[b]{escape(state.summary())}[/b]",
+        parts: list[str | tuple[str, str]] = [
+            (clean_line(self.account), "bold"),
+            f": {state.emails} emails of yours, {state.pairs} with a playback instruction\n"
+            f"trained: {trained}; drafting with {active}\n",
+            (clean_line(state.summary()), "bold"),
         ]
         if state.resumable is not None:
-            lines.append(f"training run #{state.resumable.id} was interrupted: r resumes it")
-        self.query_one("#model-status", Static).update("\n".join(lines))
+            parts.append(f"\ntraining run #{state.resumable.id} was interrupted: r resumes it")
+        self.query_one("#model-status", Static).update(Content.assemble(*parts))
 
     def refresh_job(self) -> None:
         """Bars, loss chart and times from the running (or last) job."""
@@ -153,7 +154,7 @@ class ModelScreen(Screen):
             self._finished_stages = finished
             self.refresh_status()
         state = self.app.job_state(self.account)  # type: ignore[attr-defined]
-        line.update(f"{state} · elapsed {clock(now - job.started)}")
+        line.update(Content(clean_line(f"{state} · elapsed {clock(now - job.started)}")))
 
     def action_start(self) -> None:
         self._start(resume=False)

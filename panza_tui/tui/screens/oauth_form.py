@@ -16,11 +16,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 from textual.worker import Worker, WorkerState
 
-from panza_tui.core.errors import PanzaError
+from panza_tui.core.errors import describe
+from panza_tui.core.secrets import Secret
+from panza_tui.core.untrusted import clean
 from sync import accounts
 
 CONSENT_TIMEOUT_S = 600.0
@@ -131,7 +134,8 @@ class ConsentForm(ModalScreen[str | None]):
             self._stop.set()  # the worker stops listening and uses the pasted address
 
     def _say(self, widget: str, text: str) -> None:
-        self.app.call_from_thread(self.query_one(widget, Static).update, text)
+        """Show ``text`` in ``widget`` as it is (it holds server and provider words)."""
+        self.app.call_from_thread(self.query_one(widget, Static).update, Content(clean(text)))
 
     @work(thread=True, exclusive=True)
     def consent(self, values: dict[str, str]) -> str | None:
@@ -153,8 +157,8 @@ class ConsentForm(ModalScreen[str | None]):
                 return None
             ws = self.app.workspace  # type: ignore[attr-defined]
             added = provider.add(ws, values, flow.finish(redirected))
-        except (PanzaError, ValueError) as exc:
-            self._say("#error", str(exc))
+        except Exception as exc:  # noqa: BLE001 - a refused consent, a bad file: one line
+            self._say("#error", describe(exc, "try again; if it persists, report it"))
             return None
         self.app.call_from_thread(self.app.notify, f"Account '{added.name}' added ({added.found}).")
         return added.name
@@ -231,7 +235,7 @@ class ImapOAuth:
             security=values["security"], auth="xoauth2", oauth_token_uri=values["token_uri"],
             oauth_client_id=values["client_id"],
         )  # fmt: skip
-        secret = json.dumps(
+        secret = Secret(json.dumps(
             {"refresh_token": creds.refresh_token, "client_secret": values["client_secret"]}
-        )
+        ))  # fmt: skip
         return accounts.add_imap(ws, values["name"], server, secret, [])

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rich.text import Text
 from textual.widgets import DataTable
 
 from panza_tui.core.store import Message
+from panza_tui.core.untrusted import clean_line, plain
 
 
 def short_date(iso: str | None) -> str:
@@ -40,6 +40,6 @@ class MailList(DataTable):
             # Text, not str: DataTable parses strings as markup, and subjects hold brackets
             # ("[USRP-users]", "[/home/x.v:10]").
             self.add_row(
-                short_date(message.date), Text(name[:18]), Text(message.subject or "(no subject)"),
-                key=str(message.id),
+                plain(short_date(message.date), line=True), plain(clean_line(name)[:18]),
+                plain(message.subject or "(no subject)", line=True), key=str(message.id),
             )  # fmt: skip

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rich.markup import escape
 from textual.containers import VerticalScroll
+from textual.content import Content
 from textual.widgets import Static
 
 from panza_tui.core.drafting import Retrieved
+from panza_tui.core.untrusted import clean_line
 
 
 class RetrievedPanel(VerticalScroll):
@@ -34,7 +35,9 @@ class RetrievedPanel(VerticalScroll):
             self.mount(Static("none above the similarity threshold", classes="empty"))
             return
         for r in retrieved:
-            snippet = " ".join(r.text.split())[:240]
-            subject = escape(r.subject or "(no subject)")
-            body = f"[b]{r.score:.2f}[/b]  [i]{subject}[/i]\n{escape(snippet)}"
+            body = Content.assemble(
+                (f"{r.score:.2f}", "bold"), "  ",
+                (clean_line(r.subject or "(no subject)"), "italic"), "\n",
+                clean_line(r.text)[:240],
+            )  # fmt: skip
             self.mount(Static(body, classes="retrieved"))
