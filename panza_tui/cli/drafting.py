@@ -119,7 +119,7 @@ def doctor(
     for finding in doctor_mod.report(model, lora):
         failed |= finding.status == "fail"
         line = Text(f"{finding.status:>4}", style=style[finding.status])
-        line.append(clean_line(f" {finding.topic:<19} {finding.detail}"))
+        line.append(f" {clean_line(finding.topic):<19} {clean_line(finding.detail)}")
         console.print(line, highlight=False, soft_wrap=True)
     if failed:
         raise typer.Exit(1)
