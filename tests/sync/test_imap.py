@@ -201,7 +201,7 @@ def test_account_add_then_sync_from_the_cli(imap_server, home):
          "--port", str(imap_server.tls_port), "--security", "ssl", "--ca-file",
          str(imap_server.cert), "--user", imap_server.user, "--address", ADDRESS,
          "--password-stdin"],
-        input=f"{imap_server.secret}\n", capture_output=True, text=True,
+        input=f"{imap_server.password}\n", capture_output=True, text=True,
     )  # fmt: skip
     assert add.returncode == 0, add.stderr
     assert "sent folder 'Sent'" in add.stderr
@@ -214,7 +214,7 @@ def test_account_add_then_sync_from_the_cli(imap_server, home):
     with Store() as store:
         assert store.count_messages("maya") == 65
         stored = store.db.execute("SELECT server FROM accounts").fetchone()[0]
-        assert imap_server.secret not in stored  # the secret lives in the keyring/0600 file
+        assert imap_server.password not in stored  # the secret lives in the keyring/0600 file
     secrets_file = home / "secrets.json"
     assert secrets_file.stat().st_mode & 0o777 == 0o600
 

@@ -355,7 +355,7 @@ async def test_adding_and_editing_an_imap_account_in_the_app(workspace, imap_ser
         form = await fill_and_save(pilot, **settings, password="wrong")
         assert "refused the login" in str(form.query_one("#error", Static).render())
         assert workspace.store.accounts() == []  # nothing stored on a failed login
-        await fill_and_save(pilot, **settings, password=imap_server.secret)
+        await fill_and_save(pilot, **settings, password=imap_server.password)
         assert workspace.store.accounts() == ["box"]
         assert secrets.get_secret("box:imap") == imap_server.secret
         assert workspace.store.server("box")["port"] == imap_server.port
