@@ -137,11 +137,13 @@ def add_gmail(
     """Ask Google for consent in the browser (``sync.oauth``), then add account ``name``.
 
     ``client_secrets``: the JSON of an OAuth "Desktop app" client. Raises ``AccountError``
-    for an unreadable file, ``AuthError`` if consent does not complete.
+    for an unreadable file, ``AuthError`` if consent does not complete, ``SyncError`` for an
+    ``api_root`` that is not https (http only to loopback).
     """
-    from sync import oauth
+    from sync import gmail, oauth
 
     locations.check_account_name(name)
+    gmail.settings("", api_root)  # a bad api_root is refused before the browser opens
     creds = oauth.authorize_installed_app(read_client_secrets(client_secrets))
     return add_gmail_with(ws, name, creds, api_root, addresses)
 

@@ -10,9 +10,11 @@ parser chokes on comes back as ``Skip("unparseable", why)``.
 
 from __future__ import annotations
 
+import binascii
 import email
 import email.policy
 import email.utils
+import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -83,40 +85,76 @@ def _header(msg: RawMessage, name: str, notes: list[str] | None = None) -> str:
     return " ".join(text.split())
 
 
-_ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[QqBb]\?[^?\s]*\?=")
+_ENCODED_WORD = re.compile(r"=\?([^?\s*]+)(?:\*[^?\s]*)?\?([QqBb])\?([^?\s]*)\?=")
 DECODE_PIECE = 4096  # characters the stdlib decodes at once; its time grows as their square
+DECODE_MOST = 16384  # a piece with no clean cut is cut here anyway (a hostile header)
 
 
 def decode_words(text: str) -> str:
     """``text`` with its RFC 2047 encoded words decoded, in time linear in its length.
 
-    The standard library's ``decode_header`` joins the words of one charset with ``bytes
-    +=``, which is quadratic: a 1 MB Subject took seconds, 20 MB (under the IMAP size cap)
-    would take many minutes. So a header longer than ``DECODE_PIECE`` is cut into pieces of
-    about that size, only between two encoded words with nothing but whitespace between them
-    (RFC 2047 6.2 drops that whitespace anyway), and each piece is decoded by the standard
-    library. RFC 2047 5 forbids splitting a character across encoded words, so no cut
-    falls inside one. A piece that does not decode is kept as it is.
+    The standard library's ``decode_header`` joins the adjacent words of one charset with
+    ``bytes +=``, which is quadratic: a 1 MB Subject took seconds, 20 MB (under the IMAP
+    size cap) would take many minutes. So a header longer than ``DECODE_PIECE`` is cut into
+    pieces of about that size, each decoded by the standard library, with the same result:
+    a cut falls only between two adjacent encoded words (nothing but whitespace between
+    them, which RFC 2047 6.2 drops) of the same charset, other than us-ascii (around which
+    the standard library adds spaces), where the first word decodes on its own (a sender
+    may split a character across words, though RFC 2047 5 forbids it). A piece that does
+    not decode is kept as it is. A header with no such cut for ``DECODE_MOST`` characters
+    (built to defeat this: every word a half character, or an unknown charset) is cut between
+    any two adjacent words there, which may leave a word there undecoded.
     """
     if len(text) <= DECODE_PIECE:
-        return _decode_piece(text)
+        return _decode_piece(text)[0]
     pieces: list[str] = []
-    start, last_end = 0, -1
+    gaps: list[str] = []  # the whitespace dropped at each cut
+    start, last = 0, None
     for match in _ENCODED_WORD.finditer(text):
-        between = text[last_end : match.start()] if last_end >= 0 else "x"
-        if match.start() - start > DECODE_PIECE and not between.strip():
-            pieces.append(text[start:last_end])
+        if (
+            last is not None
+            and match.start() - start > DECODE_PIECE
+            and not text[last.end() : match.start()].strip()
+            and (match.start() - start > DECODE_MOST or _cuttable(last, match))
+        ):
+            pieces.append(text[start : last.end()])
+            gaps.append(text[last.end() : match.start()])
             start = match.start()
-        last_end = match.end()
+        last = match
     pieces.append(text[start:])
-    return "".join(_decode_piece(piece) for piece in pieces)
+    decoded = [_decode_piece(piece) for piece in pieces]
+    out = [decoded[0][0]]
+    for gap, (before, after) in zip(gaps, itertools.pairwise(decoded), strict=True):
+        if not (before[1] and after[1]):
+            out.append(gap)  # next to text kept as it came, the whitespace stays too
+        out.append(after[0])
+    return "".join(out)
 
 
-def _decode_piece(text: str) -> str:
+def _cuttable(before: re.Match[str], after: re.Match[str]) -> bool:
+    """Whether decoding stops at the end of word ``before`` as it would go on into ``after``:
+    one charset (not us-ascii) on both sides, and ``before`` whole characters by itself."""
+    charset = before.group(1).lower()
+    if charset != after.group(1).lower() or charset in ("us-ascii", "ascii"):
+        return False
+    payload = before.group(3)
     try:
-        return str(make_header(decode_header(text)))
-    except Exception:  # a broken encoded word: the text as it came
-        return text
+        if before.group(2) in "Bb":
+            raw = binascii.a2b_base64(payload + "=" * (-len(payload) % 4))
+        else:
+            raw = binascii.a2b_qp(payload, header=True)
+        raw.decode(charset)
+    except (ValueError, LookupError):  # a bad word, an unknown charset, a split character
+        return False
+    return True
+
+
+def _decode_piece(text: str) -> tuple[str, bool]:
+    """``text`` decoded, and True; or as it came, and False, if it does not decode."""
+    try:
+        return str(make_header(decode_header(text))), True
+    except Exception:  # a broken encoded word, an unknown charset: the text as it came
+        return text, False
 
 
 def _eight_bit(raw: bytes, notes: list[str] | None = None) -> str:

@@ -143,9 +143,10 @@ def mbox_messages(handle: BinaryIO) -> Iterator[bytes]:
         yield b"".join(lines[:-1] if last_was_empty else lines)
 
 
-def read_maildir(path: Path) -> Iterator[tuple[str, bytes]]:
-    """Messages of a maildir (cur/ and new/), in key order; a message file that is a
-    symbolic link is not read (it could point anywhere)."""
+def read_maildir(path: Path) -> Iterator[tuple[str, bytes | None]]:
+    """``(source, raw)`` for the messages of a maildir (cur/ and new/), in key order; a
+    message file that is a symbolic link is not read (it could point anywhere): its raw is
+    None."""
     box = mailbox.Maildir(path, create=False)
     links = {
         entry.name.split(box.colon)[0]
@@ -154,8 +155,7 @@ def read_maildir(path: Path) -> Iterator[tuple[str, bytes]]:
         if entry.is_symlink()
     }
     for key in sorted(box.iterkeys()):
-        if key not in links:
-            yield f"{path.name}/{key}", box.get_bytes(key)
+        yield f"{path.name}/{key}", None if key in links else box.get_bytes(key)
 
 
 def read_emlx(path: Path) -> bytes:
@@ -221,7 +221,8 @@ def walk(path: Path) -> Iterator[Entry]:
             if is_maildir(folder_path):
                 dirs[:] = [d for d in dirs if d not in _MAILDIR_PARTS]
                 for source, raw in read_maildir(folder_path):
-                    yield Entry(folder, str(relative / source.partition("/")[2]), raw)
+                    label = str(relative / source.partition("/")[2])
+                    yield Entry(folder, label, raw, "symlink" if raw is None else "not_mail")
             for name in sorted(names):
                 file = folder_path / name
                 label = str(relative / name) if str(relative) != "." else name

@@ -397,12 +397,13 @@ def _fetch(client: Any, batch: list[tuple[int, int]]) -> dict:
 
 
 def batches(
-    sizes: list[tuple[int, int]], count: int, limit: int = BATCH_BYTES
+    sizes: list[tuple[int, int]], count: int, limit: int | None = None
 ) -> Iterator[list[tuple[int, int]]]:
     """``(uid, size)`` pairs in order, in batches of at most ``count`` messages whose
-    fetched bytes add up to at most ``limit`` (a message counts as what ``_fetch`` asks
-    for: its size, or ``HEADER_BYTES + PARTIAL_BODY_BYTES`` above ``MAX_FETCH_BYTES``).
-    A message larger than ``limit`` is a batch of its own."""
+    fetched bytes add up to at most ``limit`` (default ``BATCH_BYTES``; a message counts as
+    what ``_fetch`` asks for: its size, or ``HEADER_BYTES + PARTIAL_BODY_BYTES`` above
+    ``MAX_FETCH_BYTES``). A message larger than ``limit`` is a batch of its own."""
+    limit = BATCH_BYTES if limit is None else limit
     batch: list[tuple[int, int]] = []
     used = 0
     for uid, size in sizes:

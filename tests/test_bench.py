@@ -119,3 +119,10 @@ def test_bench_faults_runs_once(home, tmp_path):
     data = json.loads((tmp_path / "faults.json").read_text())
     assert [row["step"] for row in data["rows"]] == ["import", "imap"]
     assert all(row["kills"] == 1 and row["emails lost"] == 0 for row in data["rows"])
+
+
+def test_bench_headers_runs_once(home, tmp_path):
+    _bench("headers.py", "--sizes", "0.01", "--runs", "1", results=tmp_path, home=home)
+    data = json.loads((tmp_path / "headers.json").read_text())
+    assert [row["shape"] for row in data["rows"]] == ["words", "split", "unknown"]
+    assert all(row["same text"] == "yes" for row in data["rows"])

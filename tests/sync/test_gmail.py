@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+from pathlib import Path
 
 import pytest
 
@@ -278,3 +279,27 @@ def test_a_draft_sent_or_deleted_in_gmail_is_created_again(fake):
 def test_a_damaged_stored_token_is_an_auth_error():
     with pytest.raises(AuthError, match="not JSON"):
         gmail.GmailBackend().test_login({"root_url": ""}, Secret("{not json"))
+
+
+@pytest.mark.parametrize(
+    "root",
+    [
+        "http://gmail.example.com",
+        "http://127.0.0.1.evil.example:8080",
+        "http://localhost@evil.example",
+        "ftp://127.0.0.1",
+    ],  # fmt: skip
+)
+def test_an_api_root_that_is_not_https_is_refused_before_any_request(fake, root, workspace):
+    """Every Gmail request carries the access token: only https, or http to this machine
+    (the test stand-in), is accepted, before the browser opens for consent (issue 30)."""
+    from sync import accounts
+
+    with pytest.raises(SyncError, match="not https"):
+        gmail.service(creds_for(fake), root)
+    with pytest.raises(SyncError, match="not https"):
+        gmail.settings(ADDRESS, root)
+    with pytest.raises(SyncError, match="not https"):  # not AccountError for the missing
+        accounts.add_gmail(workspace, "g", Path("/nonexistent/client.json"), root)  # file
+    for allowed in (fake.url, "https://gmail.googleapis.com/"):
+        assert gmail.settings(ADDRESS, allowed)["root_url"] == allowed

@@ -131,3 +131,31 @@ def test_the_streaming_mbox_reader_splits_as_the_stdlib_does(name, tmp_path):
     box = mailbox.mbox(odd, create=False)
     with odd.open("rb") as handle:
         assert list(files.mbox_messages(handle)) == [box.get_bytes(k) for k in box.iterkeys()]
+
+
+def test_links_inside_the_folder_are_not_followed_but_a_link_given_is(store, tmp_path):
+    """An import reads only what lies in the folder given (issue 30): a link to a file or a
+    folder outside it, or a maildir message that is a link, is counted as ``symlink`` and
+    not read; a link given as the path itself is what the user named, and is followed."""
+    store.add_account("me", [ADDRESS])
+    messages = [m.as_bytes() for m in list(mailbox.mbox(demo_mailbox()))[:6]]
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "private.eml").write_bytes(messages[0])
+    (outside / "folder").mkdir()
+    (outside / "folder" / "deep.eml").write_bytes(messages[1])
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "mine.eml").write_bytes(messages[2])
+    (folder / "link.eml").symlink_to(outside / "private.eml")
+    (folder / "linked-folder").symlink_to(outside / "folder")
+    box = mailbox.Maildir(folder / "Sent", create=True)
+    box.add(messages[3])
+    (folder / "Sent" / "cur" / "1700000000.link.host:2,S").symlink_to(outside / "private.eml")
+    report = import_path(store, "me", folder)
+    assert report.counts["symlink"] == 2  # link.eml and the maildir message
+    imported = {m.content_hash for m in store.messages("me")}
+    assert len(imported) == 2  # mine.eml and the maildir's own message, nothing from outside
+    given = tmp_path / "given.eml"
+    given.symlink_to(outside / "private.eml")
+    assert import_path(store, "me", given).counts["kept"] == 1
