@@ -157,6 +157,7 @@ def _panza(*args: str, home, stdin: str = "") -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_the_cli_says_one_line_and_never_the_password(home, starttls_refusal, bad_list):
     from panza_tui.core import secrets
     from panza_tui.core.workspace import Workspace

@@ -59,6 +59,7 @@ def test_the_cli_console_prints_any_string_as_it_is(text):
     assert printed.split() == (clean(text).split() * 2)
 
 
+@pytest.mark.slow
 def test_the_cli_shows_hostile_mail_with_brackets_and_no_control_sequence(home, tmp_path):
     folder = tmp_path / "hostile"
     folder.mkdir()

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from panza_tui.cli.demo import ADDRESS
 from panza_tui.core.errors import AccountError
 from panza_tui.core.store import Store
@@ -33,6 +35,7 @@ def _in_thread(work, errors: dict, key: str) -> threading.Thread:
     return thread
 
 
+@pytest.mark.slow
 def test_two_syncs_and_draft_saves_at_once_all_commit(tmp_path, imap_server):
     messages = demo_messages()
     append_all(imap_server, "Sent", messages)

@@ -2,6 +2,8 @@
 
 import hashlib
 
+import pytest
+
 from panza_tui.cli.demo import ADDRESS, mailbox
 from panza_tui.core import prompting
 from panza_tui.core.store import Message
@@ -23,6 +25,7 @@ def test_split_is_seeded_stable_and_near_the_fraction():
     assert 0.45 < len(rag) / len(hashes) < 0.55
 
 
+@pytest.mark.slow
 def test_encode_masks_the_prompt_and_drops_retrieved_emails_to_fit(workspace):
     from training import base
 

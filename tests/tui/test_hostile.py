@@ -97,6 +97,7 @@ async def test_a_stray_closing_bracket_in_the_newest_email_does_not_stop_the_app
         assert "the binary is in [/usr/bin for now" in body
 
 
+@pytest.mark.slow
 async def test_a_reply_shows_the_hostile_email_and_its_headers_as_plain_text(
     hostile_ws, monkeypatch
 ):
