@@ -28,7 +28,7 @@ LLAMA_WHEELS := $(WHEEL_CACHE)/llama-cpp-python-$(LLAMA_VERSION)-$(LLAMA_KEY)
 LLAMA_CONVERTER := $(WHEEL_CACHE)/llama.cpp-convert-$(LLAMA_VERSION)
 CONVERTER_FILES := convert_hf_to_gguf.py convert_lora_to_gguf.py conversion gguf-py LICENSE
 
-.PHONY: install llama-wheel demo test test-fast bench clean
+.PHONY: install llama-wheel system-packages demo test test-fast bench clean
 
 install: $(VENV)/.installed
 
@@ -65,10 +65,15 @@ $(VENV)/.installed: pyproject.toml Makefile $(LLAMA_WHEELS)/.built $(LLAMA_CONVE
 demo: install
 	$(VENV)/bin/panza demo
 
-test: install
+# The programs the tests run (Dovecot, isync, tmux, curl), installed with apt-get when root;
+# otherwise one line names them and their tests skip. tests/system_packages.py has the list.
+system-packages:
+	@python3 tests/system_packages.py
+
+test: system-packages install
 	$(VENV)/bin/pytest -q --durations=25
 
-test-fast: install  # the inner loop (~2 min): no end-to-end model runs, CLI subprocesses or mypy
+test-fast: system-packages install  # the inner loop (~2 min): no end-to-end model runs, CLI subprocesses or mypy
 	$(VENV)/bin/pytest -q -m "not slow"
 
 bench: install

@@ -88,3 +88,20 @@ def fake():
     server = FakeGmail()
     yield server
     server.close()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """End the run with one line naming the system packages whose tests did not run."""
+    from tests.system_packages import SKIP_PREFIX
+
+    untested: dict[str, int] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
+        if SKIP_PREFIX in reason:
+            package = reason.split(SKIP_PREFIX, 1)[1].split()[0]
+            untested[package] = untested.get(package, 0) + 1
+    if untested:
+        counts = ", ".join(
+            f"{package} ({n} test{'s' if n > 1 else ''})" for package, n in sorted(untested.items())
+        )
+        terminalreporter.write_line(f"not tested, for want of system packages: {counts}")

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
 
 from tests.conftest import ROOT
+from tests.system_packages import require
 
 
 def _bench(script: str, *args: str, results, home, timeout: int = 600, **env_extra) -> None:
@@ -84,8 +84,7 @@ def test_bench_train_runs_once(home, tmp_path):
 
 
 def test_bench_sync_runs_once(home, tmp_path):
-    if shutil.which("mbsync") is None:
-        pytest.skip("needs isync's mbsync (.ci/run installs it)")
+    require("mbsync")
     _bench("sync.py", "--messages", "30", results=tmp_path, home=home)
     data = json.loads((tmp_path / "sync.json").read_text())
     counts = {row["sync"]: row["messages"] for row in data["rows"]}
@@ -112,8 +111,7 @@ def test_bench_repetition_runs_once(home, tmp_path):
 
 @pytest.mark.slow
 def test_bench_faults_runs_once(home, tmp_path):
-    if shutil.which("dovecot") is None:
-        pytest.skip("needs Dovecot (.ci/run installs it)")
+    require("dovecot")
     _bench("faults.py", "--kills", "1", "--steps", "import,imap", "--messages", "20",
            results=tmp_path, home=home)  # fmt: skip
     data = json.loads((tmp_path / "faults.json").read_text())

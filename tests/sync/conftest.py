@@ -8,12 +8,12 @@ import ssl
 import pytest
 
 from tests.sync import dovecot
+from tests.system_packages import require
 
 
 @pytest.fixture()
 def imap_server():
-    if shutil.which("dovecot") is None:
-        pytest.skip("needs Dovecot (Debian package dovecot-imapd; .ci/run installs it)")
+    require("dovecot")
     server = dovecot.start()
     yield server
     server.stop()

@@ -18,6 +18,7 @@ from panza_tui.core.store import Store
 from sync import gmail
 from sync.importer import import_path
 from tests.helpers import as_sent_folder, demo_messages, raw_email
+from tests.system_packages import require
 
 LONG = "Could you send me the minutes of yesterday's meeting before the end of the week please"
 
@@ -188,15 +189,13 @@ def test_installed_app_oauth_flow_with_pkce_end_to_end(fake, monkeypatch):
 def test_gmail_account_from_the_cli_consent_sync_and_draft(fake, home, tmp_path):
     import json
     import os
-    import shutil
     import subprocess
     import sys
 
     from panza_tui.core import secrets
     from sync import drafts
 
-    if shutil.which("curl") is None:
-        pytest.skip("needs curl to play the user's browser")
+    require("curl")
     for raw in demo_messages()[:12]:
         fake.add(raw)
     client = tmp_path / "client_secret.json"

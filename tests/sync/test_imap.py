@@ -18,6 +18,7 @@ from sync.importer import import_path
 from tests.conftest import shared
 from tests.helpers import as_sent_folder, demo_messages
 from tests.sync.conftest import append_all, client_for
+from tests.system_packages import require
 
 
 @pytest.fixture()
@@ -347,6 +348,7 @@ def test_oauth_login_refreshes_the_access_token_at_the_token_endpoint(store, mec
     from tests.sync import dovecot
     from tests.sync.fake_gmail import FakeGmail
 
+    require("dovecot")
     oauth = FakeGmail()  # stands in for the provider: token endpoint + RFC 7662 introspection
     server = dovecot.start(tls=False, introspection_url=f"{oauth.url}/introspect")
     try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import pytest
 
 from tests.conftest import ROOT, shared
 from tests.helpers import until
+from tests.system_packages import require
 
 pytestmark = pytest.mark.slow
 
@@ -23,8 +23,7 @@ def _tmux(*args: str) -> str:
 
 
 def test_a_killed_app_leaves_a_training_run_that_resume_continues(home, tmp_path, monkeypatch):
-    if shutil.which("tmux") is None:
-        pytest.skip("needs tmux to run the app in a terminal (.ci/run installs it)")
+    require("tmux")
     from panza_tui.core.store import Store
     from panza_tui.core.workspace import Workspace
     from sync.importer import import_path

@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from tests.helpers import until_async
+from tests.system_packages import require
 
 
 @pytest.fixture()
@@ -104,7 +105,6 @@ async def test_imap_xoauth2_account_from_the_app_against_dovecot(workspace, clie
     """Microsoft 365 style: consent at the provider (the stand-in), the refresh token stored,
     and the login tested with XOAUTH2 against Dovecot's oauth2 passdb, which asks the
     provider (RFC 7662 introspection) whether the access token is good."""
-    import shutil
 
     from textual.widgets import Input, Select
 
@@ -114,8 +114,7 @@ async def test_imap_xoauth2_account_from_the_app_against_dovecot(workspace, clie
     from sync import imap
     from tests.sync import dovecot
 
-    if shutil.which("dovecot") is None:
-        pytest.skip("needs Dovecot (Debian package dovecot-imapd; .ci/run installs it)")
+    require("dovecot")
 
     def browser(url: str) -> bool:
         threading.Thread(target=requests.get, args=(url,), daemon=True).start()
