@@ -28,12 +28,9 @@ def tiny(tmp_path_factory) -> Path:
 
 
 def panza(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    # As from a user's shell: without the TQDM_DISABLE that an earlier test's
-    # quiet_transformers() left in this process's environment.
-    shell = {k: v for k, v in os.environ.items() if k != "TQDM_DISABLE"}
     return subprocess.run(
         [sys.executable, "-m", "panza_tui", *args], capture_output=True, text=True,
-        timeout=300, env={**shell, **env},
+        timeout=300, env={**os.environ, **env},
     )  # fmt: skip
 
 

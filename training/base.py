@@ -15,7 +15,8 @@ from typing import Any
 
 from panza_tui.core import locations, threads
 from panza_tui.core.errors import ModelError
-from panza_tui.core.models import ModelRef, quiet_transformers
+from panza_tui.core.libraries import quiet_transformers
+from panza_tui.core.models import ModelRef
 
 
 def setup_torch(n_threads: int = 0) -> Any:

@@ -56,11 +56,20 @@ def _reason(log: str) -> str:
     return lines[-1] if lines else "no output"
 
 
+# The converter imports transformers, which imports the Hub-kernels package whenever it is
+# installed; as in our own process (core.libraries.guard), it is kept out.
+_BOOT = (
+    "import runpy, sys; sys.modules.setdefault('kernels', None); "
+    "sys.modules.setdefault('bitsandbytes', None); sys.argv = sys.argv[1:]; "
+    "runpy.run_path(sys.argv[0], run_name='__main__')"
+)
+
+
 def _run(script: str, args: list[str], what: str) -> None:
     folder = converter_dir()
     env = dict(os.environ, HF_HUB_OFFLINE="1", TQDM_DISABLE="1", PYTHONIOENCODING="utf-8")
     proc = subprocess.run(
-        [sys.executable, str(folder / script), *args],
+        [sys.executable, "-c", _BOOT, str(folder / script), *args],
         capture_output=True, text=True, env=env, cwd=folder, check=False,
     )  # fmt: skip
     if proc.returncode != 0:

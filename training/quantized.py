@@ -1,7 +1,7 @@
 """4-bit NF4 base weights through bitsandbytes (QLoRA, arXiv 2305.14314), imported only here.
 
-bitsandbytes (>= 0.50, which runs NF4 on the CPU as well as on CUDA) is imported only here,
-so a run without ``quantize = "nf4"`` never loads it.
+bitsandbytes (>= 0.50, which runs NF4 on the CPU as well as on CUDA) is let in only here
+(``core.libraries.allow_4bit``), so a run without ``quantize = "nf4"`` never loads it.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from panza_tui.core import libraries
 from panza_tui.core.errors import ModelError
 
 
@@ -23,7 +24,7 @@ def load_4bit(folder: Path, device: str, compute_dtype: str, checkpointing: bool
     import torch
 
     try:
-        import bitsandbytes  # noqa: F401
+        libraries.allow_4bit()
     except (ImportError, RuntimeError) as exc:
         raise ModelError(
             f"a 4-bit base needs bitsandbytes >= 0.50 ({exc}); run 'pip install "

@@ -28,22 +28,6 @@ CHATML_TEMPLATE = (
 )
 
 
-def quiet_transformers() -> None:
-    """Silence transformers' per-tensor progress bars and notices about its own internals.
-
-    Panza shows its own progress; those lines would only bury it. Imports transformers.
-    """
-    import os
-    import warnings
-
-    os.environ.setdefault("TQDM_DISABLE", "1")  # the GGUF dequantizer's own tqdm bar
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
-
-
 def _package_dir(package: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:

@@ -54,7 +54,7 @@ class Embedder:
             import torch
             from sentence_transformers import SentenceTransformer
 
-            from panza_tui.core.models import quiet_transformers
+            from panza_tui.core.libraries import quiet_transformers
 
             quiet_transformers()
             torch.set_num_threads(threads.pick(self.n_threads))

@@ -33,8 +33,6 @@ def on_gpu(david):
 def test_trains_on_the_gpu_and_exports(david, on_gpu, method, quantize):
     from training import export, finetune, methods
 
-    if quantize == "nf4":
-        pytest.importorskip("bitsandbytes")
     ws = on_gpu(method, quantize)
     trained = finetune.train(ws, "david", force=True)
     m = trained.metrics
