@@ -28,7 +28,7 @@ LLAMA_WHEELS := $(WHEEL_CACHE)/llama-cpp-python-$(LLAMA_VERSION)-$(LLAMA_KEY)
 LLAMA_CONVERTER := $(WHEEL_CACHE)/llama.cpp-convert-$(LLAMA_VERSION)
 CONVERTER_FILES := convert_hf_to_gguf.py convert_lora_to_gguf.py conversion gguf-py LICENSE
 
-.PHONY: install llama-wheel system-packages demo test test-fast bench clean
+.PHONY: install llama-wheel system-packages demo test test-fast bench bench-suite clean
 
 install: $(VENV)/.installed
 
@@ -83,6 +83,9 @@ bench: install
 	$(PY) bench/pipeline.py
 	$(PY) bench/train.py
 	$(PY) bench/sync.py
+
+bench-suite: install  # the slowest 25 tests and the total: what a new capability costs
+	$(PY) bench/suite.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -124,3 +124,17 @@ def test_bench_headers_runs_once(home, tmp_path):
     data = json.loads((tmp_path / "headers.json").read_text())
     assert [row["shape"] for row in data["rows"]] == ["words", "split", "unknown"]
     assert all(row["same text"] == "yes" for row in data["rows"])
+
+
+def test_bench_suite_runs_once(tmp_path):
+    env = {**os.environ, "PANZA_BENCH_RESULTS": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "suite.py"), "--top", "1", "--",
+         "tests/test_system_packages.py"],
+        capture_output=True, text=True, timeout=300, env=env, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    data = json.loads((tmp_path / "suite.json").read_text())
+    assert data["tests"] == 2 and data["failures"] == 0 and data["wall_s"] > 0
+    assert [row["test"] for row in data["rows"]][-1] == "total of 2 tests"
+    assert data["rows"][0]["test"].startswith("tests.test_system_packages::test_")
