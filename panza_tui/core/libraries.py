@@ -31,8 +31,10 @@ def guard() -> None:
     otherwise asks to kernelize every model it loads with kernels from the Hub.
     """
     os.environ["USE_HUB_KERNELS"] = "NO"
-    sys.modules.setdefault(HUB_KERNELS, None)
-    sys.modules.setdefault(BITSANDBYTES, None)
+    # None in sys.modules is the import system's own mark for "not importable"; typeshed
+    # types the mapping as modules only.
+    sys.modules.setdefault(HUB_KERNELS, None)  # type: ignore[arg-type]
+    sys.modules.setdefault(BITSANDBYTES, None)  # type: ignore[arg-type]
     # Without Hub kernels bitsandbytes falls back to its own CPU code and logs a warning
     # that asks the user to install them: not theirs to act on.
     logging.getLogger(BITSANDBYTES).setLevel(logging.ERROR)
