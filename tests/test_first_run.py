@@ -55,9 +55,9 @@ def test_the_first_run_is_offline_and_quiet(home, tmp_path):
 
     outputs = [_panza("demo", "--no-tui", env=env)]
     outputs.append(_panza("eval", "--account", "demo", "--limit", "1", env=env))
-    assert "ROUGE" in outputs[-1] or "rouge" in outputs[-1].lower()
-    seen_plain = log.read_text() if log.exists() else ""
-    assert seen_plain == ""  # no connection, no lookup, no bitsandbytes, no Hub kernels
+    assert "rouge" in outputs[-1].lower()  # the evaluation table was printed
+    without_nf4 = log.read_text() if log.exists() else ""
+    assert without_nf4 == ""  # no connection, no lookup, no bitsandbytes, no Hub kernels
 
     nf4 = {**env, "PANZA_TRAINING__QUANTIZE": "nf4"}
     outputs.append(_panza("train", "--account", "demo", "--force", env=nf4))
