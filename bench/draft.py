@@ -86,11 +86,12 @@ def main() -> None:
         ["panza Drafter.draft", our_ttft, our_tps, ours[0][2], retrieval],
         ["ratio (panza / raw)", our_ttft / raw_ttft, our_tps / raw_tps, "-", "-"],
     ]
+    count = max(1, min(args.instructions, len(INSTRUCTIONS) + 1))
     first_rows, as_cold = first_token_rows(
-        drafter, instruction, args.runs, args.typing_cps, Preparer
+        drafter, instruction, args.runs, args.typing_cps, Preparer, count
     )
     print(
-        f"first token after enter (ms; median over {len(INSTRUCTIONS) + 1} instructions x "
+        f"first token after enter (ms; median over {count} instructions x "
         f"{args.runs} runs; typing at {args.typing_cps:g} chars/s)"
     )
     table(["path", "first_token_ms", "same_draft_as_cold", "goal_ms"], first_rows)

@@ -1,5 +1,7 @@
 """The prompt is the same text, and the same tokens, in training and in drafting."""
 
+import os
+
 import pytest
 
 from panza_tui.core import models, prompting
@@ -99,3 +101,26 @@ def test_phi4_turn_end_is_one_token_not_the_run_of_specials_after_it():
 def test_a_template_without_a_system_role_gets_the_system_text_in_the_user_turn():
     text = prompting.render(_template("gemma-2", "google-gemma-2-2b-it.jinja"), "SYS", "hello")
     assert text.endswith("<start_of_turn>user\nSYS\n\nhello<end_of_turn>\n<start_of_turn>model\n")
+
+
+def test_a_gguf_chat_template_is_read_once_and_kept_in_the_cache(home, tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.setenv("PANZA_CACHE", str(tmp_path / "cache"))  # this test's own
+
+    from gguf import GGUFReader
+
+    embedded = models.resolve_llm("embedded").path
+    field = GGUFReader(embedded).fields["tokenizer.chat_template"]
+    theirs = bytes(field.parts[field.data[0]]).decode("utf-8")
+    copy = tmp_path / "model.gguf"
+    shutil.copyfile(embedded, copy)
+    read = models._gguf_chat_template(copy)
+    assert read == theirs
+    kept = list((models.locations.cache_dir() / "chat-templates").glob("*.json"))
+    assert len(kept) == 1
+    kept[0].write_text('{"template": "kept"}')  # the cache, not the file, answers now
+    assert models._gguf_chat_template(copy) == "kept"
+    copy.write_bytes(copy.read_bytes())  # the file changed (mtime): read it again
+    os.utime(copy, ns=(1, 1))
+    assert models._gguf_chat_template(copy) == theirs

@@ -12,10 +12,11 @@ import functools
 import hashlib
 import importlib.util
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from panza_tui.core import hub
+from panza_tui.core import hub, locations
 from panza_tui.core.errors import ModelError
 
 EMBEDDED_LLM_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -119,16 +120,7 @@ def resolve_embedding(spec: str) -> Path:
 def chat_template(model: ModelRef) -> str:
     """The model's Jinja chat template (from GGUF metadata or tokenizer_config.json)."""
     if model.kind == "gguf":
-        from gguf import GGUFReader
-
-        try:
-            reader = GGUFReader(model.path)
-        except Exception as exc:
-            raise ModelError(f"{model.path}: not a readable GGUF file ({exc})") from exc
-        field = reader.fields.get("tokenizer.chat_template")
-        if field is None:
-            return CHATML_TEMPLATE
-        return bytes(field.parts[field.data[0]]).decode("utf-8")
+        return _gguf_chat_template(model.path) or CHATML_TEMPLATE
     jinja = model.path / "chat_template.jinja"
     if jinja.exists():
         return jinja.read_text(encoding="utf-8")
@@ -138,6 +130,41 @@ def chat_template(model: ModelRef) -> str:
         if isinstance(template, str):
             return template
     return CHATML_TEMPLATE
+
+
+def _gguf_chat_template(path: Path) -> str | None:
+    """The ``tokenizer.chat_template`` of a GGUF file, or None if it has none; kept in the
+    cache (keyed by the file's path, size and mtime) because gguf's reader builds every
+    metadata field, the whole vocabulary included: ~4 s for the embedded model, paid by each
+    process that trains or plays back. Raises ModelError for a file gguf cannot read."""
+    from panza_tui.core import locations
+
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read the model file ({exc})") from exc
+    key = hashlib.sha256(f"{path.resolve()}:{info.st_size}:{info.st_mtime_ns}".encode())
+    cached = locations.cache_dir() / "chat-templates" / f"{key.hexdigest()[:16]}.json"
+    try:
+        return json.loads(cached.read_text(encoding="utf-8"))["template"]
+    except (OSError, ValueError, KeyError):
+        pass
+    from gguf import GGUFReader
+
+    try:
+        reader = GGUFReader(path)
+    except Exception as exc:
+        raise ModelError(f"{path}: not a readable GGUF file ({exc})") from exc
+    field = reader.fields.get("tokenizer.chat_template")
+    template = None if field is None else bytes(field.parts[field.data[0]]).decode("utf-8")
+    try:  # written aside and renamed: a reader never sees half a file
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_name(f"{cached.name}.{os.getpid()}")
+        tmp.write_text(json.dumps({"template": template}), encoding="utf-8")
+        tmp.replace(cached)
+    except OSError:
+        pass  # a read-only or full cache only costs the next process the same read
+    return template
 
 
 def eos_text(model: ModelRef) -> str:
