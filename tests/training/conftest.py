@@ -35,3 +35,56 @@ def david(tmp_path_factory, cache_dir):
             ws=ws, report=report, played=played, trained=trained, merged=merged, adapter=adapter
         )
         ws.store.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_home(tmp_path_factory, cache_dir):
+    """David's mail played back (12 emails) by a tiny random-weight Llama (2 layers, hidden
+    64, the real Llama-3 vocabulary: tests/tiny_models.py), for the tests whose check does
+    not depend on real weights (resume, DDP): a training step takes milliseconds, not
+    seconds. The environment is set only while it is made; ``tiny`` sets it for a test."""
+    from panza_tui.core.workspace import Workspace
+    from sync.importer import import_path
+    from tests import tiny_models
+    from training import playback
+
+    root = tmp_path_factory.mktemp("tiny-llama")
+    model = tiny_models.build("llama", root / tiny_models.FAMILIES["llama"].name)
+    env = {"PANZA_HOME": str(root / "home"), "PANZA_CACHE": str(cache_dir),
+           "PANZA_MODELS__LLM": str(model), "PANZA_TRAINING__BATCH_SIZE": "2",
+           "PANZA_TRAINING__LR": "1e-3", "PANZA_PLAYBACK__MAX_TOKENS": "12"}  # fmt: skip
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in env.items():
+            mp.setenv(name, value)
+        ws = Workspace()
+        ws.store.add_account("david")
+        import_path(ws.store, "david", shared("panza", "david.jsonl"))
+        ws.update_index("david")
+        playback.run(ws.store, "david", ws.llm, ws.config.playback, limit=12)
+        ws.store.close()
+    return SimpleNamespace(env=env, model=model)
+
+
+@pytest.fixture()
+def tiny(tiny_home, monkeypatch):
+    """``tiny(**settings)``: a workspace on ``tiny_home`` with these [training] settings, its
+    environment set for this test (and so for the CLI processes it starts)."""
+    import os
+
+    from panza_tui.core.workspace import Workspace
+
+    for name in list(os.environ):  # none of another fixture's settings
+        if name.startswith("PANZA_") and "__" in name:
+            monkeypatch.delenv(name)
+    for name, value in tiny_home.env.items():
+        monkeypatch.setenv(name, value)
+    opened = []
+
+    def workspace(**settings):
+        ws = Workspace().with_config(training=settings)
+        opened.append(ws)
+        return ws
+
+    yield workspace
+    for ws in opened:
+        ws.store.close()
