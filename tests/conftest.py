@@ -27,6 +27,17 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return Path(env) if env else tmp_path_factory.mktemp("cache")
 
 
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random-weight Llama folder (2 layers, hidden 64, the real Llama-3 vocabulary:
+    tests/tiny_models.py), made once per run: for the checks that hold whatever the weights
+    (resume, DDP, a benchmark script's plumbing), where a training step takes milliseconds."""
+    from tests import tiny_models
+
+    folder = tmp_path_factory.mktemp("tiny-llama") / tiny_models.FAMILIES["llama"].name
+    return tiny_models.build("llama", folder)
+
+
 @pytest.fixture()
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache_dir: Path) -> Path:
     """A fresh, empty PANZA_HOME for one test."""

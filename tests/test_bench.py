@@ -74,10 +74,13 @@ def test_bench_retrieval_runs_once(home, tmp_path):
     assert data["index_build_s"] > 0 and data["index_load_s"] > 0
 
 
+# The training benchmarks' smokes run on the tiny Llama: they check the script's plumbing, and
+# the embedded model's training is tested in tests/training.
 @pytest.mark.slow
-def test_bench_train_runs_once(home, tmp_path):
+def test_bench_train_runs_once(home, tmp_path, tiny_llama):
     _bench("train.py", "--methods", "lora", "--playback-limit", "4", results=tmp_path,
-           home=home, PANZA_TRAINING__MAX_STEPS="1", PANZA_TRAINING__BATCH_SIZE="2")  # fmt: skip
+           home=home, PANZA_TRAINING__MAX_STEPS="1", PANZA_TRAINING__BATCH_SIZE="2",
+           PANZA_MODELS__LLM=str(tiny_llama), PANZA_PLAYBACK__MAX_TOKENS="8")  # fmt: skip
     data = json.loads((tmp_path / "train.json").read_text())
     assert set(data["results"]) == {"panza:lora", "plain"}  # NF4: tests/training/test_quantized
     assert all(r["steps"] == 1 for r in data["results"].values())
@@ -92,18 +95,20 @@ def test_bench_sync_runs_once(home, tmp_path):
 
 
 @pytest.mark.slow
-def test_bench_pipeline_runs_once(home, tmp_path):
+def test_bench_pipeline_runs_once(home, tmp_path, tiny_llama):
     _bench("pipeline.py", "--playback-limit", "3", "--compare-steps", "1", results=tmp_path,
-           home=home, PANZA_TRAINING__MAX_STEPS="1", PANZA_TRAINING__BATCH_SIZE="2")  # fmt: skip
+           home=home, PANZA_TRAINING__MAX_STEPS="1", PANZA_TRAINING__BATCH_SIZE="2",
+           PANZA_MODELS__LLM=str(tiny_llama), PANZA_PLAYBACK__MAX_TOKENS="8")  # fmt: skip
     rows = json.loads((tmp_path / "pipeline.json").read_text())["rows"]
     assert (rows[0]["phase"], rows[0]["size"]) == ("playback", "3 emails")
 
 
 @pytest.mark.slow
-def test_bench_repetition_runs_once(home, tmp_path):
+def test_bench_repetition_runs_once(home, tmp_path, tiny_llama):
     _bench("repetition.py", "--users", "david", "--penalties", "1.0,1.3", "--playback-limit",
            "6", "--limit", "1", results=tmp_path, home=home, PANZA_TRAINING__MAX_STEPS="1",
-           PANZA_TRAINING__BATCH_SIZE="2", PANZA_EVALUATION__MAX_TOKENS="16")  # fmt: skip
+           PANZA_TRAINING__BATCH_SIZE="2", PANZA_EVALUATION__MAX_TOKENS="16",
+           PANZA_MODELS__LLM=str(tiny_llama), PANZA_PLAYBACK__MAX_TOKENS="8")  # fmt: skip
     rows = json.loads((tmp_path / "repetition.json").read_text())["rows"]
     assert [(r["user"], r["repeat_penalty"]) for r in rows] == [("david", 1.0), ("david", 1.3)]
     assert all(0 <= r["repeat6 %"] <= 100 and r["median words"] > 0 for r in rows)

@@ -38,21 +38,18 @@ def david(tmp_path_factory, cache_dir):
 
 
 @pytest.fixture(scope="session")
-def tiny_home(tmp_path_factory, cache_dir):
-    """David's mail played back (12 emails) by a tiny random-weight Llama (2 layers, hidden
-    64, the real Llama-3 vocabulary: tests/tiny_models.py), for the tests whose check does
+def tiny_home(tmp_path_factory, cache_dir, tiny_llama):
+    """David's mail played back (12 emails) by ``tiny_llama``, for the tests whose check does
     not depend on real weights (resume, DDP): a training step takes milliseconds, not
     seconds. The environment is set only while it is made; ``tiny`` sets it for a test."""
     from panza_tui.core.workspace import Workspace
     from sync.importer import import_path
-    from tests import tiny_models
     from training import playback
 
-    root = tmp_path_factory.mktemp("tiny-llama")
-    model = tiny_models.build("llama", root / tiny_models.FAMILIES["llama"].name)
-    env = {"PANZA_HOME": str(root / "home"), "PANZA_CACHE": str(cache_dir),
-           "PANZA_MODELS__LLM": str(model), "PANZA_TRAINING__BATCH_SIZE": "2",
-           "PANZA_TRAINING__LR": "1e-3", "PANZA_PLAYBACK__MAX_TOKENS": "12"}  # fmt: skip
+    env = {"PANZA_HOME": str(tmp_path_factory.mktemp("tiny-home")),
+           "PANZA_CACHE": str(cache_dir), "PANZA_MODELS__LLM": str(tiny_llama),
+           "PANZA_TRAINING__BATCH_SIZE": "2", "PANZA_TRAINING__LR": "1e-3",
+           "PANZA_PLAYBACK__MAX_TOKENS": "12"}  # fmt: skip
     with pytest.MonkeyPatch.context() as mp:
         for name, value in env.items():
             mp.setenv(name, value)
@@ -62,7 +59,7 @@ def tiny_home(tmp_path_factory, cache_dir):
         ws.update_index("david")
         playback.run(ws.store, "david", ws.llm, ws.config.playback, limit=12)
         ws.store.close()
-    return SimpleNamespace(env=env, model=model)
+    return SimpleNamespace(env=env, model=tiny_llama)
 
 
 @pytest.fixture()
