@@ -75,3 +75,24 @@ def as_sent_folder(counts: Counter) -> Counter:
     if "received" in counts:
         counts["not_from_account"] += counts.pop("received")
     return counts
+
+
+def killed_after_checkpoint(step: int) -> str:
+    """Code for ``python -c CODE ARGS...``: the ``panza`` command with ARGS, in a process that
+    SIGKILLs itself as soon as its training run's step-``step`` checkpoint is on disk. A tiny
+    model trains faster than a parent could poll for the checkpoint; this kills it at a known
+    step, from inside, as hard as ``kill -9`` from outside (nothing runs after it)."""
+    return f"""
+import os, signal, sys
+from training import checkpoint
+save = checkpoint.save
+def save_then_die(run_folder, step, *rest):
+    saved = save(run_folder, step, *rest)
+    if step == {step}:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return saved
+checkpoint.save = save_then_die
+from panza_tui.cli import main
+sys.argv[0] = "panza"
+main()
+"""

@@ -12,6 +12,8 @@ import sys
 
 import pytest
 
+from tests.helpers import killed_after_checkpoint
+
 pytestmark = pytest.mark.slow
 
 
@@ -90,24 +92,6 @@ def _distance(ours, theirs) -> float:
     return float(diff / torch.sqrt(sum((theirs[k] ** 2).sum() for k in keys)))
 
 
-# ``panza train`` in a process that SIGKILLs itself once its step-2 checkpoint is on disk:
-# killed at a known step (a tiny model trains 5 steps faster than a parent could poll).
-KILLED_AFTER_STEP_2 = """
-import os, signal, sys
-from training import checkpoint
-save = checkpoint.save
-def save_then_die(run_folder, step, *rest):
-    saved = save(run_folder, step, *rest)
-    if step == 2:
-        os.kill(os.getpid(), signal.SIGKILL)
-    return saved
-checkpoint.save = save_then_die
-from panza_tui.cli import main
-sys.argv[0] = "panza"
-main()
-"""
-
-
 def test_a_killed_run_resumes_to_the_same_weights(tiny, tmp_path, monkeypatch):
     import shutil
 
@@ -122,8 +106,8 @@ def test_a_killed_run_resumes_to_the_same_weights(tiny, tmp_path, monkeypatch):
            "ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE"}  # fmt: skip
     ws = tiny(max_steps=5, checkpoint_every=1)
     # --no-playback: train on the pairs the fixture played back, as the resume below does
-    cmd = [sys.executable, "-c", KILLED_AFTER_STEP_2, "train", "--account", "david", "--force",
-           "--no-playback"]  # fmt: skip
+    cmd = [sys.executable, "-c", killed_after_checkpoint(2), "train", "--account", "david",
+           "--force", "--no-playback"]  # fmt: skip
     child = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                            timeout=300)  # fmt: skip
     assert child.returncode == -signal.SIGKILL, child.stderr.decode()[-2000:]
