@@ -22,6 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from panza_tui.core import libraries
 from panza_tui.core.errors import ModelError
 
 ENV_DIR = "PANZA_LLAMA_CONVERTER"
@@ -59,8 +60,8 @@ def _reason(log: str) -> str:
 # The converter imports transformers, which imports the Hub-kernels package whenever it is
 # installed; as in our own process (core.libraries.guard), it is kept out.
 _BOOT = (
-    "import runpy, sys; sys.modules.setdefault('kernels', None); "
-    "sys.modules.setdefault('bitsandbytes', None); sys.argv = sys.argv[1:]; "
+    f"import runpy, sys; sys.modules.setdefault({libraries.HUB_KERNELS!r}, None); "
+    f"sys.modules.setdefault({libraries.BITSANDBYTES!r}, None); sys.argv = sys.argv[1:]; "
     "runpy.run_path(sys.argv[0], run_name='__main__')"
 )
 
