@@ -70,11 +70,15 @@ demo: install
 system-packages:
 	@python3 tests/system_packages.py
 
+# Two pytest-xdist workers, each pinned to a core (tests/conftest.py): one at a time, the suite
+# keeps one of two cores busy (it waits on child processes, servers and model loads).
+PYTEST = $(VENV)/bin/pytest -q -n 2
+
 test: system-packages install
-	$(VENV)/bin/pytest -q --durations=25
+	$(PYTEST) --durations=25
 
 test-fast: system-packages install  # the inner loop (~2 min): no end-to-end model runs, CLI subprocesses or mypy
-	$(VENV)/bin/pytest -q -m "not slow"
+	$(PYTEST) -m "not slow"
 
 bench: install
 	$(PY) bench/draft.py

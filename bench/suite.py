@@ -2,8 +2,11 @@
 ``--``) with a JUnit XML report and prints the slowest tests (setup, call and teardown
 together, as a fixture built for one test is paid by that test) and the total.
 
-    python bench/suite.py                 # the whole suite, slowest 25
-    python bench/suite.py --top 10 -- -m "not slow"
+    python bench/suite.py                 # the whole suite as make test runs it, slowest 25
+    python bench/suite.py --top 10 -- -m "not slow"      # one worker, the fast tier
+
+The total is the sum of the tests' own times (what they cost, whatever the workers); the
+wall time is what a run waits, with make test's two pytest-xdist workers by default.
 
 Writes bench/results/suite.json: the total wall time, pytest's own time, the test count,
 the outcome counts and the slowest tests. Timings are this host's (2 cores in CI).
@@ -22,6 +25,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from common import ROOT, report
+
+MAKE_TEST = ["-n", "2"]  # as the Makefile's PYTEST
 
 
 def run(pytest_args: list[str]) -> tuple[float, ET.Element, int]:
@@ -46,7 +51,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=25, help="how many of the slowest to list")
     parser.add_argument("pytest_args", nargs="*", help="after --: passed to pytest")
     args = parser.parse_args()
-    wall, suite, code = run(args.pytest_args)
+    wall, suite, code = run(args.pytest_args or MAKE_TEST)
     cases = [
         (float(case.get("time", 0)), f"{case.get('classname', '')}::{case.get('name', '')}")
         for case in suite.iter("testcase")
@@ -64,7 +69,7 @@ def main() -> None:
             "tests": len(cases),
             "failures": int(suite.get("failures", 0)) + int(suite.get("errors", 0)),
             "skipped": int(suite.get("skipped", 0)),
-            "pytest_args": args.pytest_args,
+            "pytest_args": args.pytest_args or MAKE_TEST,
             "host": platform.processor() or platform.machine(),
             "cpus": os.cpu_count(),
         },
