@@ -6,6 +6,7 @@ bitsandbytes (>= 0.50, which runs NF4 on the CPU as well as on CUDA) is let in o
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,11 @@ def load_4bit(folder: Path, device: str, compute_dtype: str, checkpointing: bool
         folder, quantization_config=quantization, device_map={"": 0 if device == "cuda" else "cpu"},
         dtype=getattr(torch, compute_dtype), local_files_only=True,
     )  # fmt: skip
+    # peft 0.22 renamed the argument; the old name still works there, with a FutureWarning.
+    accepted = inspect.signature(prepare_model_for_kbit_training).parameters
+    kwargs = "activation_checkpointing_kwargs"
+    if kwargs not in accepted:
+        kwargs = "gradient_checkpointing_kwargs"
     return prepare_model_for_kbit_training(
-        model, use_gradient_checkpointing=checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False},
-    )  # fmt: skip
+        model, use_gradient_checkpointing=checkpointing, **{kwargs: {"use_reentrant": False}}
+    )
