@@ -27,10 +27,10 @@ def main() -> None:
     args = parser.parse_args()
 
     temp_home("draft")
+    from panza_core import cpu_backend, llama, threads
+    from panza_core.drafting import Drafter, Preparer
+    from panza_core.workspace import Workspace
     from panza_tui.cli import demo
-    from panza_tui.core import cpu_backend, llama, threads
-    from panza_tui.core.drafting import Drafter, Preparer
-    from panza_tui.core.workspace import Workspace
     from sync.importer import import_path
 
     ws = Workspace().with_config(drafting={"temperature": 0.0, "max_tokens": args.max_tokens})

@@ -82,8 +82,8 @@ class State:
 
 
 def state(home: Path) -> State:
-    from panza_tui.core.retrieval import EmailIndex
-    from panza_tui.core.store import Store
+    from panza_core.retrieval import EmailIndex
+    from panza_core.store import Store
 
     db = sqlite3.connect(home / "panza.sqlite3")
     integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
@@ -147,8 +147,8 @@ def steps(messages: int, pipeline_emails: int, work: Path, servers: dict) -> dic
         os.environ["PANZA_HOME"] = str(home)
         os.environ["PANZA_NO_KEYRING"] = "1"
         try:
-            from panza_tui.core import secrets
-            from panza_tui.core.store import Store
+            from panza_core import secrets
+            from panza_core.store import Store
 
             with Store(home / "panza.sqlite3") as store:
                 store.add_account(ACCOUNT, [ME])

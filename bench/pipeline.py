@@ -20,7 +20,7 @@ def main() -> None:
     parser.add_argument("--playback-limit", type=int, default=0, help="for a quick smoke run")
     args = parser.parse_args()
     temp_home("pipeline")
-    from panza_tui.core.workspace import Workspace
+    from panza_core.workspace import Workspace
     from sync.importer import import_path
     from training import base, dataset, examples, finetune, loop, methods, playback
 

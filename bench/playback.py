@@ -25,11 +25,11 @@ def main() -> None:
     args = parser.parse_args()
 
     temp_home("playback")
+    from panza_core import cpu_backend, llama, prompting, replies, threads
+    from panza_core.llama_batch import BatchedCompleter
+    from panza_core.models import chat_template, eos_text
+    from panza_core.workspace import Workspace
     from panza_tui.cli import demo
-    from panza_tui.core import cpu_backend, llama, prompting, replies, threads
-    from panza_tui.core.llama_batch import BatchedCompleter
-    from panza_tui.core.models import chat_template, eos_text
-    from panza_tui.core.workspace import Workspace
     from sync.importer import import_path
     from training import playback
 

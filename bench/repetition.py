@@ -19,7 +19,7 @@ from common import SHARED, report, temp_home
 
 def prepare(ws, user: str, playback_limit: int):  # type: ignore[no-untyped-def]
     """Import, play back, train and export ``user``; returns the export's ModelChoice."""
-    from panza_tui.core.drafting import export_choice
+    from panza_core.drafting import export_choice
     from sync.importer import import_path
     from training import export, finetune, playback
 
@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="held-out emails per user (0: all)")
     args = parser.parse_args()
     home = temp_home("repetition")
-    from panza_tui.core.workspace import Workspace
+    from panza_core.workspace import Workspace
     from training import evaluate, metrics
 
     ws = Workspace()

@@ -1,5 +1,5 @@
 """Retrieval latency on 10,000 emails (``--emails``, 100,000 for the scale issue): embed the
-query + search the usearch index, p50/p95, through ``panza_tui.core.retrieval`` and through
+query + search the usearch index, p50/p95, through ``panza_core.retrieval`` and through
 raw sentence-transformers + usearch; and the index's build, save and load times (a saved
 index opens without embedding anything again).
 
@@ -50,8 +50,8 @@ def main() -> None:
     from sentence_transformers import SentenceTransformer
     from usearch.index import Index
 
-    from panza_tui.core import models
-    from panza_tui.core.retrieval import EmailIndex, Embedder
+    from panza_core import models
+    from panza_core.retrieval import EmailIndex, Embedder
 
     base = corpus()[: args.distinct or None]
     embedder = Embedder(models.resolve_embedding("embedded"))

@@ -75,7 +75,7 @@ def build_mbox(path: Path, n: int) -> None:
 def run_step(step: str, args: argparse.Namespace) -> dict:
     """One step, in this process; returns its measurements (peak RSS added by main)."""
     sys.path.insert(0, str(ROOT))
-    from panza_tui.core.workspace import Workspace
+    from panza_core.workspace import Workspace
 
     ws = Workspace()
     started = time.perf_counter()

@@ -25,8 +25,8 @@ from tests.sync import dovecot  # noqa: E402
 
 PANZA = """
 import json, resource, sys, time
-from panza_tui.core.store import Store
-from panza_tui.core.secrets import Secret
+from panza_core.store import Store
+from panza_core.secrets import Secret
 from sync import imap
 store = Store()
 store.add_account("bench")

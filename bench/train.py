@@ -23,7 +23,7 @@ ACCOUNT = "david"
 
 def worker(spec: str) -> dict:
     """Run one measurement in this process; ``spec`` is ``panza:<method>[:nf4]`` or ``plain``."""
-    from panza_tui.core.workspace import Workspace
+    from panza_core.workspace import Workspace
     from training import finetune
 
     ws = Workspace().with_config(training={"epochs": 1, "checkpoint_every": 0})
@@ -90,7 +90,7 @@ def main() -> None:
         print("RESULT " + json.dumps(worker(args.worker)))
         return
     home = temp_home("train")
-    from panza_tui.core.workspace import Workspace
+    from panza_core.workspace import Workspace
     from sync.importer import import_path
     from training import playback
 

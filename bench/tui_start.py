@@ -45,8 +45,8 @@ app = Timed()
 
 def main(runs: int = 7) -> None:
     temp_home("tui")
+    from panza_core.store import Store
     from panza_tui.cli import demo
-    from panza_tui.core.store import Store
     from sync.importer import import_path
 
     with Store() as store:

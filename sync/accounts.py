@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from panza_tui.core import locations, secrets
-from panza_tui.core.errors import AccountError
-from panza_tui.core.secrets import Secret
-from panza_tui.core.workspace import Workspace
+from panza_core import locations, secrets
+from panza_core.errors import AccountError
+from panza_core.secrets import Secret
+from panza_core.workspace import Workspace
 from sync import backends, drafts
 from sync.backend import MailBackend, Progress, SyncReport
 from sync.gmail import GmailBackend

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from panza_tui.core.secrets import Secret
-from panza_tui.core.store import Store
+from panza_core.secrets import Secret
+from panza_core.store import Store
 from sync.importer import ImportReport
 
 Progress = Callable[[int, int], None]  # (messages done, messages to fetch)
@@ -25,7 +25,7 @@ def require_tls_url(url: str, what: str) -> str:
     the same rule as for plain IMAP."""
     from urllib.parse import urlsplit
 
-    from panza_tui.core.errors import SyncError
+    from panza_core.errors import SyncError
 
     parts = urlsplit(url)
     if parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK):

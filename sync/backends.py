@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from panza_tui.core.errors import AccountError
+from panza_core.errors import AccountError
 from sync.backend import MailBackend
 from sync.gmail import GmailBackend
 from sync.imap import ImapBackend

@@ -12,9 +12,9 @@ import email.utils
 import sqlite3
 from email.message import EmailMessage
 
-from panza_tui.core.errors import PanzaError, SyncError
-from panza_tui.core.secrets import Secret
-from panza_tui.core.store import Store
+from panza_core.errors import PanzaError, SyncError
+from panza_core.secrets import Secret
+from panza_core.store import Store
 from sync import backends
 
 

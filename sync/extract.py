@@ -22,7 +22,7 @@ from datetime import UTC
 from email.header import Header, decode_header, make_header
 from email.message import Message as RawMessage
 
-from panza_tui.core.store import Message
+from panza_core.store import Message
 
 # Reasons a message is not kept, in the order the checks run.
 REASONS = ("unparseable", "not_from_account", "empty", "forwarded", "too_short", "duplicate")

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from panza_tui.core.errors import ImportSourceError
+from panza_core.errors import ImportSourceError
 
 Item = bytes | dict
 

@@ -22,9 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from panza_tui.core.errors import AuthError, SyncError
-from panza_tui.core.secrets import Secret
-from panza_tui.core.store import Store
+from panza_core.errors import AuthError, SyncError
+from panza_core.secrets import Secret
+from panza_core.store import Store
 from sync import extract
 from sync.backend import Progress, Synced, SyncReport, require_tls_url
 

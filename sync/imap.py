@@ -32,10 +32,10 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from panza_tui.core import threads
-from panza_tui.core.errors import AccountError, AuthError, SyncError
-from panza_tui.core.secrets import Secret
-from panza_tui.core.store import Store
+from panza_core import threads
+from panza_core.errors import AccountError, AuthError, SyncError
+from panza_core.secrets import Secret
+from panza_core.store import Store
 from sync import extract
 from sync.backend import LOOPBACK, Progress, Synced, SyncReport, require_tls_url
 

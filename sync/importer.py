@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from panza_tui.core.errors import ImportSourceError
-from panza_tui.core.store import Message, Store
+from panza_core.errors import ImportSourceError
+from panza_core.store import Message, Store
 from sync import extract, files
 
 

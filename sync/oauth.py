@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from panza_tui.core.errors import AuthError
+from panza_core.errors import AuthError
 from sync.gmail import SCOPES
 
 

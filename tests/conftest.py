@@ -74,7 +74,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache_dir: Path) -> Pa
 
 @pytest.fixture()
 def workspace(home: Path):
-    from panza_tui.core.workspace import Workspace
+    from panza_core.workspace import Workspace
 
     ws = Workspace()
     yield ws
@@ -88,7 +88,7 @@ MARCUS = "patchvonbraun@gmail.com"  # the usrp-users list's most active member
 def marcus_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store file with usrp-users imported as Marcus's account (his 162 emails kept, the
     list's other mail received), made once per run; tests copy it (``marcus_ws``)."""
-    from panza_tui.core.store import Store
+    from panza_core.store import Store
     from sync.importer import import_path
 
     path = tmp_path_factory.mktemp("marcus") / "panza.sqlite3"
@@ -103,7 +103,7 @@ def marcus_ws(home: Path, marcus_store: Path):
     """A workspace whose store is a fresh copy of ``marcus_store``."""
     import shutil
 
-    from panza_tui.core.workspace import Workspace
+    from panza_core.workspace import Workspace
 
     home.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(marcus_store, home / "panza.sqlite3")

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from email.message import EmailMessage
 from typing import Any
 
-from panza_tui.core.untrusted import clean
+from panza_core.untrusted import clean
 
 MALLORY = "Mallory <mallory@evil.example>"
 MARKUP = [

@@ -13,7 +13,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 import pytest
 
-from panza_tui.core.errors import SyncError
+from panza_core.errors import SyncError
 
 cli_main = importlib.import_module("panza_tui.cli.main")  # the module, not its main()
 
@@ -47,8 +47,8 @@ def test_each_error_is_one_line_with_exit_status_2(error, words, monkeypatch, ca
 
 
 def test_a_gmail_outage_during_sync_is_one_line_not_a_traceback(home, tmp_path):
-    from panza_tui.core import secrets
-    from panza_tui.core.store import Store
+    from panza_core import secrets
+    from panza_core.store import Store
     from sync import gmail
     from tests.helpers import demo_messages
     from tests.sync.fake_gmail import FakeGmail

@@ -1,7 +1,7 @@
 import pytest
 
-from panza_tui.core import config
-from panza_tui.core.errors import ConfigError
+from panza_core import config
+from panza_core.errors import ConfigError
 
 
 def test_defaults_file_and_env_override(tmp_path, monkeypatch):

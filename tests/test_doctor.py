@@ -10,10 +10,10 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
+from panza_core import selfcheck
+from panza_core.errors import BackendError
 from panza_tui import cli
 from panza_tui.cli import output
-from panza_tui.core import selfcheck
-from panza_tui.core.errors import BackendError
 
 
 def _dying_child(sig: signal.Signals):
@@ -58,7 +58,7 @@ def test_demo_and_tui_check_once_per_install_and_stop_cleanly_on_a_crash(home, m
     calls = []
     real_run = selfcheck.run
     monkeypatch.setattr(selfcheck, "run", lambda *a, **k: calls.append(a) or real_run(*a, **k))
-    from panza_tui.core.workspace import Workspace
+    from panza_core.workspace import Workspace
 
     output.check_llama_once(Workspace())
     output.check_llama_once(Workspace())

@@ -16,7 +16,7 @@ import traceback
 
 import pytest
 
-from panza_tui.core.secrets import Secret
+from panza_core.secrets import Secret
 from tests.helpers import settled, until_async
 from tests.hostile import TERMINAL_ACTS_ON, screen_problems
 from tests.sync.hostile_imap import HostileImap
@@ -53,7 +53,7 @@ def _no_password(*texts: str) -> None:
 
 
 def test_a_refused_starttls_is_one_line_and_the_password_is_never_sent(starttls_refusal):
-    from panza_tui.core.errors import SyncError
+    from panza_core.errors import SyncError
     from sync import imap
 
     with pytest.raises(SyncError) as raised:
@@ -68,7 +68,7 @@ def test_a_refused_starttls_is_one_line_and_the_password_is_never_sent(starttls_
 
 
 def test_a_bad_list_after_the_login_is_one_line(bad_list):
-    from panza_tui.core.errors import SyncError
+    from panza_core.errors import SyncError
     from sync.imap import ImapBackend
 
     with pytest.raises(SyncError) as raised:
@@ -85,7 +85,7 @@ def _notifications(app) -> list[str]:
 async def test_a_refused_starttls_during_the_mail_check_is_one_notification_and_the_app_goes_on(
     workspace, starttls_refusal, caplog
 ):
-    from panza_tui.core import secrets
+    from panza_core import secrets
     from panza_tui.tui.app import PanzaApp
     from panza_tui.tui.screens.mail import MailScreen
 
@@ -159,8 +159,8 @@ def _panza(*args: str, home, stdin: str = "") -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_the_cli_says_one_line_and_never_the_password(home, starttls_refusal, bad_list):
-    from panza_tui.core import secrets
-    from panza_tui.core.workspace import Workspace
+    from panza_core import secrets
+    from panza_core.workspace import Workspace
 
     add = _panza(
         "account", "add", "box", "--imap", "127.0.0.1", "--port", str(bad_list.port),

@@ -64,7 +64,7 @@ def test_downloads_once_resumes_and_then_works_from_the_cache(tiny, home, tmp_pa
         assert len(hub.downloads) == sent
     # With the Hub gone, and with HF_HUB_OFFLINE, the cached model still resolves.
     for extra in ({"HF_ENDPOINT": "http://127.0.0.1:9"}, {"HF_HUB_OFFLINE": "1"}):
-        code = f"from panza_tui.core import models; print(models.resolve_llm({REPO!r}).source)"
+        code = f"from panza_core import models; print(models.resolve_llm({REPO!r}).source)"
         out = subprocess.run(
             [sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
             env={**os.environ, **hf, **extra},

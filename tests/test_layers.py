@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("panza_tui", "sync", "training", "themes")
+PACKAGES = ("panza_core", "sync", "training", "panza_tui", "themes")
 
 
 def _modules(*folders: str) -> list[Path]:
@@ -28,7 +28,7 @@ def test_import_contracts_hold():
         [lint, "--no-cache", "--no-logo"], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "3 kept, 0 broken" in proc.stdout, proc.stdout
+    assert "4 kept, 0 broken" in proc.stdout, proc.stdout
 
 
 def test_lower_layers_load_no_ui_and_no_heavy_library():
@@ -36,7 +36,7 @@ def test_lower_layers_load_no_ui_and_no_heavy_library():
     terminal UI and the model libraries stay out until a function asks for them."""
     code = (
         "import importlib, pkgutil, sys\n"
-        "for pkg in ('panza_tui.core', 'sync', 'training'):\n"
+        "for pkg in ('panza_core', 'sync', 'training'):\n"
         "    for m in pkgutil.walk_packages(importlib.import_module(pkg).__path__, pkg + '.'):\n"
         "        importlib.import_module(m.name)\n"
         "print(' '.join(sorted(sys.modules)))\n"
@@ -46,7 +46,8 @@ def test_lower_layers_load_no_ui_and_no_heavy_library():
     )
     assert proc.returncode == 0, proc.stderr
     loaded = {name.split(".")[0] for name in proc.stdout.split()}
-    assert {"panza_tui", "sync", "training"} <= loaded
+    assert {"panza_core", "sync", "training"} <= loaded
+    assert "panza_tui" not in loaded  # the app's package sits above all three
     unwanted = {"textual", "typer", "themes", "torch", "transformers", "peft", "llama_cpp",
                 "sentence_transformers", "accelerate", "googleapiclient", "imapclient"}  # fmt: skip
     assert not loaded & unwanted, sorted(loaded & unwanted)
@@ -62,7 +63,7 @@ def _attribute_uses(path: Path, names: set[str]) -> list[str]:
 
 
 def test_no_sql_outside_the_store():
-    store = ROOT / "panza_tui" / "core" / "store.py"
+    store = ROOT / "panza_core" / "store.py"
     found = [
         use
         for path in _modules(*PACKAGES)

@@ -7,8 +7,8 @@ import sys
 
 SCRIPT = """
 import sys
-import panza_tui.core
-from panza_tui.core import libraries
+import panza_core
+from panza_core import libraries
 import peft
 from peft.import_utils import is_bnb_4bit_available
 assert sys.modules["bitsandbytes"] is None and sys.modules["kernels"] is None

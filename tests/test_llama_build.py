@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from panza_tui.core import cpu_backend
+from panza_core import cpu_backend
 
 X86 = platform.machine().lower() in ("x86_64", "amd64")
 
@@ -89,7 +89,7 @@ def test_the_installed_build_selects_cpu_code_at_run_time():
 
 @pytest.mark.skipif(not X86, reason="x86-64 instruction sets")
 def test_this_process_loads_the_variant_its_os_flags_allow():
-    from panza_tui.core import llama
+    from panza_core import llama
 
     llama.import_llama_cpp()
     backend = cpu_backend.loaded()
@@ -100,7 +100,7 @@ def test_this_process_loads_the_variant_its_os_flags_allow():
 
 
 def test_a_forced_variant_wins_and_the_doctor_says_so(monkeypatch):
-    from panza_tui.core import doctor
+    from panza_core import doctor
 
     monkeypatch.setenv(cpu_backend.FORCE_ENV, "x64")
     assert cpu_backend.decide(ALL_X86) == ("x64", cpu_backend.FORCE_ENV)

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from panza_core import llama
+from panza_core.drafting import Drafter
 from panza_tui.cli.demo import ADDRESS, PREAMBLE, mailbox
-from panza_tui.core import llama
-from panza_tui.core.drafting import Drafter
 from sync.importer import import_path
 
 pytestmark = pytest.mark.slow
@@ -112,7 +112,7 @@ def test_the_subject_line_puts_the_drafts_prompt_back(drafter):
 
 
 def test_the_preparer_follows_typing_and_stands_down_on_enter(drafter):
-    from panza_tui.core.drafting import Preparer, complete_words
+    from panza_core.drafting import Preparer, complete_words
 
     assert complete_words("Tell Priya I can") == "Tell Priya I"
     assert complete_words("Tell") == "Tell" and complete_words("Tell ") == "Tell"

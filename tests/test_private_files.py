@@ -7,9 +7,9 @@ import stat
 
 import pytest
 
-from panza_tui.core import locations, secrets
-from panza_tui.core.errors import PanzaError
-from panza_tui.core.store import Store
+from panza_core import locations, secrets
+from panza_core.errors import PanzaError
+from panza_core.store import Store
 
 
 def mode(path) -> int:

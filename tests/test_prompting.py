@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from panza_tui.core import models, prompting
+from panza_core import models, prompting
 
 
 def test_user_message_layout():
@@ -29,8 +29,8 @@ def test_render_matches_transformers_chat_template(workspace):
 
 @pytest.mark.slow
 def test_training_and_llama_cpp_tokenise_the_prompt_identically(workspace):
-    from panza_tui.core import llama
-    from panza_tui.core.store import Message
+    from panza_core import llama
+    from panza_core.store import Message
     from training import base, dataset
 
     _, tokenizer = base.load(workspace.llm)

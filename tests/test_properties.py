@@ -9,7 +9,7 @@ from email.message import EmailMessage
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from panza_tui.core.store import Message, Store
+from panza_core.store import Message, Store
 from sync import extract
 
 WORDS = st.lists(st.sampled_from(

@@ -2,8 +2,8 @@
 
 import pytest
 
-from panza_tui.core import prompting, replies
-from panza_tui.core.store import Message, Store
+from panza_core import prompting, replies
+from panza_core.store import Message, Store
 from training import playback
 
 ME = "me@example.org"
@@ -120,7 +120,7 @@ def test_first_names_for_greetings():
 
 
 def test_a_drafted_subject_is_one_short_line_else_the_instruction():
-    from panza_tui.core.drafting import clean_subject
+    from panza_core.drafting import clean_subject
 
     assert clean_subject('Subject: "Drill back by Friday"\nHi Tom') == "Drill back by Friday"
     assert clean_subject("**Subject line:** Plants") == "Plants"

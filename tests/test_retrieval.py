@@ -2,7 +2,7 @@
 
 import pytest
 
-from panza_tui.core.store import Message
+from panza_core.store import Message
 
 
 @pytest.fixture()
@@ -32,8 +32,8 @@ def test_nearest_email_first_and_threshold_and_exclude(filled):
 
 
 def test_index_persists_and_a_corrupt_file_is_rebuilt(filled):
-    from panza_tui.core import locations
-    from panza_tui.core.retrieval import EmailIndex
+    from panza_core import locations
+    from panza_core.retrieval import EmailIndex
 
     ws, ids = filled
     ws.update_index("me")
@@ -62,7 +62,7 @@ def test_embeddings_are_unit_vectors(workspace):
 
 
 def test_checking_for_new_mail_does_not_load_the_model(filled):
-    from panza_tui.core.workspace import Workspace
+    from panza_core.workspace import Workspace
 
     ws, _ = filled
     ws.update_index("me")
@@ -79,9 +79,9 @@ def test_llama_cpp_loads_a_model_after_a_retrieval_index_was_opened(tmp_path):
     import sys
 
     code = (
-        "from pathlib import Path; from panza_tui.core.retrieval import EmailIndex; "
+        "from pathlib import Path; from panza_core.retrieval import EmailIndex; "
         f"EmailIndex(Path({str(tmp_path / 'i.usearch')!r}), 4); "
-        "from panza_tui.core import llama, models; "
+        "from panza_core import llama, models; "
         "llama.load(models.resolve_llm('embedded').path, n_ctx=128); print('loaded')"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -89,7 +89,7 @@ def test_llama_cpp_loads_a_model_after_a_retrieval_index_was_opened(tmp_path):
 
 
 def test_emails_to_the_person_answered_come_first_and_received_mail_is_never_indexed(workspace):
-    from panza_tui.core.retrieval import search_emails
+    from panza_core.retrieval import search_emails
 
     ws = workspace
     ws.store.add_account("me", ["me@x.org"])
@@ -114,7 +114,7 @@ def test_the_index_reconciles_with_the_store_on_update(filled):
     save, a CLI sync beside the TUI): vectors of purged rows, a vector whose row now holds
     other text, keys without a proven hash. One update makes index ids == store ids, with
     every vector of its row's text; temporary files of dead processes are removed."""
-    from panza_tui.core import locations
+    from panza_core import locations
 
     ws, ids = filled
     ws.update_index("me")
@@ -152,9 +152,9 @@ def test_the_index_reconciles_with_the_store_on_update(filled):
 def test_indexing_reads_the_store_in_batches_and_a_killed_run_keeps_its_progress(
     workspace, monkeypatch
 ):
+    from panza_core import retrieval
+    from panza_core.retrieval import EmailIndex
     from panza_tui.cli.demo import ADDRESS, mailbox
-    from panza_tui.core import retrieval
-    from panza_tui.core.retrieval import EmailIndex
     from sync.importer import import_path
 
     ws = workspace

@@ -22,7 +22,7 @@ def _cases() -> list[tuple[str, list[int]]]:
 
 
 def test_llama_cpp_tokenizes_phi3_as_llama_cpp_expects():
-    from panza_tui.core.llama import import_llama_cpp
+    from panza_core.llama import import_llama_cpp
 
     llama_cpp = import_llama_cpp()
     vocab = shared("tokenizers", "phi-3", "ggml-vocab-phi-3.gguf")
@@ -34,7 +34,7 @@ def test_llama_cpp_tokenizes_phi3_as_llama_cpp_expects():
 
 def test_the_training_tokenizer_gives_the_same_ids():
     pytest.importorskip("transformers")
-    from panza_tui.core.models import ModelRef
+    from panza_core.models import ModelRef
     from training.base import load_tokenizer
 
     tokenizer = load_tokenizer(ModelRef("hf", shared("tokenizers", "phi-3")))

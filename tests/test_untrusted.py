@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from panza_tui.core.untrusted import clean, clean_line, json_text, plain
+from panza_core.untrusted import clean, clean_line, json_text, plain
 from tests.hostile import HOSTILE, TERMINAL_ACTS_ON, hostile_messages
 
 SGR = re.compile("\x1b\\[[0-9;]*m")  # the colour codes our own styles make
@@ -91,7 +91,7 @@ def test_the_cli_shows_hostile_mail_with_brackets_and_no_control_sequence(home, 
 def test_a_server_or_mail_error_is_one_plain_line_at_the_command_line(text, monkeypatch, capsys):
     import importlib
 
-    from panza_tui.core.errors import SyncError
+    from panza_core.errors import SyncError
 
     cli_main = importlib.import_module("panza_tui.cli.main")
 

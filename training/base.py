@@ -13,10 +13,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from panza_tui.core import locations, threads
-from panza_tui.core.errors import ModelError
-from panza_tui.core.libraries import quiet_transformers
-from panza_tui.core.models import ModelRef
+from panza_core import locations, threads
+from panza_core.errors import ModelError
+from panza_core.libraries import quiet_transformers
+from panza_core.models import ModelRef
 
 
 def setup_torch(n_threads: int = 0) -> Any:

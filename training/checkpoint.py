@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from panza_tui.core.errors import CheckpointError
+from panza_core.errors import CheckpointError
 
 NAME = "checkpoint"
 

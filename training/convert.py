@@ -22,8 +22,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from panza_tui.core import libraries
-from panza_tui.core.errors import ModelError
+from panza_core import libraries
+from panza_core.errors import ModelError
 
 ENV_DIR = "PANZA_LLAMA_CONVERTER"
 TOKENIZER_FILES = (

@@ -1,6 +1,6 @@
 """From (instruction, email) pairs to token ids with loss masks, and the seeded test split.
 
-The prompt comes from ``panza_tui.core.prompting.build``, the same function drafting uses, so a
+The prompt comes from ``panza_core.prompting.build``, the same function drafting uses, so a
 model is trained on exactly the text it later sees. Labels are -100 over the prompt: the
 loss is only on the email tokens and the end-of-turn token after them.
 """
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from panza_tui.core import prompting
-from panza_tui.core.store import Message
+from panza_core import prompting
+from panza_core.store import Message
 
 IGNORE = -100
 

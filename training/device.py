@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from panza_tui.core.config import TrainingConfig
-from panza_tui.core.errors import ConfigError, ModelError
+from panza_core.config import TrainingConfig
+from panza_core.errors import ConfigError, ModelError
 from training import methods
 
 DEVICES = ("auto", "cpu", "cuda")

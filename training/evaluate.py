@@ -29,8 +29,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from panza_tui.core import prompting, replies
-from panza_tui.core.drafting import (
+from panza_core import prompting, replies
+from panza_core.drafting import (
     Draft,
     Drafter,
     ModelChoice,
@@ -38,8 +38,8 @@ from panza_tui.core.drafting import (
     base_choice,
     export_choice,
 )
-from panza_tui.core.errors import PipelineError
-from panza_tui.core.workspace import Workspace
+from panza_core.errors import PipelineError
+from panza_core.workspace import Workspace
 from training import export, metrics
 from training.examples import thread_of, training_pairs
 

@@ -15,10 +15,10 @@ import random
 from dataclasses import asdict
 from typing import Any
 
-from panza_tui.core import prompting, replies
-from panza_tui.core.errors import PipelineError
-from panza_tui.core.store import Message
-from panza_tui.core.workspace import Workspace
+from panza_core import prompting, replies
+from panza_core.errors import PipelineError
+from panza_core.store import Message
+from panza_core.workspace import Workspace
 from training import dataset, playback, selection
 
 Pair = tuple[Message, str]  # (sent email, the instruction playback wrote for it)
@@ -71,7 +71,7 @@ def retrieved_for(ws: Workspace, account: str, pairs: list[Pair]) -> dict[str, l
     answers; emails to the same person first; top-k above the threshold), never the email
     itself. Empty if ``rag_probability`` is 0.
     """
-    from panza_tui.core.retrieval import search_emails
+    from panza_core.retrieval import search_emails
 
     t, r = ws.config.training, ws.config.retrieval
     chosen = [

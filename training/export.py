@@ -29,9 +29,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from panza_tui.core import prompting, threads
-from panza_tui.core.errors import CheckpointError, ModelError, PipelineError
-from panza_tui.core.workspace import Workspace
+from panza_core import prompting, threads
+from panza_core.errors import CheckpointError, ModelError, PipelineError
+from panza_core.workspace import Workspace
 from training import base, convert, methods
 
 QUANT_TYPES = ("Q8_0", "Q4_K_M", "Q5_K_M", "Q4_0", "F16", "F32")
@@ -89,7 +89,7 @@ class ExportResult:
 
 
 def _ftype(quant: str) -> int:
-    from panza_tui.core.llama import import_llama_cpp
+    from panza_core.llama import import_llama_cpp
 
     llama_cpp = import_llama_cpp()
     table = {
@@ -109,7 +109,7 @@ def _ftype(quant: str) -> int:
 
 def quantize(source: Path, target: Path, quant: str) -> Path:
     """Quantize a GGUF with llama.cpp; raises ``CheckpointError`` if llama.cpp fails."""
-    from panza_tui.core.llama import import_llama_cpp
+    from panza_core.llama import import_llama_cpp
 
     llama_cpp = import_llama_cpp()
     params = llama_cpp.llama_model_quantize_default_params()
@@ -167,7 +167,7 @@ def compare_logits(
     import numpy as np
     import torch
 
-    from panza_tui.core import llama
+    from panza_core import llama
 
     llm = llama.load(gguf_path, lora_path=lora_path, n_ctx=max(512, len(ids) + 8), logits_all=True)
     llm.eval(ids)

@@ -13,9 +13,9 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from panza_tui.core.errors import PanzaError, PipelineError
-from panza_tui.core.store import Run
-from panza_tui.core.workspace import Workspace
+from panza_core.errors import PanzaError, PipelineError
+from panza_core.store import Run
+from panza_core.workspace import Workspace
 from training import checkpoint, device, examples, loop, methods, selection
 from training.loop import TrainMetrics
 

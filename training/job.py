@@ -17,11 +17,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from panza_tui.core.errors import PanzaError
+from panza_core.errors import PanzaError
 
 if TYPE_CHECKING:
-    from panza_tui.core.store import Run
-    from panza_tui.core.workspace import Workspace
+    from panza_core.store import Run
+    from panza_core.workspace import Workspace
 
 STAGES = ("playback", "train", "export", "eval")
 

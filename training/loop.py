@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from panza_tui.core.errors import PipelineError
-from panza_tui.core.workspace import Workspace
+from panza_core.errors import PipelineError
+from panza_core.workspace import Workspace
 from training import base, checkpoint, dataset, device, examples, methods
 
 Progress = Callable[[int, int, float], None]  # (step, steps, loss of the step's batch)

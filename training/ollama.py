@@ -17,11 +17,11 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from panza_tui.core import prompting
-from panza_tui.core.drafting import ModelChoice
-from panza_tui.core.errors import ModelError
-from panza_tui.core.llama import PENALTY_LAST_N
-from panza_tui.core.workspace import Workspace
+from panza_core import prompting
+from panza_core.drafting import ModelChoice
+from panza_core.errors import ModelError
+from panza_core.llama import PENALTY_LAST_N
+from panza_core.workspace import Workspace
 
 _SYSTEM, _PROMPT = "\x00PANZA-SYSTEM\x00", "\x00PANZA-PROMPT\x00"
 _NAME = re.compile(r"(?:[\w.-]+/)?[A-Za-z0-9][\w.-]*(?::[\w.-]+)?")

@@ -16,10 +16,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from panza_tui.core import prompting, replies
-from panza_tui.core.config import PlaybackConfig
-from panza_tui.core.models import ModelRef, chat_template, eos_text
-from panza_tui.core.store import Message, Store
+from panza_core import prompting, replies
+from panza_core.config import PlaybackConfig
+from panza_core.models import ModelRef, chat_template, eos_text
+from panza_core.store import Message, Store
 
 SYSTEM = "You summarise emails as short instructions for an email-writing assistant."
 ASK = "Summarise this email as an instruction.\n\nSubject: {subject}\n\n{email}"
@@ -174,7 +174,7 @@ def clean(raw: str, start: str = PRIMER) -> str | None:
 
 def llama_completer(model: ModelRef, n_threads: int = 0) -> Completer:
     """Complete with llama.cpp on a GGUF model."""
-    from panza_tui.core import llama
+    from panza_core import llama
 
     llm = llama.load(model.path, n_ctx=2048, n_threads=n_threads)
     # One line is all playback wants; the turn's end also ends it.
@@ -233,8 +233,8 @@ def transformers_completer(model: ModelRef, batch: int = 8) -> ManyCompleter:
 def batched_completer(model: ModelRef, n_seq: int) -> ManyCompleter:
     """Complete ``n_seq`` prompts per llama.cpp batch on a GGUF model
     (``llama_batch.BatchedCompleter``): several emails per decode step."""
-    from panza_tui.core import llama
-    from panza_tui.core.llama_batch import BatchedCompleter
+    from panza_core import llama
+    from panza_core.llama_batch import BatchedCompleter
 
     llm = llama.load(model.path, n_ctx=512, n_threads=0)  # the weights; its context is unused
     batched = BatchedCompleter(llm, n_seq=n_seq, n_ctx=2048)

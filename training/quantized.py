@@ -10,8 +10,8 @@ import inspect
 from pathlib import Path
 from typing import Any
 
-from panza_tui.core import libraries
-from panza_tui.core.errors import ModelError
+from panza_core import libraries
+from panza_core.errors import ModelError
 
 
 def load_4bit(folder: Path, device: str, compute_dtype: str, checkpointing: bool) -> Any:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from panza_tui.core.errors import CheckpointError
+from panza_core.errors import CheckpointError
 
 SPARSE_FILE = "rosa_sparse.safetensors"
 CONFIG_FILE = "rosa_config.json"

@@ -23,10 +23,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from panza_tui.core import replies
-from panza_tui.core.config import TrainingConfig
-from panza_tui.core.store import Message, thread_key
-from panza_tui.core.workspace import Workspace
+from panza_core import replies
+from panza_core.config import TrainingConfig
+from panza_core.store import Message, thread_key
+from panza_core.workspace import Workspace
 from training import dataset
 
 

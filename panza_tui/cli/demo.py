@@ -29,6 +29,8 @@ def mailbox() -> Path:
 
 def run(open_tui: bool = True, instruction: str = EXAMPLE) -> None:
     """Import, play back, train, export; then open the app or print one draft."""
+    from panza_core.untrusted import clean, clean_line
+    from panza_core.workspace import Workspace
     from panza_tui.cli.output import (
         check_llama_once,
         console,
@@ -37,8 +39,6 @@ def run(open_tui: bool = True, instruction: str = EXAMPLE) -> None:
         say,
         train_with_progress,
     )
-    from panza_tui.core.untrusted import clean, clean_line
-    from panza_tui.core.workspace import Workspace
     from sync.importer import import_path
     from training import export
 
@@ -73,7 +73,7 @@ def run(open_tui: bool = True, instruction: str = EXAMPLE) -> None:
         PanzaApp(account=ACCOUNT).run()
         return
     console.rule(f"5. draft: {instruction}")
-    from panza_tui.core.drafting import Drafter
+    from panza_core.drafting import Drafter
 
     result = Drafter(ws, ACCOUNT).draft(instruction)
     print(clean(result.draft))

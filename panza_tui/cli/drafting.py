@@ -7,9 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
+from panza_core.untrusted import clean, clean_line, json_text
 from panza_tui.cli.mail import AccountOpt
 from panza_tui.cli.output import check_llama_once, console, say, workspace
-from panza_tui.core.untrusted import clean, clean_line, json_text
 
 
 def draft(
@@ -36,8 +36,8 @@ def draft(
     With --reply-to, the email being answered (and the conversation before it) goes in the
     prompt, and the reply's To, Cc, Subject, In-Reply-To and References are printed.
     """
-    from panza_tui.core.drafting import Drafter
-    from panza_tui.core.errors import PipelineError
+    from panza_core.drafting import Drafter
+    from panza_core.errors import PipelineError
 
     ws = workspace()
     parent = None
@@ -104,13 +104,13 @@ def doctor(
     GPU, keyring, PANZA_HOME, disk, embedded models. Exit 1 if anything fails."""
     from rich.text import Text
 
-    from panza_tui.core import doctor as doctor_mod
-    from panza_tui.core.models import llama_base
+    from panza_core import doctor as doctor_mod
+    from panza_core.models import llama_base
 
     ws = workspace()
     model, lora = llama_base(ws.llm), None
     if account:
-        from panza_tui.core.drafting import choose_model
+        from panza_core.drafting import choose_model
 
         choice = choose_model(ws, account)
         model, lora = choice.path, choice.lora

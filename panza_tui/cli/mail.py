@@ -10,6 +10,9 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from panza_core.errors import AccountError
+from panza_core.secrets import Secret
+from panza_core.untrusted import json_text, plain
 from panza_tui.cli.output import (
     console,
     print_import_report,
@@ -17,9 +20,6 @@ from panza_tui.cli.output import (
     progress,
     workspace,
 )
-from panza_tui.core.errors import AccountError
-from panza_tui.core.secrets import Secret
-from panza_tui.core.untrusted import json_text, plain
 
 AccountOpt = Annotated[str, typer.Option("--account", "-a", help="Account name.")]
 

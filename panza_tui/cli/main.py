@@ -9,10 +9,10 @@ import sys
 import typer
 from rich.text import Text
 
+from panza_core.errors import describe
+from panza_core.untrusted import plain
 from panza_tui.cli import adapters, demo, drafting, mail, models, pipeline
 from panza_tui.cli.output import console
-from panza_tui.core.errors import describe
-from panza_tui.core.untrusted import plain
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,

@@ -26,7 +26,7 @@ def list_(ctx: typer.Context) -> None:
     """List the models on this machine with their sizes; * marks [models] llm."""
     if ctx.invoked_subcommand is not None:
         return
-    from panza_tui.core.catalog import available
+    from panza_core.catalog import available
 
     ws = workspace()
     current = ws.config.models.llm or "embedded"
@@ -44,8 +44,8 @@ def pull(
     model: Annotated[str, typer.Argument(help="A Hugging Face id: owner/name[@revision].")],
 ) -> None:
     """Download a model from the Hugging Face Hub into its cache (or update it)."""
-    from panza_tui.core import hub
-    from panza_tui.core.errors import ModelError
+    from panza_core import hub
+    from panza_core.errors import ModelError
 
     hub_id = hub.parse(model)
     if hub_id is None:

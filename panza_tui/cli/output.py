@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
-from panza_tui.core.untrusted import clean_line, plain
+from panza_core.untrusted import clean_line, plain
 
 if TYPE_CHECKING:
-    from panza_tui.core.workspace import Workspace
+    from panza_core.workspace import Workspace
     from sync.importer import ImportReport
     from training.evaluate import EvalResult
     from training.finetune import TrainResult
@@ -47,7 +47,7 @@ def say(text: object, style: str = "") -> None:
 
 def workspace() -> Workspace:
     """The user's workspace (config, store, models), opened on first use."""
-    from panza_tui.core.workspace import Workspace
+    from panza_core.workspace import Workspace
 
     return Workspace()
 
@@ -171,8 +171,8 @@ def train_with_progress(
 def check_llama_once(ws: Workspace) -> None:
     """Before the first llama.cpp load of a fresh install: decode a few tokens in a child
     process, so a build that cannot run here is one line (BackendError), not a crash."""
-    from panza_tui.core import selfcheck
-    from panza_tui.core.models import llama_base
+    from panza_core import selfcheck
+    from panza_core.models import llama_base
 
     with console.status("checking that llama.cpp runs on this machine (once per install)"):
         selfcheck.ensure(llama_base(ws.llm))

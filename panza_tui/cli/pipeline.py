@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from panza_core.untrusted import json_text
 from panza_tui.cli.mail import AccountOpt
 from panza_tui.cli.output import (
     console,
@@ -17,10 +18,9 @@ from panza_tui.cli.output import (
     train_with_progress,
     workspace,
 )  # fmt: skip
-from panza_tui.core.untrusted import json_text
 
 if TYPE_CHECKING:
-    from panza_tui.core.workspace import Workspace
+    from panza_core.workspace import Workspace
 
 
 def playback(
@@ -129,7 +129,7 @@ def export(
         f"{check.max_abs_diff:.3f}, top-1 agreement {check.top1_agreement:.1%}"
     )
     if ollama:
-        from panza_tui.core.drafting import export_choice
+        from panza_core.drafting import export_choice
 
         choice = export_choice(ws, ws.store.run(result.run_id))
         console.print(ollama_export.export(ws, choice, result.path.parent, ollama).message)

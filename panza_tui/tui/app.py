@@ -11,9 +11,9 @@ from typing import Any
 from textual.app import App
 from textual.notifications import SeverityLevel
 
-from panza_tui.core import locations
-from panza_tui.core.store import Message
-from panza_tui.core.workspace import Workspace
+from panza_core import locations
+from panza_core.store import Message
+from panza_core.workspace import Workspace
 
 BUG_HINT = "please report it, with what you were doing"
 
@@ -60,7 +60,7 @@ class PanzaApp(App):
         self.run_worker(self._check_mail, thread=True, group="check-mail", name="mail check")
 
     def _check_mail(self) -> None:
-        from panza_tui.core.errors import describe
+        from panza_core.errors import describe
         from sync import accounts
 
         arrived: dict[str, int] = {}
@@ -164,7 +164,7 @@ class PanzaApp(App):
         return job
 
     def _run_job(self, job: Any) -> None:
-        from panza_tui.core.errors import describe
+        from panza_core.errors import describe
         from training.job import Cancelled
 
         try:
@@ -218,7 +218,7 @@ class PanzaApp(App):
         """Every notification, from any screen or worker, as plain text: a message often
         holds a server's answer or a file name, so it is never read as markup (``markup`` is
         ignored) and the characters a terminal acts on are removed (``untrusted.clean``)."""
-        from panza_tui.core.untrusted import clean
+        from panza_core.untrusted import clean
 
         super().notify(
             clean(message), title=clean(title), severity=severity, timeout=timeout,
@@ -246,7 +246,7 @@ class PanzaApp(App):
 
     def drafter(self, account: str):  # type: ignore[no-untyped-def]
         """The account's ``Drafter``, created once (its models load on first use)."""
-        from panza_tui.core.drafting import Drafter
+        from panza_core.drafting import Drafter
 
         if account not in self._drafters:
             self._drafters[account] = Drafter(self.workspace, account)

@@ -2,8 +2,8 @@ import sqlite3
 
 import pytest
 
-from panza_tui.core.errors import AccountError, PanzaError
-from panza_tui.core.store import _MIGRATIONS, Message, Store, content_hash
+from panza_core.errors import AccountError, PanzaError
+from panza_core.store import _MIGRATIONS, Message, Store, content_hash
 
 
 def test_schema_is_versioned_and_reopens(tmp_path):

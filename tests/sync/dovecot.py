@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from panza_tui.core.secrets import Secret
+from panza_core.secrets import Secret
 
 CONFIG = """
 protocols = imap

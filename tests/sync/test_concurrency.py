@@ -8,9 +8,9 @@ import threading
 
 import pytest
 
+from panza_core.errors import AccountError
+from panza_core.store import Store
 from panza_tui.cli.demo import ADDRESS
-from panza_tui.core.errors import AccountError
-from panza_tui.core.store import Store
 from sync import imap
 from tests.helpers import demo_messages
 from tests.sync.conftest import append_all

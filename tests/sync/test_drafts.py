@@ -8,9 +8,9 @@ import email.policy
 
 import pytest
 
+from panza_core.errors import SyncError
+from panza_core.store import Store
 from panza_tui.cli.demo import ADDRESS
-from panza_tui.core.errors import SyncError
-from panza_tui.core.store import Store
 from sync import drafts
 from tests.sync.conftest import client_for
 from tests.sync.test_imap import add_account
@@ -86,7 +86,7 @@ def test_inbox_and_sent_share_threads_and_a_reply_draft_threads_in_another_clien
     to a received email is read back with its threading headers by a second client."""
     import mailbox
 
-    from panza_tui.core import replies
+    from panza_core import replies
     from sync import imap
     from tests.conftest import shared
     from tests.sync.conftest import append_all

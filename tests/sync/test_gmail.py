@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from panza_core import replies
+from panza_core.errors import AuthError, SyncError
+from panza_core.secrets import Secret
+from panza_core.store import Store
 from panza_tui.cli.demo import ADDRESS
 from panza_tui.cli.demo import mailbox as demo_mailbox
-from panza_tui.core import replies
-from panza_tui.core.errors import AuthError, SyncError
-from panza_tui.core.secrets import Secret
-from panza_tui.core.store import Store
 from sync import gmail
 from sync.importer import import_path
 from tests.helpers import as_sent_folder, demo_messages, raw_email
@@ -192,7 +192,7 @@ def test_gmail_account_from_the_cli_consent_sync_and_draft(fake, home, tmp_path)
     import subprocess
     import sys
 
-    from panza_tui.core import secrets
+    from panza_core import secrets
     from sync import drafts
 
     require("curl")

@@ -8,11 +8,11 @@ import sys
 
 import pytest
 
+from panza_core.errors import AccountError, AuthError, SyncError
+from panza_core.secrets import Secret
+from panza_core.store import Store
 from panza_tui.cli.demo import ADDRESS
 from panza_tui.cli.demo import mailbox as demo_mailbox
-from panza_tui.core.errors import AccountError, AuthError, SyncError
-from panza_tui.core.secrets import Secret
-from panza_tui.core.store import Store
 from sync import imap
 from sync.importer import import_path
 from tests.conftest import shared

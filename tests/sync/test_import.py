@@ -3,10 +3,10 @@ import mailbox
 
 import pytest
 
+from panza_core.errors import ImportSourceError
+from panza_core.store import Store
 from panza_tui.cli.demo import ADDRESS
 from panza_tui.cli.demo import mailbox as demo_mailbox
-from panza_tui.core.errors import ImportSourceError
-from panza_tui.core.store import Store
 from sync.importer import import_path
 from tests.conftest import shared
 

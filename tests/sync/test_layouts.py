@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from panza_core.store import Store
 from panza_tui.cli.demo import ADDRESS
-from panza_tui.core.store import Store
 from sync import files
 from sync.importer import import_path
 from tests.conftest import shared

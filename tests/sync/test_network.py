@@ -32,9 +32,9 @@ def recorded():
 
 @pytest.mark.slow
 def test_sockets_go_only_to_the_configured_servers(workspace, imap_server, recorded):
+    from panza_core import secrets
+    from panza_core.drafting import Drafter
     from panza_tui.cli.demo import ADDRESS
-    from panza_tui.core import secrets
-    from panza_tui.core.drafting import Drafter
     from sync import accounts, drafts, gmail, imap
     from tests.helpers import demo_messages
     from tests.sync.fake_gmail import FakeGmail

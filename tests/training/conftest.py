@@ -11,7 +11,7 @@ from tests.conftest import shared
 
 @pytest.fixture(scope="session")
 def david(tmp_path_factory, cache_dir):
-    from panza_tui.core.workspace import Workspace
+    from panza_core.workspace import Workspace
     from sync.importer import import_path
     from training import export, finetune, playback
 
@@ -42,7 +42,7 @@ def tiny_home(tmp_path_factory, cache_dir, tiny_llama):
     """David's mail played back (12 emails) by ``tiny_llama``, for the tests whose check does
     not depend on real weights (resume, DDP): a training step takes milliseconds, not
     seconds. The environment is set only while it is made; ``tiny`` sets it for a test."""
-    from panza_tui.core.workspace import Workspace
+    from panza_core.workspace import Workspace
     from sync.importer import import_path
     from training import playback
 
@@ -68,7 +68,7 @@ def tiny(tiny_home, monkeypatch):
     environment set for this test (and so for the CLI processes it starts)."""
     import os
 
-    from panza_tui.core.workspace import Workspace
+    from panza_core.workspace import Workspace
 
     for name in list(os.environ):  # none of another fixture's settings
         if name.startswith("PANZA_") and "__" in name:

@@ -31,8 +31,8 @@ def isabel(david):
 
 
 def test_two_accounts_share_the_base_and_switch_adapters(david, isabel, monkeypatch):
-    from panza_tui.core import llama
-    from panza_tui.core.drafting import Drafter, export_choice
+    from panza_core import llama
+    from panza_core.drafting import Drafter, export_choice
 
     ws = david.ws
     loads = []
@@ -67,9 +67,9 @@ def test_two_accounts_share_the_base_and_switch_adapters(david, isabel, monkeypa
 def test_versions_activate_and_roll_back(david):
     from typer.testing import CliRunner
 
+    from panza_core import adapters
+    from panza_core.errors import PipelineError
     from panza_tui.cli import app
-    from panza_tui.core import adapters
-    from panza_tui.core.errors import PipelineError
 
     store = david.ws.store
     listed = adapters.versions(store, "david")
@@ -93,7 +93,7 @@ def test_versions_activate_and_roll_back(david):
 
 
 def test_new_mail_retrains_without_redoing_playback(david, isabel):
-    from panza_tui.core.store import Message
+    from panza_core.store import Message
     from training import examples, playback
 
     ws = david.ws

@@ -36,7 +36,7 @@ def _ids(tokenizer) -> list[int]:
 def _two_lora_steps(model, ids, folder):
     import torch
 
-    from panza_tui.core.config import TrainingConfig
+    from panza_core.config import TrainingConfig
     from training import methods
 
     config = TrainingConfig(method="lora", rank=4, alpha=8)
@@ -58,7 +58,7 @@ def test_architecture_trains_exports_and_runs_in_llama_cpp(arch, tmp_path):
 
     from transformers import AutoModelForCausalLM
 
-    from panza_tui.core import llama, models, prompting
+    from panza_core import llama, models, prompting
     from training import base as base_model
     from training import convert, export
 

@@ -4,9 +4,9 @@ import hashlib
 
 import pytest
 
+from panza_core import prompting
+from panza_core.store import Message
 from panza_tui.cli.demo import ADDRESS, mailbox
-from panza_tui.core import prompting
-from panza_tui.core.store import Message
 from sync.importer import import_path
 from training import dataset, examples, playback
 

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from panza_tui.core.errors import CheckpointError, ModelError, PanzaError, PipelineError
+from panza_core.errors import CheckpointError, ModelError, PanzaError, PipelineError
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +35,7 @@ def test_unknown_quantization_fails_before_any_work(david):
 
 
 def test_truncated_gguf_is_named(david, tmp_path):
-    from panza_tui.core import llama
+    from panza_core import llama
 
     truncated = tmp_path / "model.gguf"
     truncated.write_bytes(david.merged.path.read_bytes()[:1_000_000])
@@ -46,7 +46,7 @@ def test_truncated_gguf_is_named(david, tmp_path):
 
 
 def test_not_a_model_path(tmp_path):
-    from panza_tui.core import models
+    from panza_core import models
 
     with pytest.raises(ModelError, match="expected a .gguf file"):
         models.resolve_llm(str(tmp_path))
@@ -65,7 +65,7 @@ def test_training_before_playback_says_what_to_run(workspace):
 
 
 def test_empty_instruction_is_refused(david):
-    from panza_tui.core.drafting import Drafter
+    from panza_core.drafting import Drafter
 
     with pytest.raises(PanzaError, match="instruction is empty"):
         Drafter(david.ws, "david").draft("   ")

@@ -10,9 +10,9 @@ pytestmark = pytest.mark.slow
 
 
 def test_hugging_face_folder_end_to_end(workspace):
+    from panza_core import llama, models
+    from panza_core.drafting import Drafter
     from panza_tui.cli.demo import ADDRESS, mailbox
-    from panza_tui.core import llama, models
-    from panza_tui.core.drafting import Drafter
     from sync.importer import import_path
     from training import base, export, finetune, playback
 
@@ -48,9 +48,9 @@ def test_hugging_face_folder_end_to_end(workspace):
 def test_transformers_playback_generates_a_batch_as_it_generates_one(workspace):
     """Left-padded batched ``generate`` (the GPU path, run on the CPU where there is none)
     writes what one prompt at a time writes, under greedy decoding in float32."""
+    from panza_core import models
+    from panza_core.models import chat_template
     from panza_tui.cli.demo import mailbox
-    from panza_tui.core import models
-    from panza_tui.core.models import chat_template
     from sync.importer import import_path
     from training import base, playback
 

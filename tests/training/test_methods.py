@@ -28,8 +28,8 @@ def training(david):
 
 
 def test_rosa_trains_saves_reloads_and_exports_merged(training):
-    from panza_tui.core.drafting import Drafter, export_choice
-    from panza_tui.core.errors import PipelineError
+    from panza_core.drafting import Drafter, export_choice
+    from panza_core.errors import PipelineError
     from training import export, finetune, methods, rosa
 
     ws = training(method="rosa", max_steps=3, mask_examples=4)
@@ -97,7 +97,7 @@ def test_a_killed_run_resumes_to_the_same_weights(tiny, tmp_path, monkeypatch):
 
     import torch
 
-    from panza_tui.core.errors import PipelineError
+    from panza_core.errors import PipelineError
     from training import checkpoint, finetune
 
     env = {**os.environ, "PANZA_TRAINING__MAX_STEPS": "5", "PANZA_TRAINING__CHECKPOINT_EVERY": "1",

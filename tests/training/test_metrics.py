@@ -11,8 +11,8 @@ from tests.conftest import shared
 
 @pytest.fixture(scope="module")
 def embedder():
-    from panza_tui.core.models import resolve_embedding
-    from panza_tui.core.retrieval import Embedder
+    from panza_core.models import resolve_embedding
+    from panza_core.retrieval import Embedder
 
     return Embedder(resolve_embedding("embedded"))
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from panza_tui.core.drafting import ModelChoice
-from panza_tui.core.errors import ModelError
+from panza_core.drafting import ModelChoice
+from panza_core.errors import ModelError
 
 
 def _parse(text: str) -> tuple[dict[str, list[str]], str, str]:
@@ -26,7 +26,7 @@ def _parse(text: str) -> tuple[dict[str, list[str]], str, str]:
 
 
 def test_the_modelfile_prompts_and_stops_as_drafting_does(workspace):
-    from panza_tui.core import prompting
+    from panza_core import prompting
     from training import ollama
 
     ws = workspace.with_config(prompt={"user_preamble": "I am David."})

@@ -73,7 +73,7 @@ def test_draft_json_streams_and_retrieves_real_emails(david):
 
 
 def test_drafting_never_retrieves_the_email_being_drafted(david):
-    from panza_tui.core.drafting import Drafter
+    from panza_core.drafting import Drafter
 
     ws = david.ws
     target = ws.store.messages("david", "resurrect")[0]

@@ -2,8 +2,8 @@
 
 import pytest
 
+from panza_core.store import Message
 from panza_tui.cli.demo import ADDRESS, mailbox
-from panza_tui.core.store import Message
 from sync.importer import import_path
 from training import playback
 
@@ -105,9 +105,9 @@ def test_batched_greedy_completions_match_one_at_a_time(demo):
     the largest seen on this project's 2-core Zen 3 host before contexts shared settings)."""
     import numpy as np
 
-    from panza_tui.core import llama, prompting
-    from panza_tui.core.llama_batch import BatchedCompleter
-    from panza_tui.core.models import chat_template, eos_text
+    from panza_core import llama, prompting
+    from panza_core.llama_batch import BatchedCompleter
+    from panza_core.models import chat_template, eos_text
 
     ws = demo
     template = chat_template(ws.llm)

@@ -21,7 +21,7 @@ def tiny(seed: int = 0):
 
 
 def config(**overrides):
-    from panza_tui.core.config import TrainingConfig
+    from panza_core.config import TrainingConfig
 
     values = {"method": "rosa", "rank": 4, "alpha": 8, "dropout": 0.0, "density": 0.05}
     return TrainingConfig(**{**values, **overrides})
@@ -126,7 +126,7 @@ def test_both_parts_train():
 
 
 def test_a_damaged_sparse_file_is_named(tmp_path):
-    from panza_tui.core.errors import CheckpointError
+    from panza_core.errors import CheckpointError
     from training import methods, rosa
 
     prepared().save(tmp_path, tokenizer=None)
@@ -136,7 +136,7 @@ def test_a_damaged_sparse_file_is_named(tmp_path):
 
 
 def test_placement_rules():
-    from panza_tui.core.errors import ConfigError, ModelError
+    from panza_core.errors import ConfigError, ModelError
     from training import device
 
     assert device.pick(config(), cuda=False, bf16=False) == device.Placement(

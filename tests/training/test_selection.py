@@ -9,9 +9,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from panza_core.config import TrainingConfig
+from panza_core.store import Message
 from panza_tui.cli.demo import ADDRESS, mailbox
-from panza_tui.core.config import TrainingConfig
-from panza_tui.core.store import Message
 from sync.importer import import_path
 from training import dataset, examples, playback, selection
 
@@ -143,8 +143,8 @@ def test_playback_and_training_pairs_cover_the_selection_only(demo):
 def test_panza_train_plays_back_and_trains_only_the_selection(demo, monkeypatch):
     from typer.testing import CliRunner
 
+    from panza_core.workspace import Workspace
     from panza_tui.cli import app
-    from panza_tui.core.workspace import Workspace
     from training.finetune import SELECTION_FILE
 
     monkeypatch.setenv("PANZA_TRAINING__MAX_EMAILS", "10")

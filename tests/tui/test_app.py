@@ -97,7 +97,7 @@ async def test_compose_streams_a_draft_with_retrieved_emails_and_saves_it(demo_w
 
 @pytest.mark.slow
 async def test_typing_evaluates_the_prompt_before_the_instruction(demo_ws):
-    from panza_tui.core import llama
+    from panza_core import llama
     from panza_tui.tui.app import PanzaApp
 
     demo_ws = demo_ws.with_config(drafting={"max_tokens": 16})
@@ -133,7 +133,7 @@ async def test_typing_evaluates_the_prompt_before_the_instruction(demo_ws):
 async def test_regenerating_mid_stream_keeps_only_the_new_draft(demo_ws):
     from textual.widgets import TextArea
 
-    from panza_tui.core.drafting import Drafter
+    from panza_core.drafting import Drafter
     from panza_tui.tui.app import PanzaApp
 
     demo_ws = demo_ws.with_config(drafting={"max_tokens": 60})
@@ -237,7 +237,7 @@ def test_app_start_imports_no_heavy_library():
 def test_core_never_imports_textual():
     loaded = _modules_after(
         "import sync.importer, training.playback, training.finetune, training.export, "
-        "panza_tui.core.store, panza_tui.core.retrieval, panza_tui.core.drafting"
+        "panza_core.store, panza_core.retrieval, panza_core.drafting"
     )
     assert "textual" not in loaded
 
@@ -246,7 +246,7 @@ def test_core_never_imports_textual():
 async def test_saving_puts_the_draft_in_the_server_drafts_folder(demo_ws, imap_server):  # noqa: F811
     from textual.widgets import TextArea
 
-    from panza_tui.core import secrets
+    from panza_core import secrets
     from panza_tui.tui.app import PanzaApp
     from sync import imap
     from tests.sync.test_drafts import read_drafts
@@ -286,7 +286,7 @@ async def test_saving_puts_the_draft_in_the_server_drafts_folder(demo_ws, imap_s
 async def test_accounts_screen_syncs_with_progress_tests_and_removes(demo_ws, imap_server):  # noqa: F811
     from textual.widgets import DataTable, ProgressBar
 
-    from panza_tui.core import secrets
+    from panza_core import secrets
     from panza_tui.tui.app import PanzaApp
     from panza_tui.tui.screens.accounts import AccountsScreen
     from sync import imap
@@ -329,7 +329,7 @@ async def test_accounts_screen_syncs_with_progress_tests_and_removes(demo_ws, im
 async def test_adding_and_editing_an_imap_account_in_the_app(workspace, imap_server):  # noqa: F811
     from textual.widgets import Input, Select, Static
 
-    from panza_tui.core import secrets
+    from panza_core import secrets
     from panza_tui.tui.app import PanzaApp
     from panza_tui.tui.screens.account_form import AccountForm
 
@@ -376,7 +376,7 @@ async def test_a_cli_sync_beside_the_open_app_syncing_the_same_account(demo_ws, 
     import subprocess
     import sys
 
-    from panza_tui.core import secrets
+    from panza_core import secrets
     from panza_tui.tui.app import PanzaApp
     from sync import imap
     from tests.sync.conftest import append_all
@@ -424,8 +424,8 @@ async def test_new_mail_appears_while_the_app_is_open(home, imap_server, monkeyp
     mail on the server shows up, and the Model screen's "new since model #k" count follows."""
     from textual.widgets import Static
 
-    from panza_tui.core import secrets
-    from panza_tui.core.workspace import Workspace
+    from panza_core import secrets
+    from panza_core.workspace import Workspace
     from panza_tui.tui.app import PanzaApp
     from panza_tui.tui.screens.model import ModelScreen
     from sync import accounts, imap

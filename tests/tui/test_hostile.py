@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from panza_tui.core.untrusted import clean, clean_line
+from panza_core.untrusted import clean, clean_line
 from tests.helpers import settled, until_async
 from tests.hostile import (
     HOSTILE,
@@ -103,7 +103,7 @@ async def test_a_reply_shows_the_hostile_email_and_its_headers_as_plain_text(
 ):
     from textual.widgets import Input, Static
 
-    from panza_tui.core.drafting import Preparer
+    from panza_core.drafting import Preparer
     from panza_tui.tui.app import PanzaApp
     from panza_tui.tui.screens.compose import ComposeScreen
 
@@ -142,7 +142,7 @@ async def test_retrieved_emails_notifications_model_and_evaluation_screens_show_
     from textual.app import App, ComposeResult
     from textual.widgets import DataTable, Static
 
-    from panza_tui.core.drafting import Retrieved
+    from panza_core.drafting import Retrieved
     from panza_tui.tui.app import PanzaApp
     from panza_tui.tui.widgets.retrieved import RetrievedPanel
 

@@ -36,8 +36,8 @@ def test_a_killed_app_leaves_a_training_run_that_resume_continues(
     home, tmp_path, monkeypatch, tiny_llama
 ):
     require("tmux")
-    from panza_tui.core.store import Store
-    from panza_tui.core.workspace import Workspace
+    from panza_core.store import Store
+    from panza_core.workspace import Workspace
     from sync.importer import import_path
     from training import finetune
 

@@ -12,7 +12,7 @@ from tests.helpers import until_async
 
 @pytest.fixture()
 def small_ws(home, monkeypatch, tmp_path):
-    from panza_tui.core.workspace import Workspace
+    from panza_core.workspace import Workspace
     from sync.importer import import_path
 
     for key, value in {"MAX_STEPS": "4", "BATCH_SIZE": "2", "CHECKPOINT_EVERY": "1"}.items():
@@ -31,7 +31,7 @@ def small_ws(home, monkeypatch, tmp_path):
 async def test_model_screen_trains_cancels_resumes_and_activates_the_export(small_ws, monkeypatch):
     from textual.widgets import ProgressBar, Sparkline, Static
 
-    from panza_tui.core.drafting import choose_model
+    from panza_core.drafting import choose_model
     from panza_tui.tui.app import PanzaApp
     from panza_tui.tui.screens.model import ModelScreen
 

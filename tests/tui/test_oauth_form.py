@@ -44,7 +44,7 @@ async def _fill(app, pilot, fake, client_file):
 async def test_gmail_consent_in_the_app_caught_on_the_loopback(
     workspace, fake, client_file, monkeypatch
 ):
-    from panza_tui.core import secrets
+    from panza_core import secrets
     from panza_tui.tui import app as app_module
     from panza_tui.tui.screens import oauth_form
 
@@ -108,7 +108,7 @@ async def test_imap_xoauth2_account_from_the_app_against_dovecot(workspace, clie
 
     from textual.widgets import Input, Select
 
-    from panza_tui.core import secrets
+    from panza_core import secrets
     from panza_tui.tui import app as app_module
     from panza_tui.tui.screens import oauth_form
     from sync import imap

@@ -15,8 +15,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from panza_tui.core.config import TrainingConfig
-from panza_tui.core.errors import CheckpointError, ConfigError
+from panza_core.config import TrainingConfig
+from panza_core.errors import CheckpointError, ConfigError
 from training.methods.base import LossFn, MaskBatches, Method, Trainable
 from training.methods.full import Full
 from training.methods.lora import Lora, lora_config

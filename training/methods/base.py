@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from panza_tui.core.config import TrainingConfig
-from panza_tui.core.errors import CheckpointError
+from panza_core.config import TrainingConfig
+from panza_core.errors import CheckpointError
 
 if TYPE_CHECKING:
     from training.rosa import Rosa

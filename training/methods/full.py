@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from panza_tui.core.config import TrainingConfig
+from panza_core.config import TrainingConfig
 from training.methods.base import LossFn, MaskBatches, Trainable
 
 

@@ -13,9 +13,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 from textual.worker import Worker, WorkerState
 
-from panza_tui.core.errors import describe
-from panza_tui.core.secrets import Secret
-from panza_tui.core.untrusted import clean_line
+from panza_core.errors import describe
+from panza_core.secrets import Secret
+from panza_core.untrusted import clean_line
 from sync import accounts
 from sync.imap import ImapServer
 

@@ -19,8 +19,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
 
-from panza_tui.core.errors import describe
-from panza_tui.core.untrusted import clean_line, plain
+from panza_core.errors import describe
+from panza_core.untrusted import clean_line, plain
 from sync import accounts
 
 HINT = (

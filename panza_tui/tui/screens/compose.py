@@ -20,11 +20,11 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static, TextArea
 from textual.worker import get_current_worker
 
-from panza_tui.core import replies
-from panza_tui.core.drafting import Draft, Preparer, Retrieved
-from panza_tui.core.errors import describe
-from panza_tui.core.store import Message as Email
-from panza_tui.core.untrusted import clean, clean_line
+from panza_core import replies
+from panza_core.drafting import Draft, Preparer, Retrieved
+from panza_core.errors import describe
+from panza_core.store import Message as Email
+from panza_core.untrusted import clean, clean_line
 from panza_tui.tui.widgets.retrieved import RetrievedPanel
 from sync import accounts
 

@@ -10,8 +10,8 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from panza_tui.core.store import Store
-from panza_tui.core.untrusted import clean, clean_line, plain
+from panza_core.store import Store
+from panza_core.untrusted import clean, clean_line, plain
 
 COLUMNS = (("setting", "setting"), ("method", "method"), ("bleu", "BLEU"), ("chrf", "chrF"),
            ("rouge1", "ROUGE-1"), ("rouge2", "ROUGE-2"), ("rougeL", "ROUGE-L"),

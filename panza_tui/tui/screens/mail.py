@@ -11,8 +11,8 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from panza_tui.core.store import Message, Store
-from panza_tui.core.untrusted import clean, clean_line
+from panza_core.store import Message, Store
+from panza_core.untrusted import clean, clean_line
 from panza_tui.tui.widgets.mail_list import MailList
 
 

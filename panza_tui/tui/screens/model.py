@@ -18,7 +18,7 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, ProgressBar, Sparkline, Static
 
-from panza_tui.core.untrusted import clean_line
+from panza_core.untrusted import clean_line
 from training.job import STAGES, ModelJob, Update
 
 STAGE_NAMES = {

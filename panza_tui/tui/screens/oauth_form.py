@@ -21,9 +21,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 from textual.worker import Worker, WorkerState
 
-from panza_tui.core.errors import describe
-from panza_tui.core.secrets import Secret
-from panza_tui.core.untrusted import clean
+from panza_core.errors import describe
+from panza_core.secrets import Secret
+from panza_core.untrusted import clean
 from sync import accounts
 
 CONSENT_TIMEOUT_S = 600.0

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 from textual.widgets import DataTable
 
-from panza_tui.core.store import Message
-from panza_tui.core.untrusted import clean_line, plain
+from panza_core.store import Message
+from panza_core.untrusted import clean_line, plain
 
 
 def short_date(iso: str | None) -> str:

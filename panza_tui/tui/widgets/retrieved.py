@@ -8,8 +8,8 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
-from panza_tui.core.drafting import Retrieved
-from panza_tui.core.untrusted import clean_line
+from panza_core.drafting import Retrieved
+from panza_core.untrusted import clean_line
 
 
 class RetrievedPanel(VerticalScroll):

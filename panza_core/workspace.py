@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from panza_tui.core import config as config_mod
-from panza_tui.core import locations, models, prompting
-from panza_tui.core.config import Config
-from panza_tui.core.store import Store
+from panza_core import config as config_mod
+from panza_core import locations, models, prompting
+from panza_core.config import Config
+from panza_core.store import Store
 
 
 @dataclass
@@ -41,13 +41,13 @@ class Workspace:
     @functools.cached_property
     def embedder(self):  # type: ignore[no-untyped-def]
         """The sentence embedder for retrieval (loads on first encode)."""
-        from panza_tui.core.retrieval import Embedder
+        from panza_core.retrieval import Embedder
 
         return Embedder(models.resolve_embedding(self.config.models.embedding))
 
     def index(self, account: str):  # type: ignore[no-untyped-def]
         """The account's retrieval index (opened once per workspace)."""
-        from panza_tui.core.retrieval import EmailIndex
+        from panza_core.retrieval import EmailIndex
 
         if account not in self._indexes:
             path = locations.index_file(account)
@@ -62,7 +62,7 @@ class Workspace:
         """Embed the account's new messages into its retrieval index; returns how many.
         ``progress(done, total)`` after each batch; ``every_core`` for a batch job
         (``retrieval.update_index``)."""
-        from panza_tui.core.retrieval import update_index
+        from panza_core.retrieval import update_index
 
         index = self.index(account)
         return update_index(self.store, account, self.embedder, index, progress, every_core)

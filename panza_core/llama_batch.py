@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from panza_tui.core import llama, threads
+from panza_core import llama, threads
 
 BATCH_TOKENS = 512  # tokens per llama_decode call while prompts are evaluated
 

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from panza_tui.core import cpu_backend, locations, selfcheck, threads
-from panza_tui.core.errors import BackendError, PanzaError
+from panza_core import cpu_backend, locations, selfcheck, threads
+from panza_core.errors import BackendError, PanzaError
 
 LOW_DISK_BYTES = 5 << 30  # a 7B export plus its merged checkpoint needs several GB
 
@@ -133,7 +133,7 @@ def gpu() -> Iterator[Finding]:
 
 
 def keyring_backend() -> Iterator[Finding]:
-    from panza_tui.core import secrets
+    from panza_core import secrets
 
     ring = secrets._keyring()
     if ring is not None:
@@ -154,7 +154,7 @@ def storage() -> Iterator[Finding]:
 
 
 def embedded_models() -> Iterator[Finding]:
-    from panza_tui.core import models
+    from panza_core import models
 
     for label, find in (
         ("embedded llm", lambda: models.resolve_llm("embedded").path),

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from panza_tui.core import locations
-from panza_tui.core.errors import ConfigError
+from panza_core import locations
+from panza_core.errors import ConfigError
 
 DEFAULT_SYSTEM = (
     "You are a helpful email assistant. You will get a short instruction and you write the "

@@ -20,8 +20,8 @@ from pathlib import Path
 from secrets import token_hex  # the standard library's, not this module
 from typing import Any
 
-from panza_tui.core import locations
-from panza_tui.core.errors import PanzaError
+from panza_core import locations
+from panza_core.errors import PanzaError
 
 SERVICE = "panza-tui"
 

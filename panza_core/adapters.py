@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from panza_tui.core.errors import PipelineError
-from panza_tui.core.store import Store
+from panza_core.errors import PipelineError
+from panza_core.store import Store
 
 
 @dataclass

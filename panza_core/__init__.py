@@ -4,7 +4,7 @@ Imports nothing above it (no ``sync``, ``training``, CLI or Textual); ``sync`` a
 ``training`` build on it, and the CLI and the app on all three.
 """
 
-from panza_tui.core import libraries as _libraries
+from panza_core import libraries as _libraries
 
 # Before any ML library is imported: they decide then whether to load bitsandbytes and to
 # fetch kernels from the Hugging Face Hub (see core.libraries).

@@ -21,7 +21,7 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
-from panza_tui.core.errors import BackendError
+from panza_core.errors import BackendError
 
 # Feature groups as ggml's CMake options name them -> the /proc/cpuinfo flags each needs,
 # and the weight ggml's x86 scorer gives it (ggml-cpu/arch/x86/cpu-feats.cpp), so that among
@@ -214,7 +214,7 @@ def load(folder: Path | None = None) -> CpuBackend:
         return _loaded
 
     path = _variant_file(folder, variant)
-    # RTLD_DEEPBIND as for the other llama.cpp libraries (see panza_tui.core.llama.preload);
+    # RTLD_DEEPBIND as for the other llama.cpp libraries (see panza_core.llama.preload);
     # ggml's own dlopen of the same path then returns this handle.
     mode = os.RTLD_LAZY | getattr(os, "RTLD_DEEPBIND", 0)
     try:

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from panza_tui.core import locations, threads
-from panza_tui.core.errors import PanzaError
-from panza_tui.core.store import Message, Store
+from panza_core import locations, threads
+from panza_core.errors import PanzaError
+from panza_core.store import Message, Store
 
 
 def email_text(message: Message) -> str:
@@ -28,8 +28,8 @@ def email_text(message: Message) -> str:
 
 def _usearch_index() -> Any:
     """usearch's ``Index`` class, imported only after llama.cpp's libraries are loaded (see
-    ``panza_tui.core.llama.preload``: in the other order llama.cpp can no longer load a model)."""
-    from panza_tui.core.llama import preload
+    ``panza_core.llama.preload``: in the other order llama.cpp can no longer load a model)."""
+    from panza_core.llama import preload
 
     preload()
     from usearch.index import Index
@@ -54,7 +54,7 @@ class Embedder:
             import torch
             from sentence_transformers import SentenceTransformer
 
-            from panza_tui.core.libraries import quiet_transformers
+            from panza_core.libraries import quiet_transformers
 
             quiet_transformers()
             torch.set_num_threads(threads.pick(self.n_threads))

@@ -7,7 +7,7 @@ it. Running the first decode in a child turns that into a signal we can name, wi
 ``panza doctor`` always runs it; ``panza demo`` and ``panza tui`` run it once per install
 (a stamp keyed by the installed libraries and the CPU's flags).
 
-Run as ``python -m panza_tui.core.selfcheck MODEL.gguf [LORA.gguf]``: prints one JSON line.
+Run as ``python -m panza_core.selfcheck MODEL.gguf [LORA.gguf]``: prints one JSON line.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from panza_tui.core import cpu_backend, locations
-from panza_tui.core.errors import BackendError
+from panza_core import cpu_backend, locations
+from panza_core.errors import BackendError
 
 PROMPT = "Dear Sam, thank you for"
 TOKENS = 8
@@ -60,7 +60,7 @@ class Check:
 def child_command(model: Path, lora: Path | None = None) -> list[str]:
     """The argv of the child that runs the check (a function so tests can replace it)."""
     extra = [str(lora)] if lora else []
-    return [sys.executable, "-m", "panza_tui.core.selfcheck", str(model), *extra]
+    return [sys.executable, "-m", "panza_core.selfcheck", str(model), *extra]
 
 
 def describe_exit(code: int) -> tuple[str, int | None]:
@@ -136,7 +136,7 @@ def ensure(model: Path) -> None:
 
 def _child(argv: list[str]) -> int:
     """The child's side: load, decode, print one JSON line; errors as JSON, not tracebacks."""
-    from panza_tui.core import llama
+    from panza_core import llama
 
     out: dict = {"ok": False}
     try:

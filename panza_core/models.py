@@ -16,8 +16,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from panza_tui.core import hub, locations
-from panza_tui.core.errors import ModelError
+from panza_core import hub, locations
+from panza_core.errors import ModelError
 
 EMBEDDED_LLM_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 

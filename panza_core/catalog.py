@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from panza_tui.core import adapters, hub, locations, models
-from panza_tui.core.errors import ModelError
-from panza_tui.core.store import Store
+from panza_core import adapters, hub, locations, models
+from panza_core.errors import ModelError
+from panza_core.store import Store
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ def database_file() -> Path:
 
 def check_account_name(name: str) -> str:
     """Return ``name`` if it is safe as a folder name, else raise ``AccountError``."""
-    from panza_tui.core.errors import AccountError
+    from panza_core.errors import AccountError
 
     if not _SAFE.match(name):
         raise AccountError(

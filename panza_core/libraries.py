@@ -1,7 +1,7 @@
 """What the third-party ML libraries may do in a user's run: no Hub lookups Panza did not ask
 for, no bitsandbytes unless a 4-bit base is asked for, no warnings or progress bars of theirs.
 
-``guard`` runs when ``panza_tui.core`` is imported, before any of those libraries is: they
+``guard`` runs when ``panza_core`` is imported, before any of those libraries is: they
 decide at import time whether to load bitsandbytes (peft imports it whenever it is
 installed) and bitsandbytes decides then whether to fetch its CPU kernel from the Hub (the
 ``kernels`` package, on CPUs with AVX512-BF16). A model the user names is still downloaded

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from panza_tui.core import locations
-from panza_tui.core.errors import AccountError, PanzaError
-from panza_tui.core.schema import MIGRATIONS as _MIGRATIONS
+from panza_core import locations
+from panza_core.errors import AccountError, PanzaError
+from panza_core.schema import MIGRATIONS as _MIGRATIONS
 
 
 def content_hash(subject: str, text: str) -> str:
@@ -450,7 +450,7 @@ class Store:
         return json.loads(self.account(account)["server"] or "{}")
 
     def set_server(self, account: str, settings: dict[str, Any]) -> None:
-        """Store server settings for ``account``; secrets belong in ``panza_tui.core.secrets``."""
+        """Store server settings for ``account``; secrets belong in ``panza_core.secrets``."""
         self.account(account)
         self.db.execute(
             "UPDATE accounts SET server=? WHERE name=?", (json.dumps(settings), account)

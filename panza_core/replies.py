@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
-from panza_tui.core.store import Message
+from panza_core.store import Message
 
 # The parent is always in the prompt (cut to this); earlier messages fill what is left of the
 # thread budget, newest first. About 4 characters per token in English mail, so the whole

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from panza_tui.core import cpu_backend, threads
-from panza_tui.core.errors import CheckpointError
+from panza_core import cpu_backend, threads
+from panza_core.errors import CheckpointError
 
 # libggml-cpu.so exists only in a build without GGML_BACKEND_DL; otherwise cpu_backend loads
 # one libggml-cpu-<variant>.so.
@@ -31,7 +31,7 @@ def preload() -> None:
     usearch's compiled module carries C++ runtime symbols that, once loaded, take the place
     of llama.cpp's: loading a model then fails in the tokenizer with ``std::bad_cast``.
     Binding llama.cpp's libraries to their own symbols first prevents that, and must happen
-    before usearch is imported (``panza_tui.core.retrieval`` calls this). Cheap: no model, no
+    before usearch is imported (``panza_core.retrieval`` calls this). Cheap: no model, no
     Python import of llama_cpp. Does nothing where the libraries are laid out differently.
     """
     global _preloaded

@@ -15,11 +15,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from panza_tui.core import llama, prompting, replies
-from panza_tui.core.config import DraftingConfig
-from panza_tui.core.errors import PipelineError
-from panza_tui.core.store import Message
-from panza_tui.core.workspace import Workspace
+from panza_core import llama, prompting, replies
+from panza_core.config import DraftingConfig
+from panza_core.errors import PipelineError
+from panza_core.store import Message
+from panza_core.workspace import Workspace
 
 SUBJECT_SYSTEM = "You write short, plain email subject lines."
 SUBJECT_ASK = (
@@ -183,7 +183,7 @@ class Drafter:
         For a reply (its ``thread`` turns), the query adds the email being answered, and
         emails sent to ``correspondent`` come first (``retrieval.search_emails``).
         """
-        from panza_tui.core.retrieval import search_emails
+        from panza_core.retrieval import search_emails
 
         r = self.ws.config.retrieval
         if not self.use_rag or r.top_k <= 0:
