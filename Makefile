@@ -8,7 +8,7 @@ TORCH ?= torch==2.13.0
 # llama-cpp-python is compiled here, once per machine, and must run on any CPU, not only the
 # one that built it: nothing is tuned to the building CPU. The core stays at the x86-64 (or
 # armv8) baseline and the matrix kernels are built for every CPU generation as runtime-loaded
-# variants, as in llama.cpp's own releases; panza_tui/cpu_backend.py loads the variant that
+# variants, as in llama.cpp's own releases; panza_core/cpu_backend.py loads the variant that
 # the flags the OS enables allow. The wheel is kept in a folder of our own keyed by version,
 # flags, Python and architecture: pip's wheel cache ignores CMAKE_ARGS and would hand back a
 # CPU-specific build made earlier. GGML_BACKEND_DIR is typed STRING so that CMake keeps it
