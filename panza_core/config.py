@@ -12,7 +12,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from panza_core import locations
 from panza_core.errors import ConfigError
@@ -22,6 +22,14 @@ DEFAULT_SYSTEM = (
     "email it asks for, in the user's own style: the same greetings, tone, length and sign-off "
     "as their past emails. Write only the email body: no subject line, no commentary."
 )
+
+
+# Settings with a fixed set of values: a value outside it is refused when the config is read
+# (``ConfigError`` naming the choices), so nothing downstream has to check it again.
+Device = Literal["auto", "cpu", "cuda"]
+Precision = Literal["auto", "float32", "bfloat16"]
+Quantize = Literal["none", "nf4"]
+Switch = Literal["auto", "on", "off"]
 
 
 @dataclass(frozen=True)
@@ -82,10 +90,10 @@ class TrainingConfig:
     rag_probability: float = 0.5  # share of training prompts with retrieved emails (RAFT)
     seed: int = 42
     checkpoint_every: int = 10  # optimizer steps between checkpoints (0: none)
-    device: str = "auto"  # auto | cpu | cuda
-    precision: str = "auto"  # auto (bf16 on a GPU that has it, else float32) | float32 | bfloat16
-    quantize: str = "none"  # none | nf4 (4-bit base through bitsandbytes, CPU or GPU)
-    gradient_checkpointing: str = "auto"  # auto (on for GPUs) | on | off
+    device: Device = "auto"
+    precision: Precision = "auto"  # auto: bf16 on a GPU that has it, else float32
+    quantize: Quantize = "none"  # nf4: 4-bit base through bitsandbytes, CPU or GPU
+    gradient_checkpointing: Switch = "auto"  # auto: on for GPUs
     threads: int = 0  # 0: pick from the core count
 
 
@@ -162,8 +170,8 @@ class Config:
     def with_(self, **sections: dict[str, Any]) -> Config:
         """A copy with some values changed, by section: ``config.with_(training={"epochs":
         1})``. Configs are frozen, so a changed copy never leaks into another user of the
-        original. Raises ``ConfigError`` for an unknown section or key (values are taken as
-        given, not coerced)."""
+        original. Raises ``ConfigError`` for an unknown section or key, or a value outside a
+        setting's choices (values are otherwise taken as given, not coerced)."""
         config = self
         for section, values in sections.items():
             for key, value in values.items():
@@ -198,16 +206,27 @@ def _replaced(config: Config, section: str, key: str, value: Any, where: str) ->
         raise ConfigError(f"{where}: unknown section [{section}]")
     if key not in {f.name for f in dataclasses.fields(part)}:
         raise ConfigError(f"{where}: unknown key {key!r} in [{section}]")
+    choices = _choices(type(part), key)
+    if choices and value not in choices:
+        raise ConfigError(
+            f"{where}: [{section}] {key} = {value!r}; choose one of {', '.join(choices)}"
+        )
     new_part: Any = dataclasses.replace(part, **{key: value})
     return dataclasses.replace(config, **{attr: new_part})
+
+
+def _choices(section_type: type, key: str) -> tuple[str, ...]:
+    """The allowed values of a ``Literal`` setting, or () for a free one."""
+    declared = get_type_hints(section_type)[key]
+    return get_args(declared) if get_origin(declared) is Literal else ()
 
 
 def _apply(config: Config, section: str, key: str, value: Any, where: str) -> Config:
     """``config`` with a value read from a file or the environment, coerced to its type."""
     _replaced(config, section, key, value, where)  # ConfigError for an unknown key
     part = getattr(config, _SECTIONS.get(section, section))
-    declared = {f.name: str(f.type) for f in dataclasses.fields(part)}[key]
-    kind = {"str": str, "int": int, "float": float, "bool": bool}[declared]
+    declared = get_type_hints(type(part))[key]
+    kind = str if get_origin(declared) is Literal else declared
     coerced = _coerce(value, kind, f"{where}: [{section}] {key}")
     return _replaced(config, section, key, coerced, where)
 

@@ -21,6 +21,8 @@ def test_defaults_file_and_env_override(tmp_path, monkeypatch):
         ("[trainig]\nrank = 3\n", r"unknown section \[trainig\]"),
         ("[training]\nrank = 'big'\n", "expected int"),
         ("[training\n", "not valid TOML"),
+        ("[training]\ndevice = 'gpu'\n", "device = 'gpu'; choose one of auto, cpu, cuda"),
+        ("[training]\ngradient_checkpointing = 'yes'\n", "choose one of auto, on, off"),
     ],
 )
 def test_bad_config_names_the_problem(tmp_path, text, message):

@@ -13,12 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from panza_core.config import TrainingConfig
-from panza_core.errors import ConfigError, ModelError
+from panza_core.errors import ModelError
 from training import methods
-
-DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("auto", "float32", "bfloat16")
-QUANTIZE = ("none", "nf4")
 
 
 @dataclass(frozen=True)
@@ -35,17 +31,11 @@ class Placement:
 def pick(config: TrainingConfig, cuda: bool | None = None, bf16: bool | None = None) -> Placement:
     """Resolve ``[training] device, precision, quantize, gradient_checkpointing``.
 
-    ``cuda``/``bf16`` say what the machine has (probed with torch when None). Raises
-    ``ConfigError`` for unknown values and ``ModelError`` for a request the machine cannot
-    serve (a GPU without CUDA, 4-bit with full fine-tuning).
+    ``cuda``/``bf16`` say what the machine has (probed with torch when None); the values
+    themselves were checked when the config was read (``config.Device`` and the others).
+    Raises ``ModelError`` for a request the machine cannot serve (a GPU without CUDA, 4-bit
+    with full fine-tuning).
     """
-    for value, allowed, key in (
-        (config.device, DEVICES, "device"),
-        (config.precision, PRECISIONS, "precision"),
-        (config.quantize, QUANTIZE, "quantize"),
-    ):
-        if value not in allowed:
-            raise ConfigError(f"[training] {key} = {value!r}; choose one of {', '.join(allowed)}")
     if cuda is None or bf16 is None:
         import torch
 
@@ -63,12 +53,6 @@ def pick(config: TrainingConfig, cuda: bool | None = None, bf16: bool | None = N
         dtype = "bfloat16" if device == "cuda" and bf16 else "float32"
     else:
         dtype = config.precision
-    checkpointing = {"auto": device == "cuda", "on": True, "off": False}.get(
-        config.gradient_checkpointing
-    )
-    if checkpointing is None:
-        raise ConfigError(
-            f"[training] gradient_checkpointing = {config.gradient_checkpointing!r}; "
-            "choose auto, on or off"
-        )
+    switch = config.gradient_checkpointing  # its choices are checked when the config is read
+    checkpointing = device == "cuda" if switch == "auto" else switch == "on"
     return Placement(device, dtype, config.quantize, checkpointing)
