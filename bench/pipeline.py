@@ -22,7 +22,7 @@ def main() -> None:
     temp_home("pipeline")
     from panza_core.workspace import Workspace
     from sync.importer import import_path
-    from training import base, dataset, examples, finetune, loop, methods, playback
+    from training import base_model, dataset, examples, finetune, loop, methods, playback
 
     ws = Workspace()
     ws.store.add_account("david")
@@ -41,14 +41,14 @@ def main() -> None:
     train_rss = loop.peak_rss_mb()
 
     # The same first batches through ours and through a plain PEFT loop.
-    torch = base.setup_torch()
+    torch = base_model.setup_torch()
     from peft import get_peft_model
 
     train_pairs, _ = examples.training_pairs(ws, "david")
     batches = None
     timings = {}
     for name in ("panza", "plain peft"):
-        model, tokenizer = base.load(ws.llm)
+        model, tokenizer = base_model.load(ws.llm)
         model = get_peft_model(model, methods.lora_config(ws.config.training)).train()
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
         encoded = examples.encode_pairs(ws, "david", tokenizer, train_pairs)

@@ -40,16 +40,16 @@ def worker(spec: str) -> dict:
 
 def plain_loop(ws) -> dict:  # type: ignore[no-untyped-def]
     """The same epoch as a user would write it with PEFT and transformers alone."""
-    from training import base, dataset, device, examples, loop, methods
+    from training import base_model, dataset, device, examples, loop, methods
 
-    torch = base.setup_torch(ws.config.training.threads)
+    torch = base_model.setup_torch(ws.config.training.threads)
     from peft import get_peft_model
 
     t = ws.config.training
     placement = device.pick(t)
     torch.manual_seed(t.seed)
     train_pairs, _ = examples.training_pairs(ws, ACCOUNT)
-    model, tokenizer = base.load(ws.llm, "float32", placement.device)
+    model, tokenizer = base_model.load(ws.llm, "float32", placement.device)
     encoded = examples.encode_pairs(ws, ACCOUNT, tokenizer, train_pairs)
     model = get_peft_model(model, methods.lora_config(t)).train()
     params = [p for p in model.parameters() if p.requires_grad]

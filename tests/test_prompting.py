@@ -18,9 +18,9 @@ def test_user_message_layout():
 
 @pytest.mark.slow
 def test_render_matches_transformers_chat_template(workspace):
-    from training import base
+    from training import base_model
 
-    _, tokenizer = base.load(workspace.llm)
+    _, tokenizer = base_model.load(workspace.llm)
     messages = [{"role": "system", "content": "S"}, {"role": "user", "content": "U\nV"}]
     ours = prompting.render(workspace.chat_template, "S", "U\nV")
     theirs = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
@@ -31,9 +31,9 @@ def test_render_matches_transformers_chat_template(workspace):
 def test_training_and_llama_cpp_tokenise_the_prompt_identically(workspace):
     from panza_core import llama
     from panza_core.store import Message
-    from training import base, dataset
+    from training import base_model, dataset
 
-    _, tokenizer = base.load(workspace.llm)
+    _, tokenizer = base_model.load(workspace.llm)
     message = Message(text="Hi Tom,\n\nThanks for the drill!\n\nCheers,\nMaya", subject="Drill")
     example = dataset.encode(
         tokenizer,

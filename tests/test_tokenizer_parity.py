@@ -35,7 +35,7 @@ def test_llama_cpp_tokenizes_phi3_as_llama_cpp_expects():
 def test_the_training_tokenizer_gives_the_same_ids():
     pytest.importorskip("transformers")
     from panza_core.models import ModelRef
-    from training.base import load_tokenizer
+    from training.base_model import load_tokenizer
 
     tokenizer = load_tokenizer(ModelRef("hf", shared("tokenizers", "phi-3")))
     wrong = [(text, ids) for text, ids in _cases()

@@ -32,7 +32,7 @@ from typing import Any
 from panza_core import prompting, threads
 from panza_core.errors import CheckpointError, ModelError, PipelineError
 from panza_core.workspace import Workspace
-from training import base, convert, methods
+from training import base_model, convert, methods
 
 QUANT_TYPES = ("Q8_0", "Q4_K_M", "Q5_K_M", "Q4_0", "F16", "F32")
 CHECK_INSTRUCTION = "Write a short note thanking a colleague for their help this week."
@@ -258,7 +258,7 @@ def base_gguf(ws: Workspace, quant: str) -> Path:
     cache, keyed by the weights' fingerprint. Raises ``ModelError``."""
     if ws.llm.kind == "gguf":
         return ws.llm.path
-    folder = base.cache_dir(ws.llm)
+    folder = base_model.cache_dir(ws.llm)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"base-{quant}.gguf"
     if path.exists():
@@ -274,8 +274,8 @@ def base_gguf(ws: Workspace, quant: str) -> Path:
 def _export(
     ws: Workspace, adapter: Path, folder: Path, quant: str, adapter_only: bool
 ) -> tuple[Path, ExportMetrics]:
-    base.setup_torch()
-    model, tokenizer = base.load(ws.llm)
+    base_model.setup_torch()
+    model, tokenizer = base_model.load(ws.llm)
     ids = check_ids(ws, tokenizer)
     if adapter_only:
         from peft import PeftModel
@@ -288,14 +288,14 @@ def _export(
                 "retrain with 'panza train --force'"
             ) from exc
         target = base_gguf(ws, quant)
-        path = convert.lora_to_gguf(adapter, base.hf_folder(ws.llm), folder / "adapter.gguf")
+        path = convert.lora_to_gguf(adapter, base_model.hf_folder(ws.llm), folder / "adapter.gguf")
         merged = peft_model.merge_and_unload().eval()
         check = compare_logits(target, merged, ids, lora_path=path)
         return path, ExportMetrics(check, None, path.stat().st_size, str(target))
 
     merged = methods.load_merged(model, adapter)
     with tempfile.TemporaryDirectory(prefix="merged-", dir=folder) as tmp:
-        hf = convert.save_for_conversion(merged, base.hf_folder(ws.llm), Path(tmp))
+        hf = convert.save_for_conversion(merged, base_model.hf_folder(ws.llm), Path(tmp))
         full = convert.model_to_gguf(hf, folder / "model-f32.gguf.part", name=ws.llm.name)
     check = compare_logits(full, merged, ids)
     path = folder / f"model-{quant}.gguf"

@@ -21,7 +21,7 @@ from typing import Any
 
 from panza_core.errors import PipelineError
 from panza_core.workspace import Workspace
-from training import base, checkpoint, dataset, device, examples, methods
+from training import base_model, checkpoint, dataset, device, examples, methods
 
 Progress = Callable[[int, int, float], None]  # (step, steps, loss of the step's batch)
 
@@ -120,12 +120,12 @@ def load_base(ws: Workspace, placement: device.Placement) -> tuple[Any, Any]:
     if placement.quantize == "nf4":
         from training.quantized import load_4bit
 
-        folder = base.hf_folder(ws.llm)
+        folder = base_model.hf_folder(ws.llm)
         model = load_4bit(
             folder, placement.device, placement.dtype, placement.gradient_checkpointing
         )
-        return model, base.load_tokenizer(ws.llm)
-    model, tokenizer = base.load(ws.llm, "float32", placement.device)
+        return model, base_model.load_tokenizer(ws.llm)
+    model, tokenizer = base_model.load(ws.llm, "float32", placement.device)
     if placement.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
@@ -162,7 +162,7 @@ def run(
     newest checkpoint in ``folder.parent``. Raises ``PipelineError`` when no example fits
     ``max_length``, ``CheckpointError`` for a checkpoint that does not fit.
     """
-    torch = base.setup_torch(ws.config.training.threads)
+    torch = base_model.setup_torch(ws.config.training.threads)
     t = ws.config.training
     placement = device.pick(t)
     run_folder = folder.parent

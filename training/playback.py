@@ -196,7 +196,7 @@ def transformers_completer(model: ModelRef, batch: int = 8) -> ManyCompleter:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from training.base import load_tokenizer
+    from training.base_model import load_tokenizer
 
     tokenizer = load_tokenizer(model)
     tokenizer.padding_side = "left"  # generation continues at the right end of each row

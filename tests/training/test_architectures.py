@@ -59,8 +59,7 @@ def test_architecture_trains_exports_and_runs_in_llama_cpp(arch, tmp_path):
     from transformers import AutoModelForCausalLM
 
     from panza_core import llama, models, prompting
-    from training import base as base_model
-    from training import convert, export
+    from training import base_model, convert, export
 
     folder = tiny_models.build(arch, tmp_path / tiny_models.FAMILIES[arch].name)
     tokenizer = base_model.load_tokenizer(models.ModelRef("hf", folder))  # as training does

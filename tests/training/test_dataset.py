@@ -27,9 +27,9 @@ def test_split_is_seeded_stable_and_near_the_fraction():
 
 @pytest.mark.slow
 def test_encode_masks_the_prompt_and_drops_retrieved_emails_to_fit(workspace):
-    from training import base
+    from training import base_model
 
-    tokenizer = base.load_tokenizer(workspace.llm)
+    tokenizer = base_model.load_tokenizer(workspace.llm)
     message = Message(text="Hi Tom,\n\nThanks for the drill!\n\nCheers,\nMaya")
     long_email = "word " * 400
 

@@ -14,11 +14,11 @@ def test_hugging_face_folder_end_to_end(workspace):
     from panza_core.drafting import Drafter
     from panza_tui.cli.demo import ADDRESS, mailbox
     from sync.importer import import_path
-    from training import base, export, finetune, playback
+    from training import base_model, export, finetune, playback
 
     # The dequantized copy of the embedded model is a plain Hugging Face folder
     # (config.json, model.safetensors, tokenizer.json): use it as the user's model.
-    folder = base.hf_folder(models.resolve_llm("embedded"))
+    folder = base_model.hf_folder(models.resolve_llm("embedded"))
     ws = workspace.with_config(
         models={"llm": str(folder)}, training={"max_steps": 1, "batch_size": 2,
         "rag_probability": 0.0}, playback={"max_tokens": 24}, drafting={"max_tokens": 16},
@@ -34,7 +34,7 @@ def test_hugging_face_folder_end_to_end(workspace):
     exported = export.export(ws, "me", "Q8_0")
     assert exported.metrics.check_f32.top1_agreement_clear == 1.0
 
-    _, tokenizer = base.load(ws.llm)
+    _, tokenizer = base_model.load(ws.llm)
     llm = llama.load(exported.path, n_ctx=256)
     for text in ("Room 101 on 12/03/2026 at 14:30", "Grüße — café\n\n  indented"):
         assert tokenizer(text, add_special_tokens=False)["input_ids"] == llm.tokenize(
@@ -52,9 +52,11 @@ def test_transformers_playback_generates_a_batch_as_it_generates_one(workspace):
     from panza_core.models import chat_template
     from panza_tui.cli.demo import mailbox
     from sync.importer import import_path
-    from training import base, playback
+    from training import base_model, playback
 
-    ws = workspace.with_config(models={"llm": str(base.hf_folder(models.resolve_llm("embedded")))})
+    ws = workspace.with_config(
+        models={"llm": str(base_model.hf_folder(models.resolve_llm("embedded")))}
+    )
     ws.store.add_account("me")
     import_path(ws.store, "me", mailbox())
     template = chat_template(ws.llm)

@@ -4,7 +4,7 @@
 - ``rosa``: LoRA plus a sparse adapter (``rosa.py``, RoSA, arXiv 2401.04679).
 - ``full``: every weight trains (``full.py``).
 
-Adding a method is one module implementing ``training.methods.base.Method`` and one entry
+Adding a method is one module implementing ``training.methods.protocol.Method`` and one entry
 in ``METHODS``. Every method saves into one folder (the run's ``adapter/``) with a marker
 naming it, which ``load_merged`` turns back into a plain torch model for export.
 """
@@ -17,9 +17,9 @@ from typing import Any
 
 from panza_core.config import TrainingConfig
 from panza_core.errors import CheckpointError, ConfigError
-from training.methods.base import LossFn, MaskBatches, Method, Trainable
 from training.methods.full import Full
 from training.methods.lora import Lora, lora_config
+from training.methods.protocol import LossFn, MaskBatches, Method, Trainable
 from training.methods.rosa import Rosa
 from training.rosa import is_rosa
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from panza_core.config import TrainingConfig
-from training.methods.base import LossFn, MaskBatches, Trainable
+from training.methods.protocol import LossFn, MaskBatches, Trainable
 
 
 def lora_config(config: TrainingConfig) -> Any:

@@ -9,8 +9,8 @@ from typing import Any
 
 from panza_core.config import TrainingConfig
 from training import rosa
-from training.methods.base import LossFn, MaskBatches, Trainable
 from training.methods.lora import Lora
+from training.methods.protocol import LossFn, MaskBatches, Trainable
 
 
 class Rosa(Lora):
