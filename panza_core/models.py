@@ -137,7 +137,6 @@ def _gguf_chat_template(path: Path) -> str | None:
     cache (keyed by the file's path, size and mtime) because gguf's reader builds every
     metadata field, the whole vocabulary included: ~4 s for the embedded model, paid by each
     process that trains or plays back. Raises ModelError for a file gguf cannot read."""
-
     try:
         info = path.stat()
     except OSError as exc:
