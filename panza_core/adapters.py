@@ -31,7 +31,7 @@ class Version:
 
 def versions(store: Store, account: str) -> list[Version]:
     """The account's finished exports whose file is still on disk, newest first."""
-    active = store.account(account)["active_adapter"]
+    active = store.account(account).active_export
     found = []
     for run in store.runs(account, "export"):
         if run.status != "done" or not Path(run.path).exists():
@@ -54,7 +54,7 @@ def activate(store: Store, account: str, run_id: int) -> Version:
     finished export of this account with its file on disk."""
     for version in versions(store, account):
         if version.run == run_id:
-            store.set_active_adapter(account, run_id)
+            store.set_active_export(account, run_id)
             version.active = True
             return version
     raise PipelineError(

@@ -117,7 +117,7 @@ def base_choice(ws: Workspace, account: str) -> ModelChoice:
 
 def active_export(ws: Workspace, account: str) -> Any:
     """The account's active export run (else its newest), or None if it has none on disk."""
-    active = ws.store.account(account)["active_adapter"]
+    active = ws.store.account(account).active_export
     run = ws.store.run(active) if active else ws.store.latest_run(account, "export")
     if run is not None and run.status == "done" and Path(run.path).exists():
         return run
@@ -292,8 +292,7 @@ class Drafter:
         """The full prompt text for ``instruction`` with ``retrieved`` past emails and, for a
         reply, the ``thread`` it answers."""
         preamble = (
-            self.ws.store.account(self.account)["user_preamble"]
-            or self.ws.config.prompt.user_preamble
+            self.ws.store.account(self.account).user_preamble or self.ws.config.prompt.user_preamble
         )
         return prompting.build(
             self.ws.chat_template, self.ws.config.prompt.system, instruction,

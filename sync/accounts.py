@@ -80,8 +80,8 @@ def summaries(ws: Workspace) -> list[Summary]:
             emails=store.count_messages(name),
             addresses=tuple(store.addresses(name)),
             last_sync=store.last_sync(name),
-            drafts_waiting=sum(1 for d in store.drafts(name) if d["server_error"]),
-            active_export=store.account(name)["active_adapter"],
+            drafts_waiting=sum(1 for d in store.drafts(name) if d.server_error),
+            active_export=store.account(name).active_export,
         ))  # fmt: skip
     return rows
 

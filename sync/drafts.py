@@ -9,35 +9,34 @@ server's previous copy is replaced rather than piled up.
 from __future__ import annotations
 
 import email.utils
-import sqlite3
 from email.message import EmailMessage
 
 from panza_core.errors import PanzaError, SyncError
 from panza_core.secrets import Secret
-from panza_core.store import Store
+from panza_core.store import Draft, Store
 from sync import backends
 
 
-def build_message(draft: sqlite3.Row, from_addr: str) -> bytes:
+def build_message(draft: Draft, from_addr: str) -> bytes:
     """RFC 5322 bytes of a draft: From, To, Cc, Subject, Date, Message-ID, threading headers.
 
     Raises ``PanzaError`` if the draft has no Message-ID yet (``save`` assigns one).
     """
-    if not draft["message_id"]:
-        raise PanzaError(f"draft #{draft['id']} has no Message-ID")
+    if not draft.message_id:
+        raise PanzaError(f"draft #{draft.id} has no Message-ID")
     message = EmailMessage()
     message["From"] = from_addr
-    if draft["to_addrs"]:
-        message["To"] = draft["to_addrs"]
-    if draft["cc_addrs"]:
-        message["Cc"] = draft["cc_addrs"]
-    message["Subject"] = draft["subject"]
+    if draft.to_addrs:
+        message["To"] = draft.to_addrs
+    if draft.cc_addrs:
+        message["Cc"] = draft.cc_addrs
+    message["Subject"] = draft.subject
     message["Date"] = email.utils.formatdate(localtime=True)
-    message["Message-ID"] = draft["message_id"]
-    if draft["in_reply_to"]:
-        message["In-Reply-To"] = draft["in_reply_to"]
-        message["References"] = draft["refs"] or draft["in_reply_to"]
-    message.set_content(draft["text"])
+    message["Message-ID"] = draft.message_id
+    if draft.in_reply_to:
+        message["In-Reply-To"] = draft.in_reply_to
+        message["References"] = draft.refs or draft.in_reply_to
+    message.set_content(draft.text)
     return bytes(message)
 
 
@@ -48,7 +47,7 @@ def save(store: Store, account: str, draft_id: int, secret: Secret) -> str:
     Raises ``SyncError``/``AuthError`` after recording the reason on the draft.
     """
     draft = store.draft(draft_id)
-    if not draft["message_id"]:
+    if not draft.message_id:
         domain = (store.addresses(account) or ["panza.local"])[0].rpartition("@")[2]
         store.set_draft_server(draft_id, message_id=email.utils.make_msgid(domain=domain))
         draft = store.draft(draft_id)
@@ -58,7 +57,7 @@ def save(store: Store, account: str, draft_id: int, secret: Secret) -> str:
     from_addr = addresses[0] if addresses else server.get("user", "")
     raw = build_message(draft, from_addr)
     try:
-        ref = backend.save_draft(server, secret, raw, draft["server_ref"] or None, store, account)
+        ref = backend.save_draft(server, secret, raw, draft.server_ref or None, store, account)
     except SyncError as exc:
         store.set_draft_server(draft_id, server_error=str(exc))
         raise
@@ -70,9 +69,9 @@ def retry_failed(store: Store, account: str, secret: Secret) -> tuple[int, int]:
     """Upload every draft whose last upload failed; returns (saved, still failing)."""
     saved = failing = 0
     for draft in store.drafts(account):
-        if draft["server_error"]:
+        if draft.server_error:
             try:
-                save(store, account, draft["id"], secret)
+                save(store, account, draft.id, secret)
                 saved += 1
             except SyncError:
                 failing += 1

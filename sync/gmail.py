@@ -202,16 +202,16 @@ def sync_label(
     known = _gmail_ids(store, account, label)
     added: list[str] = []
     history_id: str | None = None
-    if state is not None and state["history_id"]:
+    if state is not None and state.history_id:
         try:
-            added, deleted, history_id = _history(users, state["history_id"], label.label_id)
+            added, deleted, history_id = _history(users, state.history_id, label.label_id)
         except NotFound:
             report.resynced, state = True, None
         else:
             gone = [known[i] for i in deleted if i in known]
             store.mark_deleted(gone)
             report.deleted_ids += gone
-    if state is None or not state["history_id"]:
+    if state is None or not state.history_id:
         # Full sync: list everything; what is stored but no longer listed was deleted.
         history_id = str(_call(users.getProfile(userId="me"))["historyId"])
         added = _list(users, label.query)

@@ -301,14 +301,14 @@ def sync_folder(
     modseq = info.get(b"HIGHESTMODSEQ")
     modseq = int(modseq) if modseq is not None else None
     state = store.sync_state(account, folder)
-    if state is not None and state["uidvalidity"] != uidvalidity:
+    if state is not None and state.uidvalidity != uidvalidity:
         store.forget_folder(account, folder)
         report.resynced = True
         state = None
-    last_uid = state["last_uid"] if state else 0
+    last_uid = state.last_uid if state else 0
 
     known = store.uids(account, folder)
-    unchanged = state is not None and modseq is not None and state["highestmodseq"] == modseq
+    unchanged = state is not None and modseq is not None and state.highestmodseq == modseq
     if known and not unchanged:
         present = set(client.search(["ALL"]))
         gone = [row for uid, row in known.items() if uid not in present]

@@ -93,7 +93,7 @@ def _row_key(
     ws: Workspace, account: str, model_key: Any, rag: bool, test: list,
     threads: Threads | None = None,
 ) -> str:  # fmt: skip
-    preamble = ws.store.account(account)["user_preamble"] or ws.config.prompt.user_preamble
+    preamble = ws.store.account(account).user_preamble or ws.config.prompt.user_preamble
     data = [(m.content_hash, instruction) for m, instruction in test]
     retrieval = asdict(ws.config.retrieval) if rag else None
     context = [threads[m.id] for m, _ in test] if threads is not None else None

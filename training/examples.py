@@ -50,7 +50,7 @@ def input_hash(ws: Workspace, account: str, train_pairs: list[Pair]) -> str:
     settings = {k: v for k, v in asdict(ws.config.training).items() if k not in ignored}
     settings["retrieval"] = asdict(ws.config.retrieval)
     settings["embedding"] = ws.config.models.embedding
-    preamble = ws.store.account(account)["user_preamble"] or ws.config.prompt.user_preamble
+    preamble = ws.store.account(account).user_preamble or ws.config.prompt.user_preamble
     data = sorted(
         (m.content_hash, instruction, thread_of(ws, account, m)) for m, instruction in train_pairs
     )
@@ -100,7 +100,7 @@ def encode_pairs(
     """Token ids and loss masks for ``pairs``; prompts exactly as drafting builds them.
     Pairs whose prompt leaves no room for the email within ``max_length`` are dropped."""
     config = ws.config
-    preamble = ws.store.account(account)["user_preamble"] or config.prompt.user_preamble
+    preamble = ws.store.account(account).user_preamble or config.prompt.user_preamble
     retrieved = retrieved_for(ws, account, pairs)
     examples = []
     for message, instruction in pairs:

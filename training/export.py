@@ -228,7 +228,7 @@ def export(
             leftover.unlink(missing_ok=True)
         raise
     ws.store.finish_run(run_id, "done", str(path), metrics.to_json())
-    ws.store.set_active_adapter(account, run_id)
+    ws.store.set_active_export(account, run_id)
     return ExportResult(run_id, path, metrics, adapter_only)
 
 

@@ -69,7 +69,7 @@ def status(ws: Workspace, account: str) -> ModelStatus:
     store = ws.store
     store.account(account)
     trained = store.latest_run(account, "train")
-    active_id = store.account(account)["active_adapter"]
+    active_id = store.account(account).active_export
     active = store.run(active_id) if active_id else None
     try:
         pairs = len(playback.pairs(store, account, ws.llm, ws.config.playback))

@@ -3,7 +3,8 @@ import sqlite3
 import pytest
 
 from panza_core.errors import AccountError, PanzaError
-from panza_core.store import _MIGRATIONS, Message, Store, content_hash
+from panza_core.store import Message, Store, content_hash
+from panza_core.store.schema import MIGRATIONS as _MIGRATIONS
 
 
 def test_schema_is_versioned_and_reopens(tmp_path):
@@ -83,14 +84,14 @@ def test_pairs_runs_and_drafts(tmp_path):
         draft = store.save_draft("me", "instr", "text v1", [{"id": row, "score": 0.5}])
         assert store.save_draft("me", "instr", "text v2", [], draft) == draft
         drafts = store.drafts("me")
-        assert len(drafts) == 1 and drafts[0]["text"] == "text v2"
+        assert len(drafts) == 1 and drafts[0].text == "text v2"
 
 
 def test_version_1_database_migrates_forward_keeping_its_data(tmp_path):
     path = tmp_path / "old.sqlite3"
     db = sqlite3.connect(path)
     db.executescript(_MIGRATIONS[0] + "PRAGMA user_version=1;")
-    db.execute("INSERT INTO accounts(name, created_at) VALUES ('me', 0)")
+    db.execute("INSERT INTO accounts(name, created_at, active_adapter) VALUES ('me', 0, 7)")
     db.execute(
         "INSERT INTO messages(account, content_hash, text, imported_at) VALUES ('me','h','hi',0)"
     )
@@ -104,6 +105,7 @@ def test_version_1_database_migrates_forward_keeping_its_data(tmp_path):
         assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(_MIGRATIONS)
         assert sorted(m.text for m in store.messages("me")) == ["hi", "re"]
         assert store.server("me") == {}
+        assert store.account("me").active_export == 7  # schema 5 renamed the column
         # Mail stored before received mail existed is the user's own; threads are backfilled.
         assert store.count_messages("me", received=True) == 0
         assert [m.text for m in store.thread("me", "<a@x>")] == ["re"]
@@ -144,7 +146,7 @@ def test_sync_state_uids_and_forgetting_a_folder(tmp_path):
         store.add_message("me", Message(text="from a file", folder="Sent.mbox"))
         store.set_sync_state("me", "Sent", uidvalidity=42, last_uid=9)
         state = store.sync_state("me", "Sent")
-        assert (state["uidvalidity"], state["last_uid"]) == (42, 9)
+        assert (state.uidvalidity, state.last_uid) == (42, 9)
         assert store.uids("me", "Sent") == {7: a, 9: a + 1}
         store.forget_folder("me", "Sent")  # UIDVALIDITY changed: UIDs meaningless, mail kept
         assert store.sync_state("me", "Sent") is None and store.uids("me", "Sent") == {}

@@ -53,7 +53,7 @@ def test_two_syncs_and_draft_saves_at_once_all_commit(tmp_path, imap_server):
         assert not errors, errors
         expected = store.count_messages("a")
         assert expected > 40 and store.count_messages("b") == expected
-        assert [d["text"] for d in store.drafts("a")][::-1] == [
+        assert [d.text for d in store.drafts("a")][::-1] == [
             f"Draft {i}\n" for i in range(len(saved))
         ]
 

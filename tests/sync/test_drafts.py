@@ -71,10 +71,10 @@ def test_a_failed_upload_keeps_the_draft_and_is_retried(store, imap_server):
     with pytest.raises(SyncError, match="cannot reach"):
         drafts.save(store, "maya", draft_id, imap_server.secret)
     kept = store.draft(draft_id)
-    assert kept["text"] == "Typed with care.\n" and "cannot reach" in kept["server_error"]
+    assert kept.text == "Typed with care.\n" and "cannot reach" in kept.server_error
     imap_server.restart()
     assert drafts.retry_failed(store, "maya", imap_server.secret) == (1, 0)
-    assert store.draft(draft_id)["server_error"] is None
+    assert store.draft(draft_id).server_error is None
     ((message, _),) = read_drafts(imap_server)
     assert message["Subject"] == "Important"
 

@@ -62,7 +62,7 @@ def test_full_sync_pages_and_matches_a_file_import(store, fake, tmp_path):
         == 69 // fake.page_size + 1 + 1
     )  # every page of SENT was read, and the inbox's one page
     assert [m.message_id for m in store.messages("maya", received=True)] == ["<in@x.org>"]
-    assert store.sync_state("maya", gmail.FOLDER)["history_id"] == str(fake.history_id)
+    assert store.sync_state("maya", gmail.FOLDER).history_id == str(fake.history_id)
 
 
 def test_incremental_sync_by_history_adds_and_deletes(store, fake):

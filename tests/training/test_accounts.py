@@ -79,15 +79,13 @@ def test_versions_activate_and_roll_back(david):
     adapters.activate(store, "david", david.adapter.run_id)
     rolled = adapters.rollback(store, "david")
     assert rolled.run == runs[runs.index(david.adapter.run_id) + 1]
-    assert store.account("david")["active_adapter"] == rolled.run
+    assert store.account("david").active_export == rolled.run
     with pytest.raises(PipelineError, match="not a finished export"):
         adapters.activate(store, "david", david.trained.run_id)  # a training run
     result = CliRunner().invoke(
         app, ["adapters", "activate", "--account", "david", str(david.adapter.run_id)]
     )
-    assert (
-        result.exit_code == 0 and store.account("david")["active_adapter"] == david.adapter.run_id
-    )
+    assert result.exit_code == 0 and store.account("david").active_export == david.adapter.run_id
     listing = CliRunner().invoke(app, ["adapters", "list", "--account", "david"])
     assert f"#{david.adapter.run_id}" in listing.stdout and "adapter" in listing.stdout
 

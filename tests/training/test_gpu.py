@@ -19,12 +19,12 @@ pytestmark = [
 def on_gpu(david):
     """``on_gpu(method, quantize)``: the David workspace training on CUDA (its own frozen
     config untouched); the active export is put back afterwards."""
-    active = david.ws.store.account("david")["active_adapter"]
+    active = david.ws.store.account("david").active_export
     yield lambda method, quantize: david.ws.with_config(training={
         "device": "cuda", "max_steps": 3, "mask_examples": 4, "method": method,
         "quantize": quantize,
     })  # fmt: skip
-    david.ws.store.set_active_adapter("david", active)
+    david.ws.store.set_active_export("david", active)
 
 
 @pytest.mark.parametrize(

@@ -22,9 +22,9 @@ def training(david):
     """``training(**settings)``: the David workspace with other [training] settings, for one
     test. The shared fixture's own config is frozen and stays as it is; the active export,
     which its other tests rely on, is put back afterwards."""
-    active = david.ws.store.account("david")["active_adapter"]
+    active = david.ws.store.account("david").active_export
     yield lambda **settings: david.ws.with_config(training=settings)
-    david.ws.store.set_active_adapter("david", active)
+    david.ws.store.set_active_export("david", active)
 
 
 def test_rosa_trains_saves_reloads_and_exports_merged(training):

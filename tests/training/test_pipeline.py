@@ -104,7 +104,7 @@ def test_export_to_ollama_writes_a_modelfile_and_registers_it(david, tmp_path, m
     from panza_tui.cli import app
     from tests.training.test_ollama import _fake_ollama
 
-    active = david.ws.store.account("david")["active_adapter"]
+    active = david.ws.store.account("david").active_export
     log = _fake_ollama(tmp_path)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
     # The fixture's own LoRA run: other tests train newer (RoSA, full) runs of David.
@@ -119,4 +119,4 @@ def test_export_to_ollama_writes_a_modelfile_and_registers_it(david, tmp_path, m
     assert f"ADAPTER {david.adapter.path}" in lines  # over the base the adapter was made for
     assert f"FROM {david.ws.llm.path}" in lines
     assert log.read_text().split() == ["create", "panza-david", "-f", str(modelfile)]
-    david.ws.store.set_active_adapter("david", active)
+    david.ws.store.set_active_export("david", active)

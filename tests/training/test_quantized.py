@@ -14,9 +14,9 @@ SETTINGS = {"max_steps": 2, "mask_examples": 4, "device": "cpu"}
 def training(david):
     """``training(**settings)``: the David workspace with other [training] settings; the
     active export is put back afterwards."""
-    active = david.ws.store.account("david")["active_adapter"]
+    active = david.ws.store.account("david").active_export
     yield lambda **settings: david.ws.with_config(training={**SETTINGS, **settings})
-    david.ws.store.set_active_adapter("david", active)
+    david.ws.store.set_active_export("david", active)
 
 
 def test_lora_over_a_4bit_base_trains_on_the_cpu_and_exports_merged(training):

@@ -88,8 +88,8 @@ async def test_compose_streams_a_draft_with_retrieved_emails_and_saves_it(demo_w
         await pilot.press("ctrl+s")
         await pilot.pause()
         drafts = demo_ws.store.drafts("demo")
-        assert len(drafts) == 1 and drafts[0]["text"] == text
-        assert drafts[0]["instruction"] == "Ask the neighbours to water my plants"
+        assert len(drafts) == 1 and drafts[0].text == text
+        assert drafts[0].instruction == "Ask the neighbours to water my plants"
         await pilot.press("ctrl+s")  # saving again updates the same draft
         await pilot.pause()
         assert len(demo_ws.store.drafts("demo")) == 1
@@ -280,7 +280,7 @@ async def test_saving_puts_the_draft_in_the_server_drafts_folder(demo_ws, imap_s
     assert message.get_content().replace("\r\n", "\n").strip() == EDITED_DRAFT.strip()
     assert message.get_content_charset() == "utf-8"
     local = demo_ws.store.drafts("demo")[0]
-    assert local["server_ref"] and local["server_error"] is None
+    assert local.server_ref and local.server_error is None
 
 
 async def test_accounts_screen_syncs_with_progress_tests_and_removes(demo_ws, imap_server):  # noqa: F811
@@ -411,7 +411,7 @@ async def test_a_cli_sync_beside_the_open_app_syncing_the_same_account(demo_ws, 
     store = demo_ws.store
     rows = store.messages("server")
     assert len(rows) == 65 == len({m.content_hash for m in rows})
-    assert store.draft(draft)["text"] == "Saved mid-sync.\n"
+    assert store.draft(draft).text == "Saved mid-sync.\n"
     demo_ws._indexes.clear()
     demo_ws.update_index("server")
     index = demo_ws.index("server")

@@ -68,7 +68,7 @@ async def test_model_screen_trains_cancels_resumes_and_activates_the_export(smal
         assert len(screen.query_one("#loss", Sparkline).data) >= 1
         assert "0 new emails since model" in str(status.render())
         export = small_ws.store.latest_run("d", "export")
-        assert small_ws.store.account("d")["active_adapter"] == export.id
+        assert small_ws.store.account("d").active_export == export.id
         assert str(choose_model(small_ws, "d").path) == export.path  # the next draft uses it
         assert app.title == "Panza"
 

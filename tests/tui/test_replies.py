@@ -87,6 +87,6 @@ async def test_a_reply_streams_beside_retrieved_emails_and_saves_threaded(marcus
         await pilot.press("ctrl+s")
         await pilot.pause()
         saved = ws.store.drafts("marcus")[0]
-        assert saved["text"] == text and saved["in_reply_to"] == target.message_id
-        assert saved["refs"].split()[-1] == target.message_id
-        assert saved["subject"] == screen.query_one("#subject", Input).value
+        assert saved.text == text and saved.in_reply_to == target.message_id
+        assert saved.refs.split()[-1] == target.message_id
+        assert saved.subject == screen.query_one("#subject", Input).value

@@ -148,4 +148,9 @@ MIGRATIONS: list[str] = [
     CREATE INDEX messages_parent ON messages(account, in_reply_to);
     CREATE INDEX messages_box ON messages(account, received, date);
     """,
+    # 5: one word for one thing. The account's model is an export run (adapter-only or
+    # merged), so the column says "export", as the rest of the code does.
+    """
+    ALTER TABLE accounts RENAME COLUMN active_adapter TO active_export;
+    """,
 ]
