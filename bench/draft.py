@@ -42,7 +42,8 @@ def main() -> None:
     drafter = Drafter(ws, "demo")
     drafter.load()
     instruction = demo.EXAMPLE
-    prompt = drafter.prompt(instruction, drafter.retrieve(instruction))
+    request = drafter.request(instruction)
+    prompt = drafter.prompt(request, drafter.retrieve(request))
 
     llama_cpp = llama.import_llama_cpp()
     n = threads.pick(ws.config.drafting.threads)
@@ -69,7 +70,7 @@ def main() -> None:
 
     def ours_run() -> tuple[float, float, int, float]:
         drafter.forget_prompt()
-        result = drafter.draft(instruction)
+        result = drafter.draft(request)
         t = result.timings
         return t["ttft_ms"], t["tokens_per_s"], t["tokens"], t["retrieval_ms"]
 
@@ -140,8 +141,8 @@ def first_token_rows(
         start = time.perf_counter()
         first: list[float] = []
         draft = drafter.draft(
-            text, on_token=lambda _: first or first.append(time.perf_counter()),
-            retrieved=retrieved,
+            drafter.request(text, retrieved=retrieved),
+            on_token=lambda _: first or first.append(time.perf_counter()),
         )  # fmt: skip
         return (first[0] - start) * 1000, draft.draft
 
@@ -154,10 +155,10 @@ def first_token_rows(
             drafter.forget_prompt()
             ms, cold = enter(text)
             times["cold"].append(ms)
-            final = [r.id for r in drafter.retrieve(text)]
+            final = [r.id for r in drafter.retrieve(drafter.request(text))]
             for pause, path in zip(PAUSES, paths[1:-1], strict=True):
                 drafter.forget_prompt()
-                preparer = Preparer(lambda: drafter)
+                preparer = Preparer(drafter, drafter.request())
                 for end in range(1, len(text) + 1):  # keystrokes, then enter
                     preparer.typed(text[:end])
                     time.sleep(1 / cps)

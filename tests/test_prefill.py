@@ -45,69 +45,75 @@ def evaluated(drafter: Drafter) -> list[int]:
 
 def test_prompt_tokens_are_the_tokens_a_completion_evaluates(drafter):
     llm = drafter.load().llm
-    prompt = drafter.prompt(INSTRUCTIONS[0], drafter.retrieve(INSTRUCTIONS[0]))
+    request = drafter.request(INSTRUCTIONS[0])
+    prompt = drafter.prompt(request, drafter.retrieve(request))
     drafter.forget_prompt()
     llama.stream(llm, prompt, max_tokens=1, temperature=0.0)
     tokens = llama.prompt_tokens(llm, prompt)
     assert list(llm._input_ids[: len(tokens)]) == tokens
-    prefix = llama.prompt_tokens(llm, drafter.prompt_prefix(drafter.retrieve(INSTRUCTIONS[0])))
+    empty = drafter.request()
+    prefix = llama.prompt_tokens(llm, drafter.prompt_prefix(empty, drafter.retrieve(request)))
     assert 0 < len(prefix) < len(tokens) and tokens[: len(prefix)] == prefix
 
 
 def test_prepared_and_regenerated_drafts_match_the_uncached_draft(drafter):
     llm = drafter.load().llm
+    empty = drafter.request()
     for instruction in INSTRUCTIONS:
+        request = drafter.request(instruction)
         drafter.forget_prompt()
         sizes = evaluated(drafter)
-        cold = drafter.draft(instruction)
-        full = len(llama.prompt_tokens(llm, drafter.prompt(instruction, cold.retrieved)))
+        cold = drafter.draft(request)
+        full = len(llama.prompt_tokens(llm, drafter.prompt(request, cold.retrieved)))
         assert sizes[0] == full > 200
 
         # the prompt before the instruction, evaluated: enter leaves the instruction's tokens
         drafter.forget_prompt()
-        drafter.prepare("")
-        prefix = llama.prompt_tokens(llm, drafter.prompt_prefix(drafter.retrieve("")))
+        drafter.prepare(empty)
+        prefix = llama.prompt_tokens(llm, drafter.prompt_prefix(empty, drafter.retrieve(empty)))
         assert list(llm._input_ids) == prefix
-        llama.prefill(llm, drafter.prompt_prefix(cold.retrieved))
+        llama.prefill(llm, drafter.prompt_prefix(empty, cold.retrieved))
         before = llm.n_tokens
         sizes.clear()
-        warm = drafter.draft(instruction)
+        warm = drafter.draft(request)
         assert sizes[0] == full - before < 40  # the instruction and the turn's end only
         assert warm.draft == cold.draft
 
         # typing paused on the whole instruction, then enter: the turn's end is left
         drafter.forget_prompt()
-        drafter.prepare(instruction)
-        typed = llama.prompt_tokens(llm, drafter.prompt_prefix(cold.retrieved, so_far=instruction))
+        drafter.prepare(request)
+        typed = llama.prompt_tokens(llm, drafter.prompt_prefix(request, cold.retrieved))
         assert list(llm._input_ids) == typed
         sizes.clear()
-        assert drafter.draft(instruction).draft == cold.draft
+        assert drafter.draft(request).draft == cold.draft
         assert sizes[0] == max(llama.FRESH_TOKENS, full - len(typed)) < 10
 
         # regenerate: the prompt is cached; only its last FRESH_TOKENS are evaluated again
         sizes.clear()
-        again = drafter.draft(instruction)
+        again = drafter.draft(request)
         assert sizes[0] == llama.FRESH_TOKENS and again.draft == cold.draft
 
         # typing paused halfway: retrieval may have found other emails; still the same draft
         drafter.forget_prompt()
-        drafter.prepare(instruction[: len(instruction) // 2])
-        assert drafter.draft(instruction).draft == cold.draft
+        drafter.prepare(request.typed(instruction[: len(instruction) // 2]))
+        assert drafter.draft(request).draft == cold.draft
 
 
 def test_a_preparation_overtaken_by_a_draft_leaves_the_cache_alone(drafter):
     llm = drafter.load().llm
-    drafter.draft(INSTRUCTIONS[0])
+    drafter.draft(drafter.request(INSTRUCTIONS[0]))
     cached = list(llm._input_ids)
-    assert drafter.prepare(INSTRUCTIONS[1], still_wanted=lambda: False) == (None, False)
+    late = drafter.request(INSTRUCTIONS[1])
+    assert drafter.prepare(late, still_wanted=lambda: False) == (None, False)
     assert list(llm._input_ids) == cached
 
 
 def test_the_subject_line_puts_the_drafts_prompt_back(drafter):
     llm = drafter.load().llm
-    draft = drafter.draft(INSTRUCTIONS[0])
+    request = drafter.request(INSTRUCTIONS[0])
+    draft = drafter.draft(request)
     drafter.subject(draft.draft, INSTRUCTIONS[0])
-    prompt = llama.prompt_tokens(llm, drafter.prompt(INSTRUCTIONS[0], draft.retrieved))
+    prompt = llama.prompt_tokens(llm, drafter.prompt(request, draft.retrieved))
     assert list(llm._input_ids) == prompt
 
 
@@ -117,7 +123,7 @@ def test_the_preparer_follows_typing_and_stands_down_on_enter(drafter):
     assert complete_words("Tell Priya I can") == "Tell Priya I"
     assert complete_words("Tell") == "Tell" and complete_words("Tell ") == "Tell"
     llm = drafter.load().llm
-    preparer = Preparer(lambda: drafter)
+    preparer = Preparer(drafter, drafter.request())
     instruction = INSTRUCTIONS[0]
     for end in range(1, len(instruction) + 1):  # keystrokes faster than it prepares
         preparer.typed(instruction[:end])
@@ -126,13 +132,14 @@ def test_the_preparer_follows_typing_and_stands_down_on_enter(drafter):
     # past emails retrieved for words typed, their prompt and the whole instruction cached
     retrieved = preparer.retrieval_for(instruction)
     assert retrieved is not None and preparer.retrieval_for("Something else") is None
-    prefix = drafter.prompt_prefix(retrieved, so_far=instruction)
+    request = drafter.request(instruction, retrieved=retrieved)
+    prefix = drafter.prompt_prefix(request, retrieved)
     assert list(llm._input_ids) == llama.prompt_tokens(llm, prefix)
     sizes = evaluated(drafter)
-    draft = drafter.draft(instruction, retrieved=retrieved)
+    draft = drafter.draft(request)
     assert sizes[0] < 10  # enter: the turn's end only
     drafter.forget_prompt()
-    assert drafter.draft(instruction, retrieved=retrieved).draft == draft.draft
+    assert drafter.draft(request).draft == draft.draft
     cached = list(llm._input_ids)
     with drafter.load().lock:  # as while a draft holds the model
         preparer.typed(instruction + " and more")

@@ -41,11 +41,11 @@ from panza_core.drafting import (
 from panza_core.errors import PipelineError
 from panza_core.workspace import Workspace
 from training import export, metrics
-from training.examples import thread_of, training_pairs
+from training.examples import training_pairs
 
 SETTINGS = ("base", "base+rag", "finetuned", "finetuned+rag")
 REPLIES = " (replies)"  # suffix of the rows scored on held-out replies only
-Threads = dict[int, list[tuple[str, str]]]  # store id -> the conversation a reply answered
+Threads = dict[int, list[replies.Turn]]  # store id -> the conversation a reply answered
 
 
 @dataclass
@@ -96,7 +96,9 @@ def _row_key(
     preamble = ws.store.account(account).user_preamble or ws.config.prompt.user_preamble
     data = [(m.content_hash, instruction) for m, instruction in test]
     retrieval = asdict(ws.config.retrieval) if rag else None
-    context = [threads[m.id] for m, _ in test] if threads is not None else None
+    context = None
+    if threads is not None:
+        context = [[turn.as_prompt for turn in threads[m.id]] for m, _ in test]
     return prompting.fingerprint(
         model_key, rag, retrieval, _generation(ws), ws.config.prompt.system, preamble,
         ws.chat_template, ws.config.models.embedding, data, *([context] if context else []),
@@ -130,7 +132,8 @@ def draft_all(
     for message, instruction in test:
         thread = threads.get(message.id) if threads is not None else None
         to = replies.first_address(message.to_addrs) if thread else None
-        drafts.append(drafter.draft(instruction, exclude=held_out, thread=thread, correspondent=to))
+        request = drafter.request(instruction, thread=thread, correspondent=to, exclude=held_out)
+        drafts.append(drafter.draft(request))
         if progress:
             progress(instruction)
     return drafts
@@ -169,7 +172,7 @@ def evaluate(
     )  # fmt: skip
     folder = ws.run_path(account, run_id)
     folder.mkdir(parents=True, exist_ok=True)
-    threads = {m.id: thread_of(ws, account, m) for m, _ in test}
+    threads = {m.id: replies.context_of(ws.store, account, m) for m, _ in test}
     reply_test = [(m, i) for m, i in test if threads[m.id]]
     rows: list[dict[str, Any]] = []
     try:

@@ -75,7 +75,8 @@ def run(open_tui: bool = True, instruction: str = EXAMPLE) -> None:
     console.rule(f"5. draft: {instruction}")
     from panza_core.drafting import Drafter
 
-    result = Drafter(ws, ACCOUNT).draft(instruction)
+    drafter = Drafter(ws, ACCOUNT)
+    result = drafter.draft(drafter.request(instruction))
     print(clean(result.draft))
     for r in result.retrieved:
         say(f"  retrieved #{r.id} ({r.score:.2f}) {clean_line(r.subject)}", "dim")

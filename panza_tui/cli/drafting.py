@@ -57,16 +57,15 @@ def draft(
         sys.stdout.write(clean(piece))
         sys.stdout.flush()
 
-    if parent is not None and not as_json:
-        h = drafter.headers(parent, reply_all)
+    request = drafter.request(instruction, reply_to=parent, reply_all=reply_all)
+    h = request.headers
+    if h is not None and not as_json:
         say(f"To: {clean_line(h.to)}\nCc: {clean_line(h.cc)}\nSubject: {clean_line(h.subject)}\n",
             "dim")  # fmt: skip
     suggested = drafter.suggest_to(instruction) if parent is None else []
     if suggested and not as_json:
         say(f"To (suggested): {clean_line(', '.join(suggested[:3]))}\n", "dim")
-    result = drafter.draft(
-        instruction, on_token=None if as_json else stream, reply_to=parent, reply_all=reply_all
-    )
+    result = drafter.draft(request, on_token=None if as_json else stream)
     subject = drafter.subject(result.draft, instruction) if parent is None else ""
     if as_json:
         data = result.to_json()

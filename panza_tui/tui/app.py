@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App
 from textual.notifications import SeverityLevel
@@ -14,6 +14,9 @@ from textual.notifications import SeverityLevel
 from panza_core import locations
 from panza_core.store import Message
 from panza_core.workspace import Workspace
+
+if TYPE_CHECKING:
+    from panza_core.drafting import Drafter
 
 BUG_HINT = "please report it, with what you were doing"
 
@@ -31,7 +34,7 @@ class PanzaApp(App):
         if account is not None:
             self.workspace.store.account(account)  # raises AccountError naming known ones
         self.account = account or (accounts[0] if accounts else None)
-        self._drafters: dict[str, object] = {}
+        self._drafters: dict[str, Drafter] = {}
         self.startup_ms: float | None = None
         self.jobs: dict[str, Any] = {}  # account -> its latest training.job.ModelJob
         self._job_outcomes: dict[str, str] = {}  # account -> "running", "done", ...
@@ -244,8 +247,9 @@ class PanzaApp(App):
         self.startup_ms = (time.perf_counter() - self.started) * 1000
         self.log.info(f"start-up took {self.startup_ms:.0f} ms")
 
-    def drafter(self, account: str):  # type: ignore[no-untyped-def]
-        """The account's ``Drafter``, created once (its models load on first use)."""
+    def drafter(self, account: str) -> Drafter:
+        """The account's ``Drafter``, created once (cheap: its models load on first use,
+        in a worker); raises ``AccountError`` if the account is gone."""
         from panza_core.drafting import Drafter
 
         if account not in self._drafters:

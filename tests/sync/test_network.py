@@ -64,7 +64,8 @@ def test_sockets_go_only_to_the_configured_servers(workspace, imap_server, recor
         accounts.sync(ws, "g")
         draft = ws.store.save_draft("box", "x", "Hi Tom,\n\nthe drill?\n", [], subject="Drill")
         drafts.save(ws.store, "box", draft, imap_server.secret)
-        Drafter(ws.with_config(drafting={"max_tokens": 8}), "box").draft("Ask Tom for the drill")
+        drafter = Drafter(ws.with_config(drafting={"max_tokens": 8}), "box")
+        drafter.draft(drafter.request("Ask Tom for the drill"))
         fake_port = int(fake.url.rsplit(":", 1)[1])
     finally:
         fake.close()

@@ -46,9 +46,10 @@ def test_two_accounts_share_the_base_and_switch_adapters(david, isabel, monkeypa
         for name, run in (("david", david.adapter.run_id), ("isabel", isabel.run_id))
     }
     instruction = "Write an email to Anna thanking her for the invitation to speak"
-    first = drafters["david"].draft(instruction).draft
-    theirs = drafters["isabel"].draft(instruction).draft
-    again = drafters["david"].draft(instruction).draft
+    david, isabel = drafters["david"], drafters["isabel"]
+    first = david.draft(david.request(instruction)).draft
+    theirs = isabel.draft(isabel.request(instruction)).draft
+    again = david.draft(david.request(instruction)).draft
     assert len(loads) == 1  # one base model loaded for both accounts
     assert drafters["david"]._model is drafters["isabel"]._model
     assert first == again  # switching back restores David's adapter exactly

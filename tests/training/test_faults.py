@@ -67,5 +67,6 @@ def test_training_before_playback_says_what_to_run(workspace):
 def test_empty_instruction_is_refused(david):
     from panza_core.drafting import Drafter
 
+    drafter = Drafter(david.ws, "david")
     with pytest.raises(PanzaError, match="instruction is empty"):
-        Drafter(david.ws, "david").draft("   ")
+        drafter.draft(drafter.request("   "))

@@ -40,7 +40,8 @@ def test_hugging_face_folder_end_to_end(workspace):
         assert tokenizer(text, add_special_tokens=False)["input_ids"] == llm.tokenize(
             text.encode(), add_bos=False, special=True
         )
-    result = Drafter(ws, "me").draft("Thank Kofi for the maples")
+    drafter = Drafter(ws, "me")
+    result = drafter.draft(drafter.request("Thank Kofi for the maples"))
     assert result.timings["tokens"] > 0
 
 

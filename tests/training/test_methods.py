@@ -51,7 +51,7 @@ def test_rosa_trains_saves_reloads_and_exports_merged(training):
     check = exported.metrics.check_f32  # the sparse part merged right: the same logits
     assert check.max_abs_diff < 0.1 and check.top1_agreement_clear == 1.0
     drafter = Drafter(ws, "david", choice=export_choice(ws, ws.store.run(exported.run_id)))
-    assert drafter.draft("Thank Tom for the quick reply").draft
+    assert drafter.draft(drafter.request("Thank Tom for the quick reply")).draft
 
 
 def test_full_fine_tuning_trains_every_weight_and_exports(training):

@@ -79,7 +79,8 @@ def test_drafting_never_retrieves_the_email_being_drafted(david):
     target = ws.store.messages("david", "resurrect")[0]
     drafter = Drafter(ws, "david")
     pieces = []
-    result = drafter.draft(target.text[:200], on_token=pieces.append, exclude=[target.id])
+    request = drafter.request(target.text[:200], exclude=[target.id])
+    result = drafter.draft(request, on_token=pieces.append)
     assert target.id not in [r.id for r in result.retrieved]
     assert len(pieces) == result.timings["tokens"] > 0
     assert "".join(pieces).strip() == result.draft

@@ -113,7 +113,7 @@ async def test_typing_evaluates_the_prompt_before_the_instruction(demo_ws):
         llm = drafter.load().llm
         typed = "Ask the neighbours to water my plants"
         retrieved = screen.preparer.retrieval_for(typed)
-        prefix = drafter.prompt_prefix(retrieved, so_far=typed)
+        prefix = drafter.prompt_prefix(screen.request.typed(typed), retrieved)
         assert list(llm._input_ids) == llama.prompt_tokens(llm, prefix)  # while typing
         sizes: list[int] = []
         original = llm.eval
@@ -150,12 +150,9 @@ async def test_regenerating_mid_stream_keeps_only_the_new_draft(demo_ws):
         assert app.screen.attempt == 1
         text = area.text
         shown = app.screen.retrieved  # retrieved while typing: the prompt's past emails
-    seed = demo_ws.config.drafting.seed + 1
-    expected = (
-        Drafter(demo_ws, "demo")
-        .draft("Thank Kofi for the maples", seed=seed, retrieved=shown)
-        .draft
-    )
+    drafter = Drafter(demo_ws, "demo")
+    request = drafter.request("Thank Kofi for the maples", retrieved=shown).attempt(1)
+    expected = drafter.draft(request).draft
     assert text.strip() == expected
 
 

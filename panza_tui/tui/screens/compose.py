@@ -16,15 +16,15 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static, TextArea
 from textual.worker import get_current_worker
 
 from panza_core import replies
-from panza_core.drafting import Draft, Preparer, Retrieved
+from panza_core.drafting import Draft, DraftRequest, Preparer, Retrieved
 from panza_core.errors import describe
 from panza_core.store import Message as Email
 from panza_core.untrusted import clean, clean_line
+from panza_tui.tui.screens.base import PanzaScreen
 from panza_tui.tui.widgets.retrieved import RetrievedPanel
 from sync import accounts
 
@@ -33,8 +33,12 @@ class _Cancelled(Exception):
     """Raised inside the token callback to stop a superseded generation."""
 
 
-class ComposeScreen(Screen):
-    """Instruction box, editable draft, and the retrieved past emails beside it."""
+class ComposeScreen(PanzaScreen[None]):
+    """Instruction box, editable draft, and the retrieved past emails beside it.
+
+    The draft's ``DraftRequest`` is built once, when the screen is made (the conversation
+    and headers of a reply read from the store then); the preparation while typing, each
+    draft and the save all use it."""
 
     BINDINGS = [
         Binding("ctrl+r", "regenerate", "Regenerate"),
@@ -86,10 +90,13 @@ class ComposeScreen(Screen):
         self.instruction = ""
         self.attempt = 0  # each regeneration samples with a new seed
         self.generation = 0  # tokens of a superseded generation are dropped
-        self.preparer = Preparer(
-            lambda: self.app.drafter(self.account),  # type: ignore[attr-defined]
-            reply_to,
+        # The drafter of the account when the screen opened: a model job finishing meanwhile
+        # gives the next compose screen the new export, not this one.
+        self.drafter = self.panza.drafter(account)
+        self.request: DraftRequest = self.drafter.request(
+            instruction, reply_to=reply_to, reply_all=reply_all
         )
+        self.preparer = Preparer(self.drafter, self.request)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -126,9 +133,8 @@ class ComposeScreen(Screen):
 
     def on_mount(self) -> None:
         self.sub_title = f"{self.account} · " + ("reply" if self.reply_to else "compose")
-        if self.reply_to is not None:
-            own = self.app.workspace.store.addresses(self.account)  # type: ignore[attr-defined]
-            headers = replies.reply_headers(self.reply_to, own, self.reply_all)
+        headers = self.request.headers
+        if headers is not None:
             self.query_one("#to", Input).value = clean_line(headers.to)
             self.query_one("#cc", Input).value = clean_line(headers.cc)
             self.query_one("#subject", Input).value = clean_line(headers.subject)
@@ -172,14 +178,14 @@ class ComposeScreen(Screen):
         self.query_one(RetrievedPanel).show([], searching=True)
         self.set_status("loading the model…")
         retrieved = self.preparer.retrieval_for(self.instruction)  # their prompt is cached
-        self.generate(self.instruction, self.attempt, self.generation, retrieved)
+        request = self.request.typed(self.instruction).using(retrieved).attempt(self.attempt)
+        self.generate(request, self.generation)
 
     @work(thread=True, exclusive=True, group="suggest")
     def suggest(self, instruction: str) -> None:
         """Worker: fill an empty To with the past correspondent the instruction names (the
         address book reads every stored email: never on the UI thread)."""
-        drafter = self.app.drafter(self.account)  # type: ignore[attr-defined]
-        suggested = drafter.suggest_to(instruction)
+        suggested = self.drafter.suggest_to(instruction)
         if suggested:
             self.app.call_from_thread(self._suggested, suggested[0])
 
@@ -190,17 +196,12 @@ class ComposeScreen(Screen):
             self.suggested_to = to.value
 
     @work(thread=True, exclusive=True, group="draft")
-    def generate(
-        self, instruction: str, attempt: int, generation: int,
-        retrieved: list[Retrieved] | None = None,
-    ) -> None:  # fmt: skip
-        """Worker: retrieve (unless the past emails were ``retrieved`` while typing), then
-        stream the draft into the text area."""
+    def generate(self, request: DraftRequest, generation: int) -> None:
+        """Worker: retrieve (unless the request has the past emails retrieved while
+        typing), then stream the draft into the text area."""
         worker = get_current_worker()
+        drafter = self.drafter
         try:
-            drafter = self.app.drafter(self.account)  # type: ignore[attr-defined]
-            drafter.load()
-            self.app.call_from_thread(self.set_status, f"{drafter.choice.label}: writing…")
             # The model's words are untrusted too (an email it answers can steer it).
 
             def token(piece: str) -> None:
@@ -210,12 +211,9 @@ class ComposeScreen(Screen):
 
             def found(retrieved: list[Retrieved]) -> None:
                 self.app.call_from_thread(self.show_retrieved, retrieved, generation)
+                self.app.call_from_thread(self.set_status, f"{drafter.choice.label}: writing…")
 
-            seed = drafter.ws.config.drafting.seed + attempt
-            result = drafter.draft(
-                instruction, on_token=token, on_retrieved=found, seed=seed,
-                reply_to=self.reply_to, reply_all=self.reply_all, retrieved=retrieved,
-            )  # fmt: skip
+            result = drafter.draft(request, on_token=token, on_retrieved=found)
         except _Cancelled:
             return
         except Exception as exc:  # noqa: BLE001 - one line to the user; the instruction stays
@@ -227,7 +225,7 @@ class ComposeScreen(Screen):
     def suggest_subject(self, text: str, instruction: str, generation: int) -> None:
         """Worker: draft a subject for a new email's finished draft (stays editable)."""
         try:
-            subject = self.app.drafter(self.account).subject(text, instruction)  # type: ignore[attr-defined]
+            subject = self.drafter.subject(text, instruction)
         except Exception:  # noqa: BLE001 - a subject is a convenience; the draft stands
             return
         self.app.call_from_thread(self.fill_subject, subject, generation)
@@ -283,19 +281,17 @@ class ComposeScreen(Screen):
         if not text.strip():
             self.notify("Nothing to save yet.", severity="warning")
             return
-        store = self.app.workspace.store  # type: ignore[attr-defined]
+        store = self.panza.workspace.store
         retrieved = [{"id": r.id, "score": r.score} for r in self.retrieved]
         headers = {f: self.query_one(f"#{f}", Input).value.strip() for f in ("to", "cc", "subject")}
-        parent = self.reply_to
-        own = store.addresses(self.account)
-        threading = replies.reply_headers(parent, own) if parent is not None else None
+        threading = self.request.headers  # a reply's In-Reply-To and References
         self.draft_id = store.save_draft(
             self.account, self.instruction, text, retrieved, self.draft_id,
             to_addrs=headers["to"], cc_addrs=headers["cc"], subject=headers["subject"],
             in_reply_to=threading.in_reply_to if threading else None,
             refs=threading.references if threading else None,
         )  # fmt: skip
-        if accounts.has_server(self.app.workspace, self.account):  # type: ignore[attr-defined]
+        if accounts.has_server(self.panza.workspace, self.account):
             self.notify(f"Saved as local draft #{self.draft_id}; uploading…")
             self.upload(self.draft_id)
         else:
@@ -305,7 +301,7 @@ class ComposeScreen(Screen):
     def upload(self, draft_id: int) -> None:
         """Worker: put the draft in the server's Drafts folder (the local copy stays)."""
         try:
-            accounts.upload_draft(self.app.workspace, self.account, draft_id)  # type: ignore[attr-defined]
+            accounts.upload_draft(self.panza.workspace, self.account, draft_id)
         except Exception as exc:  # noqa: BLE001 - the local copy stands; said in one line
             self.app.call_from_thread(
                 self.notify, f"Kept locally, will retry on the next save or sync: {describe(exc)}",
