@@ -1,5 +1,5 @@
 """Lint and types as part of the suite, so CI runs them with the tests: ruff (pycodestyle,
-pyflakes, import sorting, pyupgrade, bugbear) on everything, mypy on the core. Both read
+pyflakes, import sorting, pyupgrade, bugbear) and mypy on every package. Both read
 their settings from pyproject.toml."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def test_ruff_finds_nothing():
 
 
 @pytest.mark.slow
-def test_mypy_checks_the_core_clean(tmp_path):
+def test_mypy_checks_every_package_clean(tmp_path):
     proc = _run("mypy", "--cache-dir", str(tmp_path / "mypy"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "no issues found" in proc.stdout

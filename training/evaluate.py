@@ -70,7 +70,7 @@ class EvalResult:
 def test_set(ws: Workspace, account: str) -> list[tuple[Any, str]]:
     """Held-out (message, instruction) pairs, by store id, cut to ``[evaluation] limit``."""
     _, test = training_pairs(ws, account)
-    test.sort(key=lambda pair: pair[0].id)
+    test.sort(key=lambda pair: pair[0].id or 0)
     limit = ws.config.evaluation.limit
     return test[:limit] if limit else test
 

@@ -87,8 +87,9 @@ def retrieved_for(ws: Workspace, account: str, pairs: list[Pair]) -> dict[str, l
     found = {}
     for (message, _), thread, vector in zip(chosen, threads, vectors, strict=True):
         to = replies.first_address(message.to_addrs) if thread else None
+        own = [message.id] if message.id is not None else []
         hits = search_emails(
-            ws.store, index, vector, r.top_k, r.threshold, exclude=[message.id], correspondent=to
+            ws.store, index, vector, r.top_k, r.threshold, exclude=own, correspondent=to
         )
         found[message.content_hash] = [m.text for _, m in hits]
     return found

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import Enum, StrEnum
 from typing import TYPE_CHECKING, Any
 
 from panza_core.errors import PanzaError
@@ -23,7 +24,37 @@ if TYPE_CHECKING:
     from panza_core.store import Run
     from panza_core.workspace import Workspace
 
-STAGES = ("playback", "train", "export", "eval")
+
+class Stage(StrEnum):
+    """A stage of the model job, in the order it runs (its value is the CLI's word)."""
+
+    PLAYBACK = "playback"
+    TRAIN = "train"
+    EXPORT = "export"
+    EVAL = "eval"
+
+
+STAGES: tuple[Stage, ...] = tuple(Stage)
+
+
+class JobState(Enum):
+    """Where a job is: running, or how it ended."""
+
+    RUNNING = "running"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A job's state and, for a cancelled or failed one, the line that says what next."""
+
+    state: JobState
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.state.value}: {self.detail}" if self.detail else self.state.value
 
 
 class Cancelled(PanzaError):
@@ -85,11 +116,61 @@ def status(ws: Workspace, account: str) -> ModelStatus:
     )
 
 
+Report = Callable[["Update"], None]
+
+
+def _playback(job: ModelJob, report: Report) -> Any:
+    from training import playback, selection
+
+    chosen = selection.choose(job.ws, job.account)
+    job.results["selection"] = chosen
+    return playback.run(
+        job.ws.store, job.account, job.ws.llm, job.ws.config.playback,
+        progress=lambda done, total: report(Update(Stage.PLAYBACK, done, total)),
+        messages=chosen.emails,
+    )  # fmt: skip
+
+
+def _train(job: ModelJob, report: Report) -> Any:
+    from training import finetune
+
+    return finetune.train(
+        job.ws, job.account, resume=job.resume and _resumable(job.ws, job.account),
+        progress=lambda done, total, loss: report(Update(Stage.TRAIN, done, total, loss)),
+    )  # fmt: skip
+
+
+def _export(job: ModelJob, report: Report) -> Any:
+    from training import export
+
+    return export.export(job.ws, job.account)
+
+
+def _eval(job: ModelJob, report: Report) -> Any:
+    from training import evaluate
+
+    def drafted(setting: str, done: int, total: int) -> None:
+        report(Update(Stage.EVAL, done, total, info=setting))
+
+    return evaluate.evaluate(job.ws, job.account, progress=drafted)
+
+
+# What each stage runs: the same functions as its command (``panza playback``, ``train``,
+# ``export``, ``eval``), so a new stage is a function and a row here.
+RUNNERS: dict[Stage, Callable[[ModelJob, Report], Any]] = {
+    Stage.PLAYBACK: _playback,
+    Stage.TRAIN: _train,
+    Stage.EXPORT: _export,
+    Stage.EVAL: _eval,
+}
+
+
 @dataclass
 class ModelJob:
     """Playback -> training -> export -> evaluation of ``account`` (``stages``, in that
     order). ``run`` blocks (call it from a worker thread); ``cancel`` may be called from any
-    thread. ``updates`` keeps every report, ``losses`` the training loss per step."""
+    thread. ``updates`` keeps every report, ``losses`` the training loss per step;
+    ``outcome`` is running until whoever runs it records how it ended (``finish``)."""
 
     ws: Workspace
     account: str
@@ -99,6 +180,7 @@ class ModelJob:
     losses: list[float] = field(default_factory=list)
     results: dict[str, Any] = field(default_factory=dict)
     started: float = field(default_factory=time.time)
+    outcome: Outcome = Outcome(JobState.RUNNING)
     _cancel: threading.Event = field(default_factory=threading.Event)
 
     def cancel(self) -> None:
@@ -107,13 +189,24 @@ class ModelJob:
 
     @property
     def cancelled(self) -> bool:
+        """Whether ``cancel`` was called."""
         return self._cancel.is_set()
 
     @property
+    def running(self) -> bool:
+        """Whether the job has not ended yet."""
+        return self.outcome.state is JobState.RUNNING
+
+    @property
     def latest(self) -> Update | None:
+        """The newest progress report, or None before the first."""
         return self.updates[-1] if self.updates else None
 
-    def _report(self, update: Update, listener: Callable[[Update], None] | None) -> None:
+    def finish(self, outcome: Outcome) -> None:
+        """Record how the job ended."""
+        self.outcome = outcome
+
+    def _report(self, update: Update, listener: Report | None) -> None:
         self.updates.append(update)
         if update.loss is not None:
             self.losses.append(update.loss)
@@ -122,40 +215,21 @@ class ModelJob:
         if self._cancel.is_set():
             raise Cancelled(f"cancelled during {update.stage}; finished work is kept")
 
-    def run(self, listener: Callable[[Update], None] | None = None) -> dict[str, Any]:
+    def run(self, listener: Report | None = None) -> dict[str, Any]:
         """Run the stages; returns each stage's result by name. Raises ``Cancelled`` when
-        cancelled, and whatever the stage raises (``PanzaError`` subclasses)."""
-        from training import evaluate, export, finetune, selection
-        from training import playback as pb
+        cancelled, ``PanzaError`` for a stage not in ``Stage``, and whatever a stage raises
+        (``PanzaError`` subclasses)."""
 
         def report(update: Update) -> None:
             self._report(update, listener)
 
-        for stage in self.stages:
+        for name in self.stages:
+            try:
+                stage = Stage(name)
+            except ValueError:
+                raise PanzaError(f"unknown stage {name!r}: use {', '.join(STAGES)}") from None
             report(Update(stage, info="starting"))
-            if stage == "playback":
-                chosen = selection.choose(self.ws, self.account)
-                self.results["selection"] = chosen
-                self.results[stage] = pb.run(
-                    self.ws.store, self.account, self.ws.llm, self.ws.config.playback,
-                    progress=lambda done, total: report(Update("playback", done, total)),
-                    messages=chosen.emails,
-                )  # fmt: skip
-            elif stage == "train":
-                self.results[stage] = finetune.train(
-                    self.ws, self.account, resume=self.resume and _resumable(self.ws, self.account),
-                    progress=lambda done, total, loss: report(Update("train", done, total, loss)),
-                )  # fmt: skip
-            elif stage == "export":
-                self.results[stage] = export.export(self.ws, self.account)
-            elif stage == "eval":
-
-                def drafted(setting: str, done: int, total: int) -> None:
-                    report(Update("eval", done, total, info=setting))
-
-                self.results[stage] = evaluate.evaluate(self.ws, self.account, progress=drafted)
-            else:
-                raise PanzaError(f"unknown stage {stage!r}: use {', '.join(STAGES)}")
+            self.results[stage] = RUNNERS[stage](self, report)
             report(Update(stage, 1, 1, info="done"))
         return self.results
 

@@ -166,7 +166,8 @@ def run(
     t = ws.config.training
     placement = device.pick(t)
     run_folder = folder.parent
-    saved = checkpoint.load(checkpoint.find(run_folder)) if resume else None
+    found = checkpoint.find(run_folder) if resume else None
+    saved = checkpoint.load(found) if found is not None else None
     torch.manual_seed(t.seed)
     started = time.perf_counter()
     accelerator = make_accelerator(placement)

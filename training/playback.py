@@ -217,7 +217,7 @@ def transformers_completer(model: ModelRef, batch: int = 8) -> ManyCompleter:
         return [tokenizer.decode(row, skip_special_tokens=True) for row in new]
 
     def complete(prompts: Sequence[str], max_tokens: int, temperature: float, seed: int,
-                 done: Done | None = None):  # fmt: skip
+                 done: Done | None = None) -> list[str]:  # fmt: skip
         torch.manual_seed(seed)
         texts: list[str] = []
         for start in range(0, len(prompts), batch):
@@ -241,7 +241,7 @@ def batched_completer(model: ModelRef, n_seq: int) -> ManyCompleter:
     stops = [*prompting.turn_ends(chat_template(model), eos_text(model)), "\n"]
 
     def complete(prompts: Sequence[str], max_tokens: int, temperature: float, seed: int,
-                 done: Done | None = None):  # fmt: skip
+                 done: Done | None = None) -> list[str]:  # fmt: skip
         return batched.complete(prompts, max_tokens, stops, temperature, seed, done)
 
     return complete
@@ -262,7 +262,7 @@ def one_at_a_time(completer: Completer) -> ManyCompleter:
     """A ``ManyCompleter`` that calls ``completer`` on each prompt in turn."""
 
     def complete(prompts: Sequence[str], max_tokens: int, temperature: float, seed: int,
-                 done: Done | None = None):  # fmt: skip
+                 done: Done | None = None) -> list[str]:  # fmt: skip
         texts = []
         for i, prompt in enumerate(prompts):
             texts.append(completer(prompt, max_tokens, temperature, seed))

@@ -13,6 +13,7 @@ from panza_core.store.pairs import Pairs
 from panza_core.store.rows import (
     Account,
     Draft,
+    Listed,
     Message,
     Run,
     SyncState,
@@ -23,7 +24,8 @@ from panza_core.store.runs import Runs
 from panza_core.store.sync_state import SyncStates
 
 __all__ = [
-    "Account", "Draft", "Message", "Run", "Store", "SyncState", "content_hash", "thread_key",
+    "Account", "Draft", "Listed", "Message", "Run", "Store", "SyncState", "content_hash",
+    "thread_key",
 ]  # fmt: skip
 
 

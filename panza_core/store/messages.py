@@ -8,7 +8,13 @@ from typing import Any
 
 from panza_core.errors import PanzaError
 from panza_core.store.accounts import Accounts
-from panza_core.store.rows import MESSAGE_COLUMNS, Message, message_from_row, thread_key
+from panza_core.store.rows import (
+    MESSAGE_COLUMNS,
+    Listed,
+    Message,
+    message_from_row,
+    thread_key,
+)
 
 _COLUMNS = ", ".join(MESSAGE_COLUMNS)
 
@@ -97,14 +103,26 @@ class Messages(Accounts):
         """The account's sent messages (``received``: its received ones), newest first;
         ``search`` filters subject, text and addresses. Tombstones (mail deleted on the
         server) are left out, unless ``deleted``: then they are included."""
-        query = f"SELECT {_COLUMNS} FROM messages WHERE account=? AND received=?"
+        rows = self._box(_COLUMNS, account, search, received, deleted)
+        return [message_from_row(r) for r in rows]
+
+    def listing(self, account: str, search: str = "", received: bool = False) -> list[Listed]:
+        """What a mailbox list shows of the same messages as ``messages`` (tombstones left
+        out), without reading their text: a filter keystroke reads only these columns."""
+        rows = self._box("id, date, from_addr, to_addrs, subject", account, search, received)
+        return [Listed(**dict(r)) for r in rows]
+
+    def _box(
+        self, columns: str, account: str, search: str, received: bool, deleted: bool = False
+    ) -> Iterable[Any]:
+        query = f"SELECT {columns} FROM messages WHERE account=? AND received=?"
         query += "" if deleted else " AND deleted_at IS NULL"
         args: list[Any] = [account, int(received)]
         if search:
             query += " AND (subject LIKE ? OR text LIKE ? OR to_addrs LIKE ? OR from_addr LIKE ?)"
             args += [f"%{search}%"] * 4
         query += " ORDER BY date IS NULL, date DESC, id DESC"
-        return [message_from_row(r) for r in self.db.execute(query, args)]
+        return self.db.execute(query, args)
 
     def own_hashes(self, account: str) -> dict[int, str]:
         """Store id -> content hash of every own (sent) email of ``account``, tombstones

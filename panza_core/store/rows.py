@@ -64,6 +64,18 @@ MESSAGE_COLUMNS = (
 )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Listed:
+    """One email as a mailbox list shows it: store id, ISO date, From, To, Subject; its
+    text is not read (``Store.message`` reads it when it is opened)."""
+
+    id: int
+    date: str | None
+    from_addr: str
+    to_addrs: str
+    subject: str
+
+
 def message_from_row(row: sqlite3.Row) -> Message:
     """A ``Message`` from a row holding ``MESSAGE_COLUMNS`` (extra columns ignored)."""
     data = {key: row[key] for key in MESSAGE_COLUMNS}

@@ -13,7 +13,7 @@ from panza_tui.cli.output import console, workspace
 app = typer.Typer(help="Language models on this machine; pull one from Hugging Face.")
 
 
-def _size(n: int) -> str:
+def _size(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"

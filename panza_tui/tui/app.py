@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from textual.app import App
+from textual.message import Message as TextualMessage
 from textual.notifications import SeverityLevel
 
 from panza_core import locations
@@ -17,6 +18,7 @@ from panza_core.workspace import Workspace
 
 if TYPE_CHECKING:
     from panza_core.drafting import Drafter
+    from training.job import ModelJob, Outcome, Update
 
 BUG_HINT = "please report it, with what you were doing"
 
@@ -36,8 +38,7 @@ class PanzaApp(App):
         self.account = account or (accounts[0] if accounts else None)
         self._drafters: dict[str, Drafter] = {}
         self.startup_ms: float | None = None
-        self.jobs: dict[str, Any] = {}  # account -> its latest training.job.ModelJob
-        self._job_outcomes: dict[str, str] = {}  # account -> "running", "done", ...
+        self.jobs: dict[str, ModelJob] = {}  # account -> its latest model job
         self._quit_armed = 0.0  # monotonic time of a first quit press during a job
         self._check_errors: dict[str, str] = {}  # account -> the last mail check's error
 
@@ -89,11 +90,16 @@ class PanzaApp(App):
             self.notify(f"{account}: checking for new mail failed: {error}", severity="warning")
 
     def _mail_arrived(self, arrived: dict[str, int]) -> None:
+        from panza_tui.tui.messages import MailArrived
+
         self.notify(", ".join(f"{n} new in {account}" for account, n in arrived.items()))
-        for refresh in ("refresh_list", "refresh_status", "refresh_table"):
-            method = getattr(self.screen, refresh, None)
-            if callable(method):
-                method()
+        self._tell_screens(lambda: MailArrived(arrived))
+
+    def _tell_screens(self, message: Callable[[], TextualMessage]) -> None:
+        """Post a new ``message()`` to every screen on the stack (each handles what it
+        shows; a message is handled once, so each screen gets its own)."""
+        for screen in self.screen_stack:
+            screen.post_message(message())
 
     # Navigation lives here, so that screens never import one another.
 
@@ -153,53 +159,60 @@ class PanzaApp(App):
 
     def start_model_job(
         self, account: str, resume: bool = False, stages: Sequence[str] | None = None
-    ) -> Any:
+    ) -> ModelJob:
         """Start playback -> training -> export -> evaluation of ``account`` in a worker
         thread (``training.job.ModelJob``); returns the job. The title bar shows it on
-        every screen while it runs."""
+        every screen while it runs; screens get ``JobProgress`` and ``JobFinished``."""
         from training.job import STAGES, ModelJob
 
         job = ModelJob(self.workspace, account, stages or STAGES, resume)
         self.jobs[account] = job
-        self._job_outcomes[account] = "running"
         self.run_worker(lambda: self._run_job(job), thread=True, group=f"model:{account}",
                         name=f"model job of {account}")  # fmt: skip
         return job
 
-    def _run_job(self, job: Any) -> None:
+    def _run_job(self, job: ModelJob) -> None:
         from panza_core.errors import describe
-        from training.job import Cancelled
+        from training.job import Cancelled, JobState, Outcome
 
         try:
             job.run(lambda update: self.call_from_thread(self._show_job, job, update))
         except Cancelled:
-            outcome = "cancelled: r on the Model screen resumes"
+            outcome = Outcome(JobState.CANCELLED, "r on the Model screen resumes")
         except Exception as exc:  # noqa: BLE001 - a failed job is one line; the app goes on
-            outcome = f"failed: {describe(exc, BUG_HINT)}"
+            outcome = Outcome(JobState.FAILED, describe(exc, BUG_HINT))
         else:
-            outcome = "done"
-            self._drafters.pop(job.account, None)  # the next draft loads the new export
+            outcome = Outcome(JobState.DONE)
+            self._drafters.pop(job.account, None)  # the next compose loads the new export
         self.call_from_thread(self._finish_job, job, outcome)
 
-    def _show_job(self, job: Any, update: Any) -> None:
+    def _show_job(self, job: ModelJob, update: Update) -> None:
+        from panza_tui.tui.messages import JobProgress
+
         total = f"/{update.total}" if update.total else ""
         self.title = f"Panza · {job.account}: {update.stage} {update.done}{total}"
+        self._tell_screens(lambda: JobProgress(job, update))
 
-    def _finish_job(self, job: Any, outcome: str) -> None:
-        self._job_outcomes[job.account] = outcome
+    def _finish_job(self, job: ModelJob, outcome: Outcome) -> None:
+        from panza_tui.tui.messages import JobFinished
+        from training.job import JobState
+
+        job.finish(outcome)
         self.title = self.TITLE
-        severity = "error" if outcome.startswith("failed") else "information"
+        severity: SeverityLevel = "error" if outcome.state is JobState.FAILED else "information"
         self.notify(f"{job.account}: model job {outcome}", severity=severity)
-        if hasattr(self.screen, "refresh_status"):
-            self.screen.refresh_status()
+        self._tell_screens(lambda: JobFinished(job))
 
     def job_running(self, account: str) -> bool:
         """Whether ``account``'s model job is running."""
-        return self._job_outcomes.get(account) == "running"
+        job = self.jobs.get(account)
+        return job is not None and job.running
 
-    def job_state(self, account: str) -> str:
-        """ "running", "done", "cancelled: ...", "failed: ..." or "" for no job yet."""
-        return self._job_outcomes.get(account, "")
+    def job_state(self, account: str) -> Outcome | None:
+        """How ``account``'s latest model job stands (running, or how it ended); None
+        before its first."""
+        job = self.jobs.get(account)
+        return None if job is None else job.outcome
 
     async def action_quit(self) -> None:
         """Quit; while a model job runs, only on a second press within five seconds (an

@@ -25,11 +25,11 @@ async def test_mail_list_filter_and_preview(demo_ws):
 
     app = PanzaApp(account="demo", workspace=demo_ws)
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.pause()
+        await settled(app, pilot)
         table = app.screen.query_one(MailList)
         assert table.row_count == 1  # the inbox opens first: one email Maya received
         await pilot.press("s")
-        await pilot.pause()
+        await settled(app, pilot)
         assert table.row_count == 65
         assert app.focused is table
         await pilot.press("down", "down")
@@ -37,11 +37,11 @@ async def test_mail_list_filter_and_preview(demo_ws):
         body = app.screen.query_one("#preview-body", Static)
         assert str(body.render()).startswith(highlighted.text[:20])
         await pilot.press("slash", *"plants")
-        await pilot.pause()
+        await settled(app, pilot)
         assert 0 < table.row_count < 65
         assert app.screen.query_one("#filter").value == "plants"  # the "/" opened, not typed
         await pilot.press("escape")
-        await pilot.pause()
+        await settled(app, pilot)
         assert table.row_count == 65
 
 

@@ -46,7 +46,7 @@ async def test_every_hostile_email_shows_as_plain_text_in_the_list_preview_and_t
 
     app = PanzaApp(account="demo", workspace=hostile_ws)
     async with app.run_test(size=(140, 40)) as pilot:
-        await pilot.pause()  # opening previews the newest email: no MarkupError
+        await settled(app, pilot)  # opening previews the newest email: no MarkupError
         table = app.screen.query_one(MailList)
         mallory = {m.id: m for m in hostile_ws.store.messages("demo", received=True)
                    if m.from_addr == MALLORY}  # fmt: skip
@@ -188,10 +188,13 @@ async def test_retrieved_emails_notifications_model_and_evaluation_screens_show_
         assert screen_problems(app) == []
         await pilot.press("escape")
 
-        app._job_outcomes["demo"] = f"failed: {HOSTILE[0]} {HOSTILE[-3]}"
+        from training.job import JobState, ModelJob, Outcome
+
+        job = ModelJob(hostile_ws, "demo", stages=())
+        app.jobs["demo"] = job
         await pilot.press("m")
         await pilot.pause()
         assert screen_problems(app) == []
-        app._finish_job(type("Job", (), {"account": "demo"})(), app.job_state("demo"))
+        app._finish_job(job, Outcome(JobState.FAILED, f"{HOSTILE[0]} {HOSTILE[-3]}"))
         await settled(app, pilot)
         assert screen_problems(app) == []

@@ -34,6 +34,7 @@ async def test_model_screen_trains_cancels_resumes_and_activates_the_export(smal
     from panza_core.drafting import choose_model
     from panza_tui.tui.app import PanzaApp
     from panza_tui.tui.screens.model import ModelScreen
+    from training.job import JobState
 
     monkeypatch.setattr(ModelScreen, "stages", ("playback", "train", "export"))
     app = PanzaApp(account="d", workspace=small_ws)
@@ -51,7 +52,7 @@ async def test_model_screen_trains_cancels_resumes_and_activates_the_export(smal
         assert "Panza · d: train" in app.title  # shown on every screen while it runs
         await pilot.press("c")
         assert await until_async(lambda: not app.job_running("d"), pilot, timeout=120)
-        assert app.job_state("d").startswith("cancelled")
+        assert app.job_state("d").state is JobState.CANCELLED
         await pilot.pause(0.5)
         assert "was interrupted" in str(status.render())
         assert small_ws.store.latest_run("d", "export") is None
@@ -60,7 +61,7 @@ async def test_model_screen_trains_cancels_resumes_and_activates_the_export(smal
         resumed = app.jobs["d"]
         assert resumed is not job
         assert await until_async(lambda: not app.job_running("d"), pilot, timeout=600)
-        assert app.job_state("d") == "done", app.job_state("d")
+        assert app.job_state("d").state is JobState.DONE, app.job_state("d")
         await pilot.pause(0.5)
         trained = resumed.results["train"]
         assert trained.metrics.resumed_at is not None and trained.metrics.steps == 4
@@ -75,7 +76,7 @@ async def test_model_screen_trains_cancels_resumes_and_activates_the_export(smal
 
 def _job(ws, outcome: str):
     """A finished-looking or mid-training job with fixed reports, for stable snapshots."""
-    from training.job import ModelJob, Update
+    from training.job import JobState, ModelJob, Outcome, Update
 
     job = ModelJob(ws, "demo", stages=("playback", "train", "export"))
     job.started = 1000.0
@@ -93,6 +94,8 @@ def _job(ws, outcome: str):
                     Update("export", 1, 1, info="done", at=1180.0)]  # fmt: skip
     for update in reports:
         job._report(update, None)
+    if outcome == "done":
+        job.finish(Outcome(JobState.DONE))
     return job
 
 
@@ -107,7 +110,6 @@ def test_model_screen_snapshots(demo_ws, snap_compare, monkeypatch, outcome):
     async def prepare(pilot):
         if outcome != "idle":
             app.jobs["demo"] = _job(demo_ws, outcome)
-            app._job_outcomes["demo"] = outcome if outcome == "done" else "running"
         await pilot.press("m")
         await pilot.pause(0.5)
 

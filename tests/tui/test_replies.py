@@ -28,18 +28,18 @@ async def test_inbox_thread_view_and_reply_headers(marcus_ws):
     target = answered(store)
     app = PanzaApp(account="marcus", workspace=marcus_ws)
     async with app.run_test(size=(130, 40)) as pilot:
-        await pilot.pause()
+        await settled(app, pilot)
         table = app.screen.query_one(MailList)
         received = store.count_messages("marcus", received=True)
         assert table.row_count == received  # the inbox opens first
         assert app.screen.query_one("#mail-side").border_title == f"Inbox ({received})"
         await pilot.press("s")
-        await pilot.pause()
+        await settled(app, pilot)
         assert table.row_count == store.count_messages("marcus")
         await pilot.press("i")
-        await pilot.pause()
+        await settled(app, pilot)
         table.move_cursor(row=table.get_row_index(str(target.id)))
-        await pilot.pause()
+        await settled(app, pilot)
         await pilot.press("t")
         await pilot.pause()
         turns = app.screen.query("#thread Static")

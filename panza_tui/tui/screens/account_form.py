@@ -16,6 +16,7 @@ from textual.worker import Worker, WorkerState
 from panza_core.errors import describe
 from panza_core.secrets import Secret
 from panza_core.untrusted import clean_line
+from panza_tui.tui.screens.base import PanzaScreen
 from sync import accounts
 from sync.imap import ImapServer
 
@@ -30,7 +31,7 @@ FIELDS = [
 ]
 
 
-class AccountForm(ModalScreen[str | None]):
+class AccountForm(PanzaScreen[str | None], ModalScreen[str | None]):
     """Returns the account name once saved, or None if cancelled."""
 
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
@@ -65,7 +66,7 @@ class AccountForm(ModalScreen[str | None]):
         if self.account is None:
             self.query_one("#name", Input).focus()
             return
-        ws = self.app.workspace  # type: ignore[attr-defined]
+        ws = self.panza.workspace
         server = accounts.imap_settings(ws, self.account) or ImapServer(host="", user="")
         values = {
             "name": self.account, "host": server.host, "port": str(server.port or ""),
@@ -105,7 +106,7 @@ class AccountForm(ModalScreen[str | None]):
                 host=values["host"], user=values["user"], port=int(values["port"] or 0),
                 security=values["security"], ca_file=values["ca_file"],
             )  # fmt: skip
-            ws = self.app.workspace  # type: ignore[attr-defined]
+            ws = self.panza.workspace
             added = accounts.add_imap(ws, values["name"], server, secret, addresses)
         except Exception as exc:  # noqa: BLE001 - a bad port, a refused login, a BAD answer
             line = Content(clean_line(describe(exc, "try again; if it persists, report it")))

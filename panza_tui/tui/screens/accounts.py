@@ -16,11 +16,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
 
 from panza_core.errors import describe
 from panza_core.untrusted import clean_line, plain
+from panza_tui.tui.messages import JobFinished, MailArrived
+from panza_tui.tui.screens.base import PanzaScreen
 from sync import accounts
 
 HINT = (
@@ -29,7 +30,7 @@ HINT = (
 )
 
 
-class AccountsScreen(Screen):
+class AccountsScreen(PanzaScreen[None]):
     """Accounts, one row each; keys act on the highlighted one."""
 
     BINDINGS = [
@@ -78,7 +79,7 @@ class AccountsScreen(Screen):
         table = self.query_one(DataTable)
         keep = self.selected
         table.clear()
-        rows = accounts.summaries(self.app.workspace)  # type: ignore[attr-defined]
+        rows = accounts.summaries(self.panza.workspace)
         for row in rows:
             synced = row.last_sync
             cells = (
@@ -100,22 +101,22 @@ class AccountsScreen(Screen):
         return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
 
     def action_add(self) -> None:
-        self.app.open_account_form(None, lambda _: self.refresh_table())  # type: ignore[attr-defined]
+        self.panza.open_account_form(None, lambda _: self.refresh_table())
 
     def action_add_gmail(self) -> None:
-        self.app.open_gmail_form(lambda _: self.refresh_table())  # type: ignore[attr-defined]
+        self.panza.open_gmail_form(lambda _: self.refresh_table())
 
     def action_add_oauth(self) -> None:
-        self.app.open_imap_oauth_form(lambda _: self.refresh_table())  # type: ignore[attr-defined]
+        self.panza.open_imap_oauth_form(lambda _: self.refresh_table())
 
     def action_edit(self) -> None:
         name = self.selected
         if name is None:
             return
-        if accounts.imap_settings(self.app.workspace, name) is None:  # type: ignore[attr-defined]
+        if accounts.imap_settings(self.panza.workspace, name) is None:
             self.notify("Only IMAP accounts are edited here.", severity="warning")
             return
-        self.app.open_account_form(name, lambda _: self.refresh_table())  # type: ignore[attr-defined]
+        self.panza.open_account_form(name, lambda _: self.refresh_table())
 
     def action_sync(self) -> None:
         if self.selected:
@@ -131,7 +132,7 @@ class AccountsScreen(Screen):
             self.app.call_from_thread(bar.update, total=total, progress=done)
 
         try:
-            result = accounts.sync(self.app.workspace, account, progress)  # type: ignore[attr-defined]
+            result = accounts.sync(self.panza.workspace, account, progress)
         except Exception as exc:  # noqa: BLE001 - any failure is one line; the app goes on
             self.post_message(self.Synced(
                 Content.assemble((account, "bold"), ": ", clean_line(describe(exc)))
@@ -149,6 +150,14 @@ class AccountsScreen(Screen):
         self.query_one("#status", Static).update(event.summary)
         self.refresh_table()
 
+    @on(MailArrived)
+    def _mail_arrived(self) -> None:
+        self.refresh_table()  # counts and last sync
+
+    @on(JobFinished)
+    def _job_finished(self) -> None:
+        self.refresh_table()  # the model column
+
     def action_test(self) -> None:
         if self.selected:
             self.test_connection(self.selected)
@@ -157,7 +166,7 @@ class AccountsScreen(Screen):
     def test_connection(self, account: str) -> None:
         """Worker: log in to the account's server and log out again."""
         try:
-            found = accounts.test_login(self.app.workspace, account)  # type: ignore[attr-defined]
+            found = accounts.test_login(self.panza.workspace, account)
         except Exception as exc:  # noqa: BLE001 - any failure is the answer the user asked for
             self.app.call_from_thread(self.notify, describe(exc), title=account, severity="error")
             return
@@ -167,14 +176,14 @@ class AccountsScreen(Screen):
 
     def action_open(self) -> None:
         if self.selected:
-            self.app.open_mail(self.selected)  # type: ignore[attr-defined]
+            self.panza.open_mail(self.selected)
 
     def action_remove(self) -> None:
         """Remove the highlighted account: the first press asks, a second within 5 s does it."""
         name = self.selected
         if name is None:
             return
-        store = self.app.workspace.store  # type: ignore[attr-defined]
+        store = self.panza.workspace.store
         armed_name, armed_at = self._armed or ("", 0.0)
         if armed_name != name or time.monotonic() - armed_at > 5:
             self._armed = (name, time.monotonic())
@@ -183,7 +192,7 @@ class AccountsScreen(Screen):
                 "adapters and stored secrets.", severity="warning",
             )  # fmt: skip
             return
-        accounts.remove(self.app.workspace, name)  # type: ignore[attr-defined]
+        accounts.remove(self.panza.workspace, name)
         self._armed = None
         self.notify(f"Removed account '{name}'.")
         self.refresh_table()

@@ -7,11 +7,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from panza_core.store import Store
 from panza_core.untrusted import clean, clean_line, plain
+from panza_tui.tui.screens.base import PanzaScreen
 
 COLUMNS = (("setting", "setting"), ("method", "method"), ("bleu", "BLEU"), ("chrf", "chrF"),
            ("rouge1", "ROUGE-1"), ("rouge2", "ROUGE-2"), ("rougeL", "ROUGE-L"),
@@ -19,7 +19,7 @@ COLUMNS = (("setting", "setting"), ("method", "method"), ("bleu", "BLEU"), ("chr
            ("median_words", "words"))  # fmt: skip
 
 
-class EvaluationScreen(Screen):
+class EvaluationScreen(PanzaScreen[None]):
     """The newest eval run of ``account``: metrics 0-100, style similarity 0-1."""
 
     BINDINGS = [Binding("escape,q", "app.pop_screen", "Back")]

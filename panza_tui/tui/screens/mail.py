@@ -1,18 +1,26 @@
 """The mail browser: the account's Inbox or Sent mail on the left, the selected email (or its
-whole conversation) on the right; ``r`` answers the selected email."""
+whole conversation) on the right; ``r`` answers the selected email.
+
+The list is read in a worker (subject, addresses and date only), so a filter keystroke on a
+mailbox of thousands never waits on the store; the selected email's text is read when shown.
+"""
 
 from __future__ import annotations
 
-from textual import on
+from dataclasses import dataclass
+
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
-from textual.screen import Screen
+from textual.message import Message as TextualMessage
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from panza_core.store import Message, Store
+from panza_core.store import Listed, Message, Store
 from panza_core.untrusted import clean, clean_line
+from panza_tui.tui.messages import MailArrived
+from panza_tui.tui.screens.base import PanzaScreen
 from panza_tui.tui.widgets.mail_list import MailList
 
 
@@ -35,7 +43,7 @@ def turn(message: Message, selected: bool) -> Content:
     )
 
 
-class MailScreen(Screen):
+class MailScreen(PanzaScreen[None]):
     """Browse and filter the account's Inbox and Sent mail and read whole conversations;
     ``r``/``R`` reply (all) to the selected email, ``c`` writes a new one."""
 
@@ -72,6 +80,15 @@ class MailScreen(Screen):
         self.received = bool(account) and store.count_messages(account or "", received=True) > 0
         self.selected: int | None = None
         self.threaded = False
+        self._listings = 0  # a list read for an older filter or box is dropped
+
+    @dataclass
+    class Listing(TextualMessage):
+        """The list of a box, read in a worker: rows for ``search``, ``number``-th read."""
+
+        rows: list[Listed]
+        search: str
+        number: int
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -97,14 +114,31 @@ class MailScreen(Screen):
         self.query_one(MailList).focus()
 
     def refresh_list(self, search: str = "") -> None:
-        """Reload the list of the current box (``search`` filters subject, text and
-        addresses)."""
+        """Read the list of the current box again, in a worker (``search`` filters
+        subject, text and addresses)."""
+        self._listings += 1
+        if self.account is None:
+            self.post_message(self.Listing([], search, self._listings))
+            return
+        self.read_list(self.account, search, self.received, self._listings)
+
+    @work(thread=True, exclusive=True, group="list")
+    def read_list(self, account: str, search: str, received: bool, number: int) -> None:
+        """Worker: the box's rows (list columns only), posted back as a ``Listing``."""
+        self.post_message(self.Listing(self.store.listing(account, search, received), search,
+                                       number))  # fmt: skip
+
+    @on(MailArrived)
+    def _mail_arrived(self, event: MailArrived) -> None:
+        if self.account in event.arrived:
+            self.refresh_list(self.query_one("#filter", Input).value.strip())
+
+    @on(Listing)
+    def _listed(self, event: Listing) -> None:
+        if event.number != self._listings:  # the user typed on, or changed box
+            return
+        messages, search = event.rows, event.search
         table = self.query_one(MailList)
-        messages = (
-            self.store.messages(self.account, search, received=self.received)
-            if self.account
-            else []
-        )
         table.show(messages, self.received)
         side = self.query_one("#mail-side")
         box = "Inbox" if self.received else "Sent"
@@ -162,7 +196,7 @@ class MailScreen(Screen):
             self.notify("Select an email to reply to.", severity="warning")
             return
         message = self.store.message(self.selected)
-        self.app.open_compose(self.account, reply_to=message, reply_all=reply_all)  # type: ignore[attr-defined]
+        self.panza.open_compose(self.account, reply_to=message, reply_all=reply_all)
 
     @on(DataTable.RowHighlighted)
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -189,22 +223,22 @@ class MailScreen(Screen):
         self.query_one(MailList).focus()
 
     def action_accounts(self) -> None:
-        self.app.open_accounts()  # type: ignore[attr-defined]
+        self.panza.open_accounts()
 
     def action_model(self) -> None:
         if self.account is None:
             self.notify("Import some mail first (panza import or panza demo).", severity="warning")
             return
-        self.app.open_model(self.account)  # type: ignore[attr-defined]
+        self.panza.open_model(self.account)
 
     def action_evaluation(self) -> None:
         if self.account is None:
             self.notify("Import some mail first (panza import or panza demo).", severity="warning")
             return
-        self.app.open_evaluation(self.account)  # type: ignore[attr-defined]
+        self.panza.open_evaluation(self.account)
 
     def action_compose(self) -> None:
         if self.account is None:
             self.notify("Import some mail first (panza import or panza demo).", severity="warning")
             return
-        self.app.open_compose(self.account)  # type: ignore[attr-defined]
+        self.panza.open_compose(self.account)

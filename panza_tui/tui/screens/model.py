@@ -4,28 +4,31 @@ app: playback -> training -> export -> evaluation with a progress bar per stage,
 training loss as it falls, elapsed and remaining time, cancel and resume.
 
 The job runs in an app worker (``PanzaApp.start_model_job``), not in this screen: leaving
-the screen does not stop it, and coming back shows where it is (this screen polls it).
+the screen does not stop it, and coming back shows where it is. The app's ``JobProgress``
+and ``JobFinished`` redraw it; a clock ticks the elapsed and remaining times between them.
 """
 
 from __future__ import annotations
 
 import time
 
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid
 from textual.content import Content
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, ProgressBar, Sparkline, Static
 
 from panza_core.untrusted import clean_line
-from training.job import STAGES, ModelJob, Update
+from panza_tui.tui.messages import JobFinished, JobProgress, MailArrived
+from panza_tui.tui.screens.base import PanzaScreen
+from training.job import STAGES, ModelJob, Stage, Update
 
 STAGE_NAMES = {
-    "playback": "Playback",
-    "train": "Training",
-    "export": "Export",
-    "eval": "Evaluation",
+    Stage.PLAYBACK: "Playback",
+    Stage.TRAIN: "Training",
+    Stage.EXPORT: "Export",
+    Stage.EVAL: "Evaluation",
 }
 
 
@@ -45,7 +48,7 @@ def clock(seconds: float | None) -> str:
     return f"{hours}:{minutes:02}:{secs:02}" if hours else f"{minutes}:{secs:02}"
 
 
-class ModelScreen(Screen):
+class ModelScreen(PanzaScreen[None]):
     """``account``'s model: its status and the job that rebuilds it."""
 
     stages: tuple[str, ...] = STAGES  # what ``g`` and ``r`` run
@@ -87,17 +90,34 @@ class ModelScreen(Screen):
     def on_mount(self) -> None:
         self.sub_title = f"{self.account} · model"
         self.refresh_status()
-        self.set_interval(0.3, self.refresh_job)
+        self.refresh_job()
+        self.set_interval(1.0, self.refresh_job)  # the clocks
+
+    @on(JobProgress)
+    def _progress(self, event: JobProgress) -> None:
+        if event.job.account == self.account:
+            self.refresh_job()
+
+    @on(JobFinished)
+    def _job_finished(self, event: JobFinished) -> None:
+        if event.job.account == self.account:
+            self.refresh_status()
+            self.refresh_job()
+
+    @on(MailArrived)
+    def _mail_arrived(self, event: MailArrived) -> None:
+        if self.account in event.arrived:
+            self.refresh_status()  # "N new emails since model #k"
 
     @property
     def job(self) -> ModelJob | None:
-        return self.app.jobs.get(self.account)  # type: ignore[attr-defined]
+        return self.panza.jobs.get(self.account)
 
     def refresh_status(self) -> None:
         """The account's model status (reads the store; loads no model)."""
         from training import job as jobs
 
-        state = jobs.status(self.app.workspace, self.account)  # type: ignore[attr-defined]
+        state = jobs.status(self.panza.workspace, self.account)
         trained = f"model #{state.trained.id}" if state.trained else "none yet"
         active = f"export #{state.active.id}" if state.active else "the base model"
         parts: list[str | tuple[str, str]] = [
@@ -126,35 +146,34 @@ class ModelScreen(Screen):
         for stage in STAGES:
             bar = self.query_one(f"#bar-{stage}", ProgressBar)
             info = self.query_one(f"#info-{stage}", Label)
-            update = latest.get(stage)
+            last = latest.get(stage)
             if stage not in job.stages:
                 info.update("skipped")
                 bar.update(total=1, progress=0)
                 continue
-            if update is None:
+            if last is None:
                 bar.update(total=1, progress=0)
                 info.update("waiting")
                 continue
-            if update.info == "done":
+            if last.info == "done":
                 bar.update(total=1, progress=1)
                 info.update("done")
                 continue
-            loss = f" loss {update.loss:.3f}" if update.loss is not None else ""
-            if not self.app.job_running(self.account):  # type: ignore[attr-defined]
-                bar.update(total=update.total or 1, progress=update.done)
-                stopped = self.app.job_state(self.account).split(":")[0]  # type: ignore[attr-defined]
-                info.update(f"{update.done}/{update.total or '?'}{loss} · {stopped}")
+            loss = f" loss {last.loss:.3f}" if last.loss is not None else ""
+            if not job.running:
+                bar.update(total=last.total or 1, progress=last.done)
+                stopped = job.outcome.state.value
+                info.update(f"{last.done}/{last.total or '?'}{loss} · {stopped}")
                 continue
-            bar.update(total=update.total or None, progress=update.done)
-            left = remaining(update, started[stage], now)
-            info.update(f"{update.done}/{update.total or '?'}{loss} · {clock(left)} left")
+            bar.update(total=last.total or None, progress=last.done)
+            left = remaining(last, started[stage], now)
+            info.update(f"{last.done}/{last.total or '?'}{loss} · {clock(left)} left")
         self.query_one("#loss", Sparkline).data = list(job.losses)
         finished = sum(1 for u in latest.values() if u.info == "done")
         if finished != self._finished_stages:  # new pairs, a new run or export: say so
             self._finished_stages = finished
             self.refresh_status()
-        state = self.app.job_state(self.account)  # type: ignore[attr-defined]
-        line.update(Content(clean_line(f"{state} · elapsed {clock(now - job.started)}")))
+        line.update(Content(clean_line(f"{job.outcome} · elapsed {clock(now - job.started)}")))
 
     def action_start(self) -> None:
         self._start(resume=False)
@@ -163,18 +182,18 @@ class ModelScreen(Screen):
         self._start(resume=True)
 
     def _start(self, resume: bool) -> None:
-        if self.app.job_running(self.account):  # type: ignore[attr-defined]
+        if self.panza.job_running(self.account):
             self.notify("The model job is already running.", severity="warning")
             return
         self._finished_stages = 0
         for stage in STAGES:
             self.query_one(f"#bar-{stage}", ProgressBar).update(total=1, progress=0)
             self.query_one(f"#info-{stage}", Label).update("")
-        self.app.start_model_job(self.account, resume, self.stages)  # type: ignore[attr-defined]
+        self.panza.start_model_job(self.account, resume, self.stages)
 
     def action_cancel(self) -> None:
         job = self.job
-        if job is None or not self.app.job_running(self.account):  # type: ignore[attr-defined]
+        if job is None or not self.panza.job_running(self.account):
             self.notify("Nothing is running.")
             return
         job.cancel()

@@ -24,6 +24,7 @@ from textual.worker import Worker, WorkerState
 from panza_core.errors import describe
 from panza_core.secrets import Secret
 from panza_core.untrusted import clean
+from panza_tui.tui.screens.base import PanzaScreen
 from sync import accounts
 
 CONSENT_TIMEOUT_S = 600.0
@@ -55,7 +56,7 @@ class Provider(Protocol):
     def add(self, ws: Any, values: dict[str, str], creds: Any) -> accounts.Added: ...
 
 
-class ConsentForm(ModalScreen[str | None]):
+class ConsentForm(PanzaScreen[str | None], ModalScreen[str | None]):
     """The ``provider``'s fields, the consent address, and the pasted address. Returns the
     account name, or None."""
 
@@ -155,7 +156,7 @@ class ConsentForm(ModalScreen[str | None]):
                 if not self._stop.is_set():
                     self._say("#error", "no answer from the browser in time: connect again")
                 return None
-            ws = self.app.workspace  # type: ignore[attr-defined]
+            ws = self.panza.workspace
             added = provider.add(ws, values, flow.finish(redirected))
         except Exception as exc:  # noqa: BLE001 - a refused consent, a bad file: one line
             self._say("#error", describe(exc, "try again; if it persists, report it"))
@@ -177,7 +178,7 @@ class Gmail:
         ("name", "Account name", ""),
         ("client_secrets", "OAuth client secrets file (a Google Cloud 'Desktop app' client)", ""),
     ]
-    required = ("name", "client_secrets")
+    required: tuple[str, ...] = ("name", "client_secrets")
     security = False
 
     def __init__(self, api_root: str = "") -> None:
@@ -214,7 +215,7 @@ class ImapOAuth:
         ("client_secret", "Client secret (empty for a public client)", ""),
         ("scope", "Scopes", "https://outlook.office.com/IMAP.AccessAsUser.All offline_access"),
     ]
-    required = ("name", "host", "user", "auth_uri", "token_uri", "client_id")
+    required: tuple[str, ...] = ("name", "host", "user", "auth_uri", "token_uri", "client_id")
     security = True
 
     def client_config(self, values: dict[str, str]) -> dict[str, Any]:

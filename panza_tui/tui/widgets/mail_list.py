@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from textual.widgets import DataTable
 
-from panza_core.store import Message
+from panza_core.store import Listed
 from panza_core.untrusted import clean_line, plain
 
 
@@ -27,7 +27,7 @@ class MailList(DataTable):
         self.cursor_type = "row"
         self.zebra_stripes = True
 
-    def show(self, messages: Sequence[Message], received: bool = False) -> None:
+    def show(self, messages: Sequence[Listed], received: bool = False) -> None:
         """Replace the rows with ``messages`` (newest first, as the store returns them);
         the second column is the sender for ``received`` mail, else the recipient."""
         self.clear(columns=True)
