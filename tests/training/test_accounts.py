@@ -58,8 +58,9 @@ def test_two_accounts_share_the_base_and_switch_adapters(david, isabel, monkeypa
     for name, text in (("david", first), ("isabel", theirs)):
         choice = drafters[name].choice
         alone = real_load(choice.path, choice.lora, n_ctx=settings.n_ctx, n_threads=1, seed=7)
+        prompt = drafters[name].prompt(drafters[name].request(instruction), [])
         expected = llama.stream(
-            alone, drafters[name].prompt(instruction, []), max_tokens=32, temperature=0.0,
+            alone, prompt, max_tokens=32, temperature=0.0,
             repeat_penalty=settings.repeat_penalty, seed=7, stop=["<|im_end|>"],
         ).text.strip()  # fmt: skip
         assert text == expected, name
