@@ -43,7 +43,7 @@ class TrainMetrics:
     processes: int = 1
     lr: float = 0.0
     trainable_params: int = 0
-    sparse_values: int = 0
+    sparse_values: int = 0  # values trained outside the model (RoSA: its sparse adapters)
     steps: int = 0
     resumed_at: int | None = None
     examples: int = 0
@@ -184,7 +184,7 @@ def run(
 
     trainable = methods.prepare(
         t, model, lambda: examples.mask_sample(train_set, t.mask_examples, t.seed),
-        mean_example_loss, supports=methods.supports_from(saved.state["model"]) if saved else None,
+        mean_example_loss, checkpoint_state=saved.state["model"] if saved else None,
     )  # fmt: skip
     model = accelerator.prepare(trainable.model)
     model.train()
@@ -229,8 +229,8 @@ def run(
                     loss, _ = example_loss(model, example, where)
                     accelerator.backward(loss * world / n_tokens)
                 batch_loss += loss.detach()
-            if trainable.sparse and world > 1:  # outside the DDP module: reduce by hand
-                for p in trainable.sparse.parameters():
+            if trainable.outside is not None and world > 1:  # not in DDP's module: by hand
+                for p in trainable.outside.parameters():
                     p.grad = accelerator.reduce(p.grad, reduction="mean")
             accelerator.clip_grad_norm_(params, 1.0)
             optimizer.step()
@@ -253,12 +253,11 @@ def run(
         methods.save(trainable, folder, tokenizer)
         checkpoint.remove(run_folder)
     accelerator.wait_for_everyone()
-    sparse = trainable.sparse
     return TrainMetrics(
         method=trainable.method.name, device=placement.device, dtype=placement.dtype,
         quantize=placement.quantize, processes=world, lr=methods.learning_rate(t),
         trainable_params=sum(p.numel() for p in params),
-        sparse_values=sum(len(d.indices) for d in sparse.deltas.values()) if sparse else 0,
+        sparse_values=trainable.outside.size() if trainable.outside is not None else 0,
         steps=step, resumed_at=resumed_at if resume else None, examples=len(train_set),
         test_examples=len(test_set), first_loss=losses[0], last_loss=losses[-1], losses=losses,
         test_loss=test_loss, seconds=seconds, loop_seconds=loop_seconds,

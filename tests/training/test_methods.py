@@ -30,7 +30,8 @@ def training(david):
 def test_rosa_trains_saves_reloads_and_exports_merged(training):
     from panza_core.drafting import Drafter, export_choice
     from panza_core.errors import PipelineError
-    from training import export, finetune, methods, rosa
+    from training import export, finetune, methods
+    from training.methods import rosa
 
     ws = training(method="rosa", max_steps=3, mask_examples=4)
     trained = finetune.train(ws, "david")

@@ -40,7 +40,8 @@ def test_lora_over_a_4bit_base_trains_on_the_cpu_and_exports_merged(training):
 
 
 def test_rosa_over_a_4bit_base_trains_on_the_cpu(training):
-    from training import finetune, methods, rosa
+    from training import finetune, methods
+    from training.methods import rosa
 
     lora = finetune.train(training(method="lora", quantize="nf4"), "david").metrics
     trained = finetune.train(training(method="rosa", quantize="nf4"), "david", force=True)

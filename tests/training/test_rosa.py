@@ -37,7 +37,8 @@ def loss_fn(model, ids):
 
 
 def test_masks_are_the_largest_accumulated_squared_weight_gradients():
-    from training import methods, rosa
+    from training import methods
+    from training.methods import rosa
 
     reference = tiny()
     targets = {n: m for n, m in reference.named_modules()
@@ -70,7 +71,7 @@ def prepared(seed: int = 0):
         for name, p in trainable.model.named_parameters():
             if "lora_B" in name:
                 p.normal_(0, 0.05)
-        for value in trainable.sparse.parameters():
+        for value in trainable.outside.parameters():
             value.normal_(0, 0.05)
     return trainable
 
@@ -80,11 +81,11 @@ def test_sparse_part_adds_exactly_its_dense_matrix():
     ids = batches(1)[0]
     with torch.no_grad():
         hooked = trainable.model(input_ids=ids).logits
-        trainable.sparse.remove()
+        trainable.outside.remove()
         plain = trainable.model(input_ids=ids).logits
     assert not torch.allclose(hooked, plain)
     layer = trainable.model.base_model.model.model.layers[0].self_attn.q_proj
-    delta = trainable.sparse.deltas["model.layers.0.self_attn.q_proj"]
+    delta = trainable.outside.deltas["model.layers.0.self_attn.q_proj"]
     x = torch.randn(3, 32)
     assert torch.allclose(delta.apply(x), x @ delta.dense().T, atol=1e-6)
     assert delta.dense().count_nonzero() <= len(delta.indices) == int(0.05 * 32 * 32)
@@ -120,14 +121,15 @@ def test_both_parts_train():
         optimizer.step()
         optimizer.zero_grad()
     assert loss.item() < first
-    assert all(value.abs().sum() > 0 for value in trainable.sparse.parameters())
+    assert all(value.abs().sum() > 0 for value in trainable.outside.parameters())
     b = [p for n, p in trainable.model.named_parameters() if "lora_B" in n]
     assert all(p.abs().sum() > 0 for p in b)
 
 
 def test_a_damaged_sparse_file_is_named(tmp_path):
     from panza_core.errors import CheckpointError
-    from training import methods, rosa
+    from training import methods
+    from training.methods import rosa
 
     prepared().save(tmp_path, tokenizer=None)
     (tmp_path / rosa.SPARSE_FILE).write_bytes(b"\x00" * 10)

@@ -1,7 +1,8 @@
 """The registry of training methods: ``[training] method`` -> a ``Method``.
 
 - ``lora``: PEFT LoRA on ``target_modules`` (``lora.py``).
-- ``rosa``: LoRA plus a sparse adapter (``rosa.py``, RoSA, arXiv 2401.04679).
+- ``rosa``: LoRA plus a sparse adapter (``rosa.py``, RoSA, arXiv 2401.04679), the sparse
+  part handed to the loop as the ``Trainable``'s ``outside`` hooks.
 - ``full``: every weight trains (``full.py``).
 
 Adding a method is one module implementing ``training.methods.protocol.Method`` and one entry
@@ -19,12 +20,11 @@ from panza_core.config import TrainingConfig
 from panza_core.errors import CheckpointError, ConfigError
 from training.methods.full import Full
 from training.methods.lora import Lora, lora_config
-from training.methods.protocol import LossFn, MaskBatches, Method, Trainable
-from training.methods.rosa import Rosa
-from training.rosa import is_rosa
+from training.methods.protocol import LossFn, MaskBatches, Method, Trainable, outside_part
+from training.methods.rosa import Rosa, is_rosa
 
 __all__ = ["METHODS", "Method", "Trainable", "check", "learning_rate", "load_merged",
-           "lora_config", "method_of", "prepare", "save", "supports_from"]  # fmt: skip
+           "lora_config", "method_of", "prepare", "save"]  # fmt: skip
 
 METHODS: dict[str, Method] = {m.name: m for m in (Lora(), Rosa(), Full())}
 MARKER = "panza_method.json"
@@ -47,30 +47,21 @@ def learning_rate(config: TrainingConfig) -> float:
 
 def prepare(
     config: TrainingConfig, model: Any, mask_batches: MaskBatches, loss_fn: LossFn,
-    supports: dict[str, Any] | None = None,
+    checkpoint_state: dict[str, Any] | None = None,
 ) -> Trainable:  # fmt: skip
-    """Make ``model`` trainable by ``config.method``.
-
-    RoSA picks its sparse supports with ``training.rosa.gradient_masks`` over ``mask_batches()``
-    unless ``supports`` (module name -> flat indices, from a checkpoint) are given.
+    """Make ``model`` trainable by ``config.method``. ``checkpoint_state``: the
+    ``Trainable.state()`` of the checkpoint being resumed, whose outside part (RoSA's
+    supports) the method reuses instead of choosing anew over ``mask_batches()``.
     """
-    return check(config).prepare(config, model, mask_batches, loss_fn, supports)
+    method = check(config)
+    saved = outside_part(method, checkpoint_state) if checkpoint_state is not None else None
+    return method.prepare(config, model, mask_batches, loss_fn, saved)
 
 
 def save(trainable: Trainable, folder: Path, tokenizer: Any) -> None:
     """Write the trained result into ``folder`` (created), marked with its method."""
     trainable.save(folder, tokenizer)
     (folder / MARKER).write_text(json.dumps({"method": trainable.method.name}))
-
-
-def supports_from(state: dict[str, Any]) -> dict[str, Any] | None:
-    """RoSA supports saved in a checkpoint ``state()``, or None if it holds none."""
-    found = {
-        key.removeprefix("rosa:").removesuffix(".indices"): value
-        for key, value in state.items()
-        if key.startswith("rosa:") and key.endswith(".indices")
-    }
-    return found or None
 
 
 def method_of(folder: Path) -> str:

@@ -19,10 +19,10 @@ class Full:
 
     def prepare(
         self, config: TrainingConfig, model: Any, mask_batches: MaskBatches, loss_fn: LossFn,
-        supports: dict[str, Any] | None,
+        saved: dict[str, Any] | None,
     ) -> Trainable:  # fmt: skip
         model.requires_grad_(True)
-        return Trainable(self, model, None, list(model.parameters()))
+        return Trainable(self, model, list(model.parameters()))
 
     def save(self, trainable: Trainable, folder: Path, tokenizer: Any) -> None:
         trainable.model.save_pretrained(folder)

@@ -34,13 +34,13 @@ class Lora:
 
     def prepare(
         self, config: TrainingConfig, model: Any, mask_batches: MaskBatches, loss_fn: LossFn,
-        supports: dict[str, Any] | None,
+        saved: dict[str, Any] | None,
     ) -> Trainable:  # fmt: skip
         from peft import get_peft_model
 
         peft_model = get_peft_model(model, lora_config(config))
         params = [p for p in peft_model.parameters() if p.requires_grad]
-        return Trainable(self, peft_model, None, params)
+        return Trainable(self, peft_model, params)
 
     def save(self, trainable: Trainable, folder: Path, tokenizer: Any) -> None:
         trainable.model.save_pretrained(folder)
