@@ -2,8 +2,10 @@
 a draft, remove.
 
 Adding tests the login before anything is stored; secrets go to the keyring (``secrets``),
-server settings (no secrets) to the store. Which server an account has is its backend's
-business (``sync.backends``); nothing here switches on the kind.
+server settings (no secrets) to the store. Syncing, testing, uploading drafts and removing
+go through the account's backend (``sync.backends``) and never ask its kind; only adding
+an account (``add_imap``, ``add_gmail``) and the IMAP form's ``imap_settings`` name one,
+since that is where the kind is chosen.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sync import imap
+from sync.imap import fetch as imap_fetch
 from tests.helpers import demo_messages
 from tests.sync.conftest import append_all
 from tests.sync.test_imap import add_account, store  # noqa: F401 - store is a fixture
@@ -40,15 +41,15 @@ def test_a_sync_with_a_small_byte_bound_fetches_in_many_batches_and_keeps_everyt
     append_all(imap_server, "Sent", messages)
     add_account(store, imap_server)
     fetched: list[list[tuple[int, int]]] = []
-    real_fetch = imap._fetch
+    real_fetch = imap_fetch._fetch
 
     def recording(client, batch):
         fetched.append(list(batch))
         return real_fetch(client, batch)
 
     limit = 4 * max(len(raw) for raw in messages)  # a few emails a batch
-    monkeypatch.setattr(imap, "BATCH_BYTES", limit)
-    monkeypatch.setattr(imap, "_fetch", recording)
+    monkeypatch.setattr(imap_fetch, "BATCH_BYTES", limit)
+    monkeypatch.setattr(imap_fetch, "_fetch", recording)
     report = imap.sync(store, "maya", imap_server.secret)
     assert sum(report.counts.values()) == len(messages)
     sent = [batch for batch in fetched if batch]

@@ -14,6 +14,7 @@ from panza_core.store import Store
 from panza_tui.cli.demo import ADDRESS
 from panza_tui.cli.demo import mailbox as demo_mailbox
 from sync import imap
+from sync.imap import fetch as imap_fetch
 from sync.importer import import_path
 from tests.conftest import shared
 from tests.helpers import as_sent_folder, demo_messages
@@ -63,8 +64,8 @@ def test_full_then_incremental_sync_matches_a_file_import(store, imap_server, tm
 def test_a_large_sync_extracts_in_worker_processes_with_the_same_result(
     store, imap_server, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr(imap, "PARALLEL_FROM", 10)
-    monkeypatch.setattr(imap.threads, "available_cores", lambda: 2)
+    monkeypatch.setattr(imap_fetch, "PARALLEL_FROM", 10)
+    monkeypatch.setattr(imap_fetch.threads, "available_cores", lambda: 2)
     import concurrent.futures
 
     mapped = []
@@ -437,8 +438,8 @@ def test_a_huge_message_is_fetched_without_its_attachment_and_keeps_its_text(
     big.add_attachment(bytes(range(256)) * 8192, maintype="application", subtype="pdf",
                        filename="scans.pdf")  # 2 MiB  # fmt: skip
     append_all(imap_server, "Sent", [bytes(big), *demo_messages()[:5]])
-    monkeypatch.setattr(imap, "MAX_FETCH_BYTES", 2**20)
-    monkeypatch.setattr(imap, "PARTIAL_BODY_BYTES", 16 * 2**10)
+    monkeypatch.setattr(imap_fetch, "MAX_FETCH_BYTES", 2**20)
+    monkeypatch.setattr(imap_fetch, "PARTIAL_BODY_BYTES", 16 * 2**10)
     from imapclient import IMAPClient
 
     fetched: list[int] = []  # bytes of every body the server sent
