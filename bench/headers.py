@@ -1,5 +1,5 @@
 """RFC 2047 header decoding time against header size: the standard library's
-``str(make_header(decode_header(h)))`` against ``sync.extract.decode_words`` in the same
+``str(make_header(decode_header(h)))`` against ``sync.decoding.decode_words`` in the same
 run, for three shapes of Subject a hostile sender can write:
 
 - ``words``: adjacent UTF-8 encoded words (the stdlib's quadratic case),
@@ -25,7 +25,7 @@ from email.header import decode_header, make_header
 
 from common import report
 
-from sync import extract
+from sync import decoding
 
 LEAD, TAIL = "é".encode()
 SHAPES = {
@@ -69,9 +69,9 @@ def main() -> None:
     for shape in args.shapes.split(","):
         for megabytes in (float(s) for s in args.sizes.split(",")):
             text = subject(shape, megabytes)
-            ours = best(extract.decode_words, text, args.runs)
+            ours = best(decoding.decode_words, text, args.runs)
             theirs = best(stdlib, text, 1) if megabytes <= args.stdlib_max else None
-            same = extract.decode_words(text) == stdlib(text) if theirs is not None else None
+            same = decoding.decode_words(text) == stdlib(text) if theirs is not None else None
             rows.append([
                 shape, megabytes, len(text), round(ours, 4),
                 round(theirs, 4) if theirs is not None else "-",
@@ -85,8 +85,8 @@ def main() -> None:
         {
             "host": platform.processor() or platform.machine(),
             "cpus": os.cpu_count(),
-            "piece": extract.DECODE_PIECE,
-            "most": extract.DECODE_MOST,
+            "piece": decoding.DECODE_PIECE,
+            "most": decoding.DECODE_MOST,
         },  # fmt: skip
     )
 

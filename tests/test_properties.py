@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from panza_core.store import Message, Store
-from sync import extract
+from sync import decoding, extract
 
 WORDS = st.lists(st.sampled_from(
     "the quick brown fox jumps over lazy dog café Grüße naïve façade € 日本 — ok".split()
@@ -76,7 +76,7 @@ def test_extraction_never_crashes_nor_takes_foreign_text(tree, junk):
     assert FOREIGN not in body, raw[:3000]
     if OWN not in body:  # only when the sender wrote no text part of their own
         own_leaves = [
-            p for p in extract._own_leaves(extract.parse(raw))
+            p for p in decoding._own_leaves(decoding.parse(raw))
             if p.get_content_maintype() == "text"
             and not str(p.get("Content-Disposition", "")).startswith("attachment")
         ]  # fmt: skip

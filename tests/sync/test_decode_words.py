@@ -1,4 +1,4 @@
-"""RFC 2047 decoding in linear time (issue 30): ``extract.decode_words`` gives what the
+"""RFC 2047 decoding in linear time (issue 30): ``decoding.decode_words`` gives what the
 standard library gives, on headers long enough to be decoded in pieces, and a 2 MB Subject
 of encoded words decodes correctly (its time is in ``bench/headers.py``, not here)."""
 
@@ -10,7 +10,7 @@ from email.header import decode_header, make_header
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sync import extract
+from sync import decoding
 
 CHARSETS = ["utf-8", "UTF-8", "iso-8859-1", "windows-1252", "us-ascii", "koi8-r"]
 
@@ -48,12 +48,12 @@ TOKENS = st.one_of(
 @given(st.lists(TOKENS, min_size=1, max_size=40), st.integers(8, 64))
 def test_decoding_in_pieces_equals_the_standard_library(tokens, piece):
     text = header(tokens)
-    original = extract.DECODE_PIECE
-    extract.DECODE_PIECE = piece  # small pieces, so that short headers are cut many times
+    original = decoding.DECODE_PIECE
+    decoding.DECODE_PIECE = piece  # small pieces, so that short headers are cut many times
     try:
-        got = extract.decode_words(text)
+        got = decoding.decode_words(text)
     finally:
-        extract.DECODE_PIECE = original
+        decoding.DECODE_PIECE = original
     assert got == stdlib(text)
 
 
@@ -63,14 +63,14 @@ def test_a_character_split_across_two_words_is_not_cut_apart():
     raw = "é".encode() * 3000
     words = [raw[i : i + 7] for i in range(0, len(raw), 7)]  # 7 bytes: every other splits
     text = " ".join(f"=?utf-8?B?{base64.b64encode(w).decode()}?=" for w in words)
-    assert extract.decode_words(text) == "é" * 3000 == stdlib(text)
+    assert decoding.decode_words(text) == "é" * 3000 == stdlib(text)
 
 
 def test_a_two_megabyte_subject_of_encoded_words_decodes_whole():
     word = "=?utf-8?q?caf=C3=A9_?="
     count = 2_000_000 // (len(word) + 1)
     text = " ".join([word] * count)
-    assert extract.decode_words(text) == "café " * count
+    assert decoding.decode_words(text) == "café " * count
 
 
 def test_a_header_built_to_defeat_the_cuts_still_decodes_in_pieces():
@@ -79,11 +79,11 @@ def test_a_header_built_to_defeat_the_cuts_still_decodes_in_pieces():
     lead, tail = "é".encode()
     words = [f"=?utf-8?B?{base64.b64encode(bytes([b])).decode()}?=" for b in (lead, tail)]
     text = " ".join(words * 40_000)
-    got = extract.decode_words(text)
+    got = decoding.decode_words(text)
     assert got.count("é") > 0.99 * 40_000
     assert len(got) < len(text)
 
 
 def test_a_long_header_that_does_not_decode_stays_as_it_came():
     text = " ".join(["=?x-unknown?q?abc?="] * 2000)  # the standard library raises on it
-    assert extract.decode_words(text) == text
+    assert decoding.decode_words(text) == text
