@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from panza_core import adapters, hub, locations, models
+from panza_core import hub, locations, models, versions
 from panza_core.errors import ModelError
 from panza_core.store import Store
 
@@ -59,7 +59,7 @@ def converted() -> Iterator[LocalModel]:
 def exports(store: Store) -> Iterator[LocalModel]:
     """Every account's finished exports whose files are still there."""
     for account in store.accounts():
-        for v in adapters.versions(store, account):
+        for v in versions.versions(store, account):
             form = "adapter" if v.adapter_only else "merged"
             name = f"{account} export #{v.run} ({v.method}, {v.quant}, {form})"
             yield LocalModel("export", name, "", _size(Path(v.path)), Path(v.path))

@@ -17,7 +17,7 @@ app = typer.Typer(help="Model versions of an account (one active).", no_args_is_
 @app.command("list")
 def list_(account: AccountOpt) -> None:
     """List the account's exported models, newest first; * marks the active one."""
-    from panza_core.adapters import versions
+    from panza_core.versions import versions
 
     table = Table(show_edge=False)
     for column in ("", "export run", "train run", "method", "quant", "form", "file"):
@@ -35,7 +35,7 @@ def activate(
     account: AccountOpt, run: Annotated[int, typer.Argument(help="Export run id.")]
 ) -> None:
     """Draft with export ``RUN`` from now on."""
-    from panza_core.adapters import activate
+    from panza_core.versions import activate
 
     v = activate(workspace().store, account, run)
     console.print(f"account {account!r} drafts with export #{v.run} ({v.method}, {v.quant})")
@@ -44,7 +44,7 @@ def activate(
 @app.command()
 def rollback(account: AccountOpt) -> None:
     """Go back to the model exported before the active one."""
-    from panza_core.adapters import rollback
+    from panza_core.versions import rollback
 
     v = rollback(workspace().store, account)
     console.print(f"account {account!r} rolled back to export #{v.run} ({v.method}, {v.quant})")

@@ -69,21 +69,21 @@ def test_two_accounts_share_the_base_and_switch_adapters(david, isabel, monkeypa
 def test_versions_activate_and_roll_back(david):
     from typer.testing import CliRunner
 
-    from panza_core import adapters
+    from panza_core import versions
     from panza_core.errors import PipelineError
     from panza_tui.cli import app
 
     store = david.ws.store
-    listed = adapters.versions(store, "david")
+    listed = versions.versions(store, "david")
     runs = [v.run for v in listed]
     assert {david.merged.run_id, david.adapter.run_id} <= set(runs)
     assert runs == sorted(runs, reverse=True) and sum(v.active for v in listed) == 1
-    adapters.activate(store, "david", david.adapter.run_id)
-    rolled = adapters.rollback(store, "david")
+    versions.activate(store, "david", david.adapter.run_id)
+    rolled = versions.rollback(store, "david")
     assert rolled.run == runs[runs.index(david.adapter.run_id) + 1]
     assert store.account("david").active_export == rolled.run
     with pytest.raises(PipelineError, match="not a finished export"):
-        adapters.activate(store, "david", david.trained.run_id)  # a training run
+        versions.activate(store, "david", david.trained.run_id)  # a training run
     result = CliRunner().invoke(
         app, ["adapters", "activate", "--account", "david", str(david.adapter.run_id)]
     )
