@@ -65,14 +65,22 @@ async def test_inbox_thread_view_and_reply_headers(marcus_ws):
 
 
 @pytest.mark.slow
-async def test_a_reply_streams_beside_retrieved_emails_and_saves_threaded(marcus_ws):
+async def test_a_reply_streams_beside_retrieved_emails_and_saves_threaded(marcus_ws, monkeypatch):
+    from collections import Counter
+
     from textual.widgets import Input, TextArea
 
+    from panza_core import replies
     from panza_tui.tui.app import PanzaApp
 
     ws = marcus_ws.with_config(drafting={"max_tokens": 40})
     ws.update_index("marcus")
     target = answered(ws.store)
+    calls: Counter[str] = Counter()  # the reply's context is read once, for the request
+    for name in ("thread_before", "reply_headers"):
+        real = getattr(replies, name)
+        monkeypatch.setattr(replies, name, lambda *a, _f=real, _n=name, **k: (
+            calls.update([_n]), _f(*a, **k))[1])  # fmt: skip
     app = PanzaApp(account="marcus", workspace=ws)
     async with app.run_test(size=(130, 40)) as pilot:
         await pilot.pause()
@@ -90,3 +98,5 @@ async def test_a_reply_streams_beside_retrieved_emails_and_saves_threaded(marcus
         assert saved.text == text and saved.in_reply_to == target.message_id
         assert saved.refs.split()[-1] == target.message_id
         assert saved.subject == screen.query_one("#subject", Input).value
+    # typed on, drafted, saved: the conversation and the headers were each built once
+    assert calls == {"thread_before": 1, "reply_headers": 1}, calls
