@@ -89,11 +89,15 @@ def _generation(ws: Workspace) -> dict[str, Any]:
             "seed": e.seed, "repeat_penalty": e.repeat_penalty}  # fmt: skip
 
 
+def _preamble(ws: Workspace, account: str) -> str:
+    return ws.store.account(account).user_preamble or ws.config.prompt.user_preamble
+
+
 def _row_key(
     ws: Workspace, account: str, model_key: Any, rag: bool, test: list,
     threads: Threads | None = None,
 ) -> str:  # fmt: skip
-    preamble = ws.store.account(account).user_preamble or ws.config.prompt.user_preamble
+    preamble = _preamble(ws, account)
     data = [(m.content_hash, instruction) for m, instruction in test]
     retrieval = asdict(ws.config.retrieval) if rag else None
     context = None
@@ -208,6 +212,12 @@ def evaluate(
                         drafts = row.draft(with_parent, reply_test, threads)
                         rows.append(row.score(with_parent, reply_test, drafts, key))
         real = metrics.shape([m.text.strip() for m, _ in test])
+        # The real emails against their played-back instructions: the ceiling playback allows.
+        real.update(metrics.fidelity(
+            [i for _, i in test], [m.text.strip() for m, _ in test],
+            threads=[[t.text for t in threads[m.id]] for m, _ in test],
+            own=[_preamble(ws, account)],
+        ))  # fmt: skip
         result = EvalResult(run_id, account, len(test), rows, folder, real)
         (folder / "eval.json").write_text(json.dumps(result.to_json(), indent=2))
         write_chart(result, folder / "eval.png")
@@ -258,6 +268,11 @@ class Row:
         texts = [d.draft for d in drafts]
         scores = metrics.score(texts, [m.text.strip() for m, _ in test], self.ws.embedder)
         scores.update(metrics.shape(texts))
+        scores.update(metrics.fidelity(
+            [instruction for _, instruction in test], texts,
+            [[r.text for r in d.retrieved] for d in drafts],
+            [[text for _, text in d.thread] for d in drafts], [_preamble(self.ws, self.account)],
+        ))  # fmt: skip
         return {
             "setting": setting, "method": self.method,
             **{name: round(value, 4) for name, value in scores.items()},

@@ -19,6 +19,7 @@ from typing import Any
 
 METRICS = ("bleu", "chrf", "rouge1", "rouge2", "rougeL", "style_sim")
 SHAPE = ("repeat6", "median_words")
+FIDELITY = ("fact_recall", "invented", "copied")
 _WORD = re.compile(r"\w+(?:'\w+)*")
 
 
@@ -72,4 +73,36 @@ def score(drafts: Sequence[str], references: Sequence[str], embedder: Any) -> di
         "chrf": float(sacrebleu.corpus_chrf(drafts, [references]).score),
         **{name: 100 * total / len(drafts) for name, total in rouge.items()},
         "style_sim": float(np.mean(cosines)),
+    }
+
+
+def fidelity(
+    instructions: Sequence[str],
+    drafts: Sequence[str],
+    retrieved: Sequence[Sequence[str]] | None = None,
+    threads: Sequence[Sequence[str]] | None = None,
+    own: Sequence[str] = (),
+) -> dict[str, float]:
+    """Whether drafts say what was asked (``panza_core.facts.check``), over aligned lists:
+    ``fact_recall``, the mean share (0-1) of an instruction's facts its draft carries
+    (instructions with no facts left out; 1.0 if none has any); ``invented`` and
+    ``copied``, the mean count per draft of facts found in none of the texts it could take
+    them from, and of facts only a retrieved past email held. ``retrieved``/``threads``:
+    per draft, the past emails in its prompt and the conversation it answered; ``own``:
+    the user's preamble and signature. Raises ``ValueError`` for unequal or empty lists."""
+    from panza_core.facts import check
+
+    if len(instructions) != len(drafts) or not drafts:
+        raise ValueError(f"need equal, non-empty lists (got {len(instructions)}, {len(drafts)})")
+    past = retrieved or [()] * len(drafts)
+    answered = threads or [()] * len(drafts)
+    checks = [
+        check(i, d, r, t, own)
+        for i, d, r, t in zip(instructions, drafts, past, answered, strict=True)
+    ]
+    recalls = [c.recall for c in checks if c.recall is not None]
+    return {
+        "fact_recall": sum(recalls) / len(recalls) if recalls else 1.0,
+        "invented": sum(len(c.invented) for c in checks) / len(checks),
+        "copied": sum(len(c.copied) for c in checks) / len(checks),
     }

@@ -109,25 +109,29 @@ def print_reply_counts(counts: dict[str, int]) -> None:
 
 def print_eval(result: EvalResult) -> None:
     """The eval table (metrics 0-100, style similarity 0-1, the share of drafts that repeat
-    a 6-word sequence and their median length, against the real emails') and its files."""
+    a 6-word sequence and their median length; fact recall 0-1 and invented and copied
+    facts per draft; against the real emails') and its files."""
+    from training.metrics import FIDELITY
+
     table = Table(title=f"{result.account}: {result.n_test} held-out emails")
     for column in ("setting", "method", "BLEU", "chrF", "ROUGE-1", "ROUGE-2", "ROUGE-L",
-                   "style sim", "repeat6 %", "words"):  # fmt: skip
+                   "style sim", "repeat6 %", "words", "facts", "invented", "copied"):  # fmt: skip
         left = column in ("setting", "method")
         table.add_column(column, justify="left" if left else "right", no_wrap=left)
 
-    def shape(row: dict) -> list[str]:
-        return [f"{row['repeat6']:.0f}", f"{row['median_words']:.0f}"] if "repeat6" in row else [
-            "", ""]  # fmt: skip
+    def tail(row: dict) -> list[str]:
+        # Rows of runs from before a metric existed lack it: left blank.
+        shape = [f"{row[k]:.0f}" if k in row else "" for k in ("repeat6", "median_words")]
+        return shape + [f"{row[k]:.2f}" if k in row else "" for k in FIDELITY]
 
     for row in result.rows:
         table.add_row(
             plain(row["setting"], line=True), plain(row["method"], line=True),
             *(f"{row[k]:.2f}" for k in ("bleu", "chrf", "rouge1", "rouge2", "rougeL")),
-            f"{row['style_sim']:.3f}", *shape(row),
+            f"{row['style_sim']:.3f}", *tail(row),
         )  # fmt: skip
     if result.real:
-        table.add_row("real emails", "", "", "", "", "", "", "", *shape(result.real))
+        table.add_row("real emails", "", "", "", "", "", "", "", *tail(result.real))
     PlainConsole().print(table)
     console.print(
         f"eval run #{result.run_id}: {result.folder / 'eval.json'}, eval.png, drafts.jsonl"

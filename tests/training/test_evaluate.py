@@ -28,6 +28,11 @@ def test_four_rows_with_metrics_in_range(evaluated, david):
         assert all(0 <= row[name] <= 100 for name in metrics.METRICS if name != "style_sim")
         assert 0 < row["style_sim"] <= 1
         assert row["generation"]["temperature"] == 0.0 and row["generation"]["max_tokens"] == 24
+        assert 0 <= row["fact_recall"] <= 1 and row["invented"] >= 0 and row["copied"] >= 0
+        if not row["setting"].endswith("+rag"):
+            assert row["copied"] == 0  # nothing retrieved, nothing to copy from
+    # the real emails against their instructions: facts they carry (playback's ceiling)
+    assert 0 <= evaluated.real["fact_recall"] <= 1 and evaluated.real["invented"] >= 0
     assert evaluated.rows[2]["model"].startswith(f"fine-tuned #{david.merged.run_id}")
 
 

@@ -176,11 +176,17 @@ async def test_evaluation_screen_shows_the_latest_eval_table(demo_ws):
             rows = [
                 {"setting": s, "method": m, "bleu": bleu, "chrf": 20.0, "rouge1": 30.0,
                  "rouge2": 9.0, "rougeL": 25.5, "style_sim": 0.512, "repeat6": 12.5,
-                 "median_words": 41.0}
+                 "median_words": 41.0, "fact_recall": 0.75, "invented": 0.5, "copied": 0.25}
                 for s, m in (("base", "none"), ("base+rag", "none"), ("finetuned", "lora"),
                              ("finetuned+rag", "lora"))
             ]  # fmt: skip
-            real = {"repeat6": 0.0, "median_words": 25.5}
+            real = {
+                "repeat6": 0.0,
+                "median_words": 25.5,
+                "fact_recall": 0.9,
+                "invented": 0.1,
+                "copied": 0.0,
+            }
             store.finish_run(run, "done", f"/runs/{run}",
                              {"n_test": 24, "rows": rows, "real": real})  # fmt: skip
         await pilot.press("e")
@@ -198,10 +204,16 @@ async def test_evaluation_screen_shows_the_latest_eval_table(demo_ws):
             "0.512",
             "12",
             "41",
+            "0.75",
+            "0.50",
+            "0.25",
         ]
         assert [str(cell) for cell in table.get_row("real")] == ["real emails"] + [""] * 7 + [
             "0",
             "26",  # 25.5 rounds half to even
+            "0.90",
+            "0.10",
+            "0.00",
         ]
         assert "24 held-out emails" in str(app.screen.query_one("#eval-head", Static).render())
         assert f"/runs/{run}/eval.png" in str(app.screen.query_one("#eval-files", Static).render())

@@ -16,7 +16,8 @@ from panza_tui.tui.screens.base import PanzaScreen
 COLUMNS = (("setting", "setting"), ("method", "method"), ("bleu", "BLEU"), ("chrf", "chrF"),
            ("rouge1", "ROUGE-1"), ("rouge2", "ROUGE-2"), ("rougeL", "ROUGE-L"),
            ("style_sim", "style sim"), ("repeat6", "repeat6 %"),
-           ("median_words", "words"))  # fmt: skip
+           ("median_words", "words"), ("fact_recall", "facts"), ("invented", "invented"),
+           ("copied", "copied"))  # fmt: skip
 
 
 class EvaluationScreen(PanzaScreen[None]):
@@ -57,7 +58,9 @@ class EvaluationScreen(PanzaScreen[None]):
         head.update(
             f"Eval run #{run.id}: {run.metrics.get('n_test', 0)} held-out emails, "
             "greedy drafts (BLEU, chrF, ROUGE 0-100; style similarity 0-1; share of drafts "
-            "repeating a 6-word sequence and median length in words)"
+            "repeating a 6-word sequence and median length in words; share of the "
+            "instruction's facts carried, 0-1, and facts invented or copied from a past "
+            "email, per draft)"
         )
         table = self.query_one(DataTable)
         for key, label in COLUMNS:
