@@ -115,6 +115,23 @@ def test_bench_repetition_runs_once(home, tmp_path, tiny_llama):
 
 
 @pytest.mark.slow
+def test_bench_fidelity_runs_once(home, tmp_path, tiny_llama):
+    env = dict(results=tmp_path, home=home, PANZA_TRAINING__MAX_STEPS="1",
+               PANZA_TRAINING__BATCH_SIZE="2", PANZA_EVALUATION__MAX_TOKENS="16",
+               PANZA_MODELS__LLM=str(tiny_llama), PANZA_PLAYBACK__MAX_TOKENS="8")  # fmt: skip
+    _bench("fidelity.py", "--users", "david", "--playback-limit", "6", "--limit", "1", **env)
+    first = tmp_path / "first.json"
+    (tmp_path / "fidelity.json").rename(first)
+    _bench("fidelity.py", "--users", "david", "--playback-limit", "6", "--limit", "1",
+           "--compare", str(first), "--label", "again", **env)  # fmt: skip
+    data = json.loads((tmp_path / "fidelity.json").read_text())
+    rows = {r["setting"]: r for r in data["rows"]}
+    assert data["label"] == "again" and {"base", "finetuned+rag", "real emails"} <= set(rows)
+    assert all(0 <= r["facts"] <= 1 and r["invented"] >= 0 for r in rows.values())
+    assert rows["base"]["change facts"] == 0.0  # greedy drafts, the same twice on one host
+
+
+@pytest.mark.slow
 def test_bench_faults_runs_once(home, tmp_path):
     require("dovecot")
     _bench("faults.py", "--kills", "1", "--steps", "import,imap", "--messages", "20",
