@@ -12,7 +12,8 @@ offline from PyPI: spaCy's models come from GitHub, flair's and GLiNER's from a 
   names its **month**.
 - **month** and **weekday** names, full or abbreviated ("Sept.", "Thu"); key the full name.
   "May" counts only beside a number (else it is the verb).
-- **number**: digits, with a currency or unit if written ("$1,200", "8 mm", "20%"), and
+- **number**: digits, with a currency or unit if written ("$1,200", "8 mm", "20%") or an
+  ordinal ending ("the 5th"), and
   the words two to twelve; key the digits (thousands separators dropped) with the
   currency. "One" is not a fact ("one of them", "no one").
 - **name**: a capitalised word (or an acronym) that is not one of the ``COMMON`` words
@@ -113,7 +114,7 @@ _DATE = re.compile(
 )
 _AMOUNT = re.compile(
     r"(?P<cur>[$€£])\s?(?P<n1>\d[\d,]*(?:\.\d+)?)"
-    r"|(?P<n2>\d[\d,]*(?:\.\d+)?)(?:\s?(?P<unit>%|percent\b|k\b|mm\b|cm\b|km\b|kg\b|eur\b|usd\b"
+    r"|(?P<n2>\d[\d,]*(?:\.\d+)?)(?:st\b|nd\b|rd\b|th\b)?(?:\s?(?P<unit>%|percent\b|k\b|mm\b|cm\b|km\b|kg\b|eur\b|usd\b"
     r"|chf\b|gbp\b|euros?\b|dollars?\b|pounds?\b))?",
     re.I,
 )

@@ -20,6 +20,7 @@ from panza_core import prompting, replies
 from panza_core.config import PlaybackConfig
 from panza_core.models import ModelRef, chat_template, eos_text
 from panza_core.store import Message, Store
+from training import faithful
 
 SYSTEM = "You summarise emails as short instructions for an email-writing assistant."
 ASK = "Summarise this email as an instruction.\n\nSubject: {subject}\n\n{email}"
@@ -86,14 +87,22 @@ class PlaybackReport:
 
     counts: Counter = field(default_factory=Counter)
     kinds: Counter = field(default_factory=Counter)
+    facts: Counter = field(default_factory=Counter)  # training.faithful.Verdict -> pairs
 
     def summary(self) -> str:
-        """One line for the CLI: the counts, then the kinds."""
+        """One line for the CLI: the counts, the kinds, then the fact check."""
         done = ", ".join(f"{k}: {v}" for k, v in sorted(self.counts.items()))
-        return (
+        line = (
             f"{done}; {self.kinds['with_parent']} replies read with the email they answer, "
             f"{self.kinds['new']} new emails"
         )
+        if self.facts:
+            line += (
+                f"; facts: {self.facts['kept']} instructions kept as played back, "
+                f"{self.facts['repaired']} given the facts they missed, "
+                f"{self.facts['rewritten']} rewritten from the email (they invented some)"
+            )
+        return line
 
 
 # Bump when the prompt's code changes what the constants below do not show (how the primer
@@ -362,10 +371,19 @@ def run(
             if len(todo) >= batch:
                 flush()
     flush()
+    chosen = {m.content_hash for m in messages}
+    played = [p for p in raw_pairs(store, account, model, config) if p[0].content_hash in chosen]
+    report.facts = faithful.checked(played)[1]
     return report
 
 
 def pairs(store: Store, account: str, model: ModelRef, config: PlaybackConfig) -> list[Any]:
-    """(message, instruction) pairs of ``account`` made with this model and prompt."""
+    """(message, instruction) pairs of ``account`` made with this model and prompt, each
+    instruction checked against its email's facts (``training.faithful``)."""
+    return faithful.checked(raw_pairs(store, account, model, config))[0]
+
+
+def raw_pairs(store: Store, account: str, model: ModelRef, config: PlaybackConfig) -> list[Any]:
+    """The pairs as the model played them back, before the fact check."""
     key = prompt_hash(config, chat_template(model))
     return list(store.pairs(account, model.fingerprint, key))
