@@ -121,6 +121,9 @@ class DraftingConfig:
     n_ctx: int = 2048
     seed: int = 0
     threads: int = 0  # 0: pick from the core count
+    # drafts sampled per request, the one that best carries the instruction's facts shown
+    # first (panza_core.facts); each after the first costs its decode, not its prompt
+    candidates: int = 3
 
 
 @dataclass(frozen=True)

@@ -283,6 +283,16 @@ class FactCheck:
         """The instruction's facts the draft does not carry."""
         return self.asked - self.carried
 
+    def summary(self) -> str:
+        """One line: what of the instruction the draft carries and misses, and what it
+        says that came from no one or only from a past email ("not from you")."""
+
+        def listed(found: frozenset[Fact]) -> str:
+            return ", ".join(sorted(str(f) for f in found)) or "-"
+
+        return (f"facts carried: {listed(self.carried)} · missing: {listed(self.missing)} · "
+                f"not from you: {listed(self.invented | self.copied)}")  # fmt: skip
+
     @property
     def recall(self) -> float | None:
         """The share of the instruction's facts the draft carries (0-1); None when the

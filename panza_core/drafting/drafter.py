@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import cached_property
 
-from panza_core import llama, prompting, replies
+from panza_core import facts, llama, prompting, replies
 from panza_core.config import DraftingConfig
 from panza_core.drafting.choice import ModelChoice, choose_model
 from panza_core.drafting.request import Draft, DraftRequest, Retrieved
@@ -21,6 +22,7 @@ from panza_core.store import Message
 from panza_core.workspace import Workspace
 
 _MARK = "\x00PANZA-INSTRUCTION\x00"  # where the instruction goes, to cut the prompt there
+CANDIDATE_SEED_STRIDE = 100_003  # candidates of one attempt never share a seed with the next
 
 
 class Drafter:
@@ -222,6 +224,33 @@ class Drafter:
             headers=request.headers,
             thread=request.turns,
         )
+
+    def candidates(
+        self, request: DraftRequest, count: int | None = None,
+        on_token: Callable[[str], None] | None = None,
+        on_retrieved: Callable[[list[Retrieved]], None] | None = None,
+    ) -> list[Draft]:  # fmt: skip
+        """``count`` drafts of ``request`` (default ``[drafting] candidates``), best first
+        by their fact check (``Draft.fact_rank``; ties keep their order). The first streams
+        to ``on_token``; the others are sampled with other seeds on the same past emails,
+        their prompt already evaluated, so each costs its decode only. Every draft carries
+        its ``facts`` (``panza_core.facts.check`` against the instruction, the past emails,
+        the conversation and the preamble). Raises as ``draft`` does."""
+        count = max(1, request.settings.candidates if count is None else count)
+        first = self.draft(request, on_token, on_retrieved)
+        same = request.using(first.retrieved)
+        base = request.settings.seed if request.seed is None else request.seed
+        drafts = [first] + [
+            self.draft(replace(same, seed=base + CANDIDATE_SEED_STRIDE * i))
+            for i in range(1, count)
+        ]
+        for number, draft in enumerate(drafts):
+            draft.candidate = number
+            draft.facts = facts.check(
+                request.instruction, draft.draft, [r.text for r in draft.retrieved],
+                [text for _, text in request.turns], [request.preamble],
+            )  # fmt: skip
+        return sorted(drafts, key=Draft.fact_rank)
 
     # around the draft -------------------------------------------------------------------
 

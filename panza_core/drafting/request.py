@@ -13,6 +13,7 @@ from typing import Any
 
 from panza_core import replies
 from panza_core.config import DraftingConfig
+from panza_core.facts import FactCheck
 from panza_core.store import Message
 
 
@@ -84,6 +85,16 @@ class Draft:
     model: str = ""
     headers: replies.ReplyHeaders | None = None
     thread: list[tuple[str, str]] = field(default_factory=list)
+    facts: FactCheck | None = None  # set by ``Drafter.candidates``
+    candidate: int = 0  # which of the candidates it was, in the order they were drafted
+
+    def fact_rank(self) -> tuple[float, int]:
+        """How it sorts among candidates, best first: the most of the instruction's facts
+        carried, then the fewest invented or copied."""
+        if self.facts is None:
+            return (0.0, 0)
+        recall = 1.0 if self.facts.recall is None else self.facts.recall
+        return (-recall, len(self.facts.invented) + len(self.facts.copied))
 
     def to_json(self) -> dict[str, Any]:
         """The ``panza draft --json`` object: draft, retrieved (id, score, subject, text),
@@ -93,6 +104,12 @@ class Draft:
             "retrieved": [asdict(r) for r in self.retrieved],
             "timings": self.timings,
         }
+        if self.facts is not None:
+            data["facts"] = {
+                "recall": self.facts.recall,
+                **{part: sorted(str(f) for f in getattr(self.facts, part))
+                   for part in ("carried", "missing", "invented", "copied")},
+            }  # fmt: skip
         if self.headers is not None:
             data["headers"] = asdict(self.headers)
             data["thread"] = [{"author": a, "text": t} for a, t in self.thread]

@@ -30,6 +30,14 @@ def draft(
     base: Annotated[
         bool, typer.Option("--base", help="Use the base model, not the adapter.")
     ] = False,
+    candidates: Annotated[
+        int,
+        typer.Option(
+            "--candidates",
+            min=1,
+            help="Drafts to compare by their fact check (default: [drafting] candidates).",
+        ),
+    ] = 0,
 ) -> None:
     """Write a draft in the account's style (streams to the terminal).
 
@@ -65,7 +73,12 @@ def draft(
     suggested = drafter.suggest_to(instruction) if parent is None else []
     if suggested and not as_json:
         say(f"To (suggested): {clean_line(', '.join(suggested[:3]))}\n", "dim")
-    result = drafter.draft(request, on_token=None if as_json else stream)
+    drafts = drafter.candidates(request, candidates or None, on_token=None if as_json else stream)
+    result = drafts[0]
+    if result.candidate != 0 and not as_json:  # not the one streamed above
+        say(f"\n\ncandidate {result.candidate + 1} of {len(drafts)} carries more of what you "
+            "asked:\n", "dim")  # fmt: skip
+        print(clean(result.draft))
     subject = drafter.subject(result.draft, instruction) if parent is None else ""
     if as_json:
         data = result.to_json()
@@ -77,6 +90,8 @@ def draft(
         say(f"\nSubject (suggested): {clean_line(subject)}", "dim")
     t = result.timings
     print()
+    if result.facts is not None:
+        say(clean_line(result.facts.summary()), "dim")
     say(
         f"{result.model}; {len(result.retrieved)} past emails; retrieval "
         f"{t['retrieval_ms']:.0f} ms, first token {t['ttft_ms']:.0f} ms, "

@@ -66,7 +66,7 @@ async def test_compose_streams_a_draft_with_retrieved_emails_and_saves_it(demo_w
     from panza_tui.tui.app import PanzaApp
     from panza_tui.tui.screens.compose import ComposeScreen
 
-    demo_ws = demo_ws.with_config(drafting={"max_tokens": 40})
+    demo_ws = demo_ws.with_config(drafting={"max_tokens": 40, "candidates": 1})
     demo_ws.update_index("demo")
     app = PanzaApp(account="demo", workspace=demo_ws)
     streamed: list[str] = []
@@ -100,7 +100,7 @@ async def test_typing_evaluates_the_prompt_before_the_instruction(demo_ws):
     from panza_core import llama
     from panza_tui.tui.app import PanzaApp
 
-    demo_ws = demo_ws.with_config(drafting={"max_tokens": 16})
+    demo_ws = demo_ws.with_config(drafting={"max_tokens": 16, "candidates": 1})
     demo_ws.update_index("demo")
     app = PanzaApp(account="demo", workspace=demo_ws)
     async with app.run_test(size=(130, 40)) as pilot:
@@ -136,7 +136,7 @@ async def test_regenerating_mid_stream_keeps_only_the_new_draft(demo_ws):
     from panza_core.drafting import Drafter
     from panza_tui.tui.app import PanzaApp
 
-    demo_ws = demo_ws.with_config(drafting={"max_tokens": 60})
+    demo_ws = demo_ws.with_config(drafting={"max_tokens": 60, "candidates": 1})
     demo_ws.update_index("demo")
     app = PanzaApp(account="demo", workspace=demo_ws)
     async with app.run_test(size=(130, 40)) as pilot:
@@ -154,6 +154,35 @@ async def test_regenerating_mid_stream_keeps_only_the_new_draft(demo_ws):
     request = drafter.request("Thank Kofi for the maples", retrieved=shown).attempt(1)
     expected = drafter.draft(request).draft
     assert text.strip() == expected
+
+
+@pytest.mark.slow
+async def test_candidates_best_first_with_their_fact_check_and_ctrl_n(demo_ws):
+    from textual.widgets import Static, TextArea
+
+    from panza_core.drafting import Draft
+    from panza_core.untrusted import clean
+    from panza_tui.tui.app import PanzaApp
+
+    demo_ws = demo_ws.with_config(drafting={"max_tokens": 32, "candidates": 3})
+    demo_ws.update_index("demo")
+    app = PanzaApp(account="demo", workspace=demo_ws)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await pilot.press("c")
+        await pilot.pause()
+        await pilot.press(*"Feed my cat Spike in March and thank Kofi", "enter")
+        await settled(app, pilot)
+        screen = app.screen
+        area, status = screen.query_one("#draft", TextArea), screen.query_one("#status", Static)
+        shown = screen.candidates
+        assert len(shown) == 3 and sorted(shown, key=Draft.fact_rank) == shown
+        assert {d.candidate for d in shown} == {0, 1, 2} and all(d.facts for d in shown)
+        assert area.text.strip() == clean(shown[0].draft).strip()  # the best, not edited
+        assert "candidate 1/3" in str(status.render()) and "facts carried" in str(status.render())
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert area.text.strip() == clean(shown[1].draft).strip()
+        assert "candidate 2/3" in str(status.render())
 
 
 async def test_evaluation_screen_shows_the_latest_eval_table(demo_ws):
@@ -264,7 +293,9 @@ async def test_saving_puts_the_draft_in_the_server_drafts_folder(demo_ws, imap_s
         host="127.0.0.1", user=imap_server.user, port=imap_server.port, security="plain",
     ).to_json())  # fmt: skip
     secrets.set_secret("demo:imap", imap_server.secret)
-    demo_ws = demo_ws.with_config(drafting={"max_tokens": 24}, retrieval={"top_k": 0})
+    demo_ws = demo_ws.with_config(
+        drafting={"max_tokens": 24, "candidates": 1}, retrieval={"top_k": 0}
+    )
     app = PanzaApp(account="demo", workspace=demo_ws)
     async with app.run_test(size=(130, 40)) as pilot:
         await pilot.press("c")

@@ -42,6 +42,7 @@ class ComposeScreen(PanzaScreen[None]):
 
     BINDINGS = [
         Binding("ctrl+r", "regenerate", "Regenerate"),
+        Binding("ctrl+n", "next_candidate", "Next candidate"),
         Binding("ctrl+s", "save", "Save draft"),
         Binding("ctrl+y", "copy", "Copy"),
         Binding("escape", "back", "Back"),
@@ -64,9 +65,10 @@ class ComposeScreen(PanzaScreen[None]):
 
     @dataclass
     class Finished(Message):
-        """A draft is complete (``draft`` carries text, retrieved emails and timings)."""
+        """The candidates of a draft are complete, best first (each carries its text,
+        retrieved emails, timings and fact check)."""
 
-        draft: Draft
+        drafts: list[Draft]
         generation: int
 
     @dataclass
@@ -89,6 +91,8 @@ class ComposeScreen(PanzaScreen[None]):
         self.draft_id: int | None = None
         self.instruction = ""
         self.attempt = 0  # each regeneration samples with a new seed
+        self.candidates: list[Draft] = []  # of the latest draft, best first (ctrl+n: next)
+        self.shown = 0  # which candidate the text area holds
         self.generation = 0  # tokens of a superseded generation are dropped
         # The drafter of the account when the screen opened: a model job finishing meanwhile
         # gives the next compose screen the new export, not this one.
@@ -211,9 +215,13 @@ class ComposeScreen(PanzaScreen[None]):
 
             def found(retrieved: list[Retrieved]) -> None:
                 self.app.call_from_thread(self.show_retrieved, retrieved, generation)
-                self.app.call_from_thread(self.set_status, f"{drafter.choice.label}: writing…")
+                more = request.settings.candidates - 1
+                also = f" (then {more} more, to compare their facts)" if more > 0 else ""
+                self.app.call_from_thread(
+                    self.set_status, f"{drafter.choice.label}: writing…{also}"
+                )
 
-            result = drafter.draft(request, on_token=token, on_retrieved=found)
+            result = drafter.candidates(request, on_token=token, on_retrieved=found)
         except _Cancelled:
             return
         except Exception as exc:  # noqa: BLE001 - one line to the user; the instruction stays
@@ -259,12 +267,35 @@ class ComposeScreen(PanzaScreen[None]):
     def _finished(self, event: Finished) -> None:
         if event.generation != self.generation:
             return
+        self.candidates = event.drafts
+        streamed = next(d for d in event.drafts if d.candidate == 0)
+        area = self.query_one("#draft", TextArea)
+        untouched = area.text.strip() == clean(streamed.draft).strip()
+        self.shown = 0 if untouched else event.drafts.index(streamed)  # never over edits
+        self.show_candidate()
+        best = event.drafts[self.shown]
         if self.reply_to is None and not self.query_one("#subject", Input).value.strip():
-            self.suggest_subject(event.draft.draft, self.instruction, event.generation)
-        t = event.draft.timings
+            self.suggest_subject(best.draft, self.instruction, event.generation)
+
+    def action_next_candidate(self) -> None:
+        """Show the next candidate of the latest draft (in fact-check order, cycling)."""
+        if len(self.candidates) < 2:
+            self.notify("No other candidate for this draft.", severity="warning")
+            return
+        self.shown = (self.shown + 1) % len(self.candidates)
+        self.show_candidate()
+
+    def show_candidate(self) -> None:
+        """Put candidate ``shown`` in the text area, its fact check and timings below."""
+        draft = self.candidates[self.shown]
+        area = self.query_one("#draft", TextArea)
+        if area.text.strip() != clean(draft.draft).strip():
+            area.text = clean(draft.draft)
+        t = draft.timings
+        check = f" · {draft.facts.summary()}" if draft.facts is not None else ""
         self.set_status(
-            f"{event.draft.model} · {len(event.draft.retrieved)} past emails · retrieval "
-            f"{t['retrieval_ms']:.0f} ms · first token {t['ttft_ms']:.0f} ms · "
+            f"candidate {self.shown + 1}/{len(self.candidates)}{check} · {draft.model} · "
+            f"{len(draft.retrieved)} past emails · first token {t['ttft_ms']:.0f} ms · "
             f"{t['tokens_per_s']:.1f} tokens/s"
         )
 
