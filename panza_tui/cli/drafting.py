@@ -31,13 +31,13 @@ def draft(
         bool, typer.Option("--base", help="Use the base model, not the adapter.")
     ] = False,
     candidates: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--candidates",
             min=1,
             help="Drafts to compare by their fact check (default: [drafting] candidates).",
         ),
-    ] = 0,
+    ] = None,
 ) -> None:
     """Write a draft in the account's style (streams to the terminal).
 
@@ -73,7 +73,7 @@ def draft(
     suggested = drafter.suggest_to(instruction) if parent is None else []
     if suggested and not as_json:
         say(f"To (suggested): {clean_line(', '.join(suggested[:3]))}\n", "dim")
-    drafts = drafter.candidates(request, candidates or None, on_token=None if as_json else stream)
+    drafts = drafter.candidates(request, candidates, on_token=None if as_json else stream)
     result = drafts[0]
     if result.candidate != 0 and not as_json:  # not the one streamed above
         say(f"\n\ncandidate {result.candidate + 1} of {len(drafts)} carries more of what you "

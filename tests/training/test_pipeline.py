@@ -62,7 +62,10 @@ def test_draft_json_streams_and_retrieves_real_emails(david):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout[result.stdout.index("{") :])
-    assert set(out) == {"draft", "retrieved", "timings", "to_suggestions", "subject"}
+    assert set(out) == {"draft", "retrieved", "timings", "to_suggestions", "subject", "facts"}
+    # the instruction's facts (Tom, Peter, IT is no name): the check of the shown candidate
+    assert set(out["facts"]) == {"recall", "carried", "missing", "invented", "copied"}
+    assert sorted(out["facts"]["carried"] + out["facts"]["missing"]) == ["Peter", "Tom"]
     assert out["draft"].strip() and out["subject"].strip() and "\n" not in out["subject"]
     assert out["to_suggestions"] == []  # David's mail has no addresses to suggest from
     assert out["timings"]["tokens_per_s"] > 0 and out["timings"]["ttft_ms"] > 0
