@@ -183,11 +183,14 @@ def stream(
     llm: Any, prompt: str, *, max_tokens: int = 256, temperature: float = 0.7,
     top_p: float = 0.9, repeat_penalty: float = 1.0, seed: int = 0, stop: Sequence[str] = (),
     on_token: Callable[[str], None] | None = None,
+    logits_processor: Callable[[Any, Any], Any] | None = None,
 ) -> Generation:  # fmt: skip
     """Complete ``prompt`` (raw text, already templated), calling ``on_token`` per piece.
 
     ``repeat_penalty`` divides the logits of tokens among the last ``PENALTY_LAST_N``
-    (llama.cpp's ``penalty_last_n``; CTRL, arXiv 1909.05858); 1.0 leaves them alone."""
+    (llama.cpp's ``penalty_last_n``; CTRL, arXiv 1909.05858); 1.0 leaves them alone.
+    ``logits_processor`` (token ids so far, next-token logits of shape ``(n_vocab,)``) ->
+    logits runs before every other sampler (``guidance.FactGuide``)."""
     pieces: list[str] = []
     start = time.perf_counter()
     first: float | None = None
@@ -198,6 +201,7 @@ def stream(
     for chunk in llm.create_completion(
         prompt, max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed,
         repeat_penalty=repeat_penalty, stop=list(stop), stream=True,
+        logits_processor=None if logits_processor is None else [logits_processor],
     ):  # fmt: skip
         piece = chunk["choices"][0]["text"]
         if not piece:  # the closing chunk, or bytes held back mid-character
@@ -225,6 +229,16 @@ class SharedModel:
         self.lock = threading.RLock()
         self._adapters: dict[Path, Any] = {}
         self._current: Path | None = None
+        self._vocabulary: Any = None
+
+    def vocabulary(self, ends: Sequence[str] = ()) -> Any:
+        """The model's ``guidance.Vocabulary``, found on first use (``ends``: the texts that
+        end a draft, read then)."""
+        if self._vocabulary is None:
+            from panza_core.guidance import Vocabulary
+
+            self._vocabulary = Vocabulary(self.llm, ends)
+        return self._vocabulary
 
     def use(self, lora: Path | None) -> Any:
         """The model with ``lora`` (a GGUF LoRA adapter, or None for the bare base) applied.

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import cached_property
 
-from panza_core import facts, llama, prompting, replies
+from panza_core import facts, guidance, llama, prompting, replies
 from panza_core.config import DraftingConfig
 from panza_core.drafting.choice import ModelChoice, choose_model
 from panza_core.drafting.request import Draft, DraftRequest, Retrieved
@@ -203,12 +203,14 @@ class Drafter:
                 on_retrieved(retrieved)
             d = request.settings
             self._last_prompt = self.prompt(request, retrieved)
+            llm = model.use(self.choice.lora)
             generation = llama.stream(
-                model.use(self.choice.lora), self._last_prompt,
+                llm, self._last_prompt,
                 max_tokens=d.max_tokens,
                 temperature=d.temperature, top_p=d.top_p, repeat_penalty=d.repeat_penalty,
                 seed=d.seed if request.seed is None else request.seed,
                 stop=self.ws.stops, on_token=on_token,
+                logits_processor=self._guide(model, request, retrieved),
             )  # fmt: skip
         return Draft(
             draft=generation.text.strip(),
@@ -224,6 +226,24 @@ class Drafter:
             headers=request.headers,
             thread=request.turns,
         )
+
+    def _guide(
+        self, model: llama.SharedModel, request: DraftRequest, retrieved: Sequence[Retrieved]
+    ) -> guidance.FactGuide | None:
+        """The draft's fact guide (``panza_core.guidance``), None where the settings turn
+        it off. Facts may come from the instruction, the conversation and the preamble."""
+        d = request.settings
+        settings = guidance.Guidance(d.fact_boost, d.unasked_penalty)
+        if not settings.active:
+            return None
+        wanted = facts.facts(request.instruction)
+        allowed = set(wanted).union(
+            *(facts.facts(text) for _, text in request.turns), facts.facts(request.preamble)
+        )
+        copied = set().union(*(facts.facts(r.text) for r in retrieved)) - allowed
+        start = len(llama.prompt_tokens(model.llm, self._last_prompt))
+        vocabulary = model.vocabulary(self.ws.stops)
+        return guidance.FactGuide(vocabulary, start, wanted, allowed, copied, settings)
 
     def candidates(
         self, request: DraftRequest, count: int | None = None,
