@@ -124,7 +124,8 @@ _CURRENCY = {"$": "usd", "€": "eur", "£": "gbp", "dollar": "usd", "dollars": 
              "euro": "eur", "euros": "eur", "pound": "gbp", "pounds": "gbp"}  # fmt: skip
 
 
-def facts(text: str) -> set[Fact]:
+@functools.lru_cache(maxsize=1024)  # a draft's past emails are read for each candidate
+def facts(text: str) -> frozenset[Fact]:
     """Every fact in ``text`` (see the module docstring for the rules); empty for "".
 
     Spans are read in order of precedence (addresses and URLs, times, dates, then
@@ -164,7 +165,7 @@ def facts(text: str) -> set[Fact]:
         unit = _CURRENCY.get(unit, "%" if unit == "percent" else unit)
         found.add(Fact(Kind.NUMBER, f"{number}{unit}", match.group(0)))
     found |= _words(text, taken)
-    return found
+    return frozenset(found)
 
 
 def _date_key(match: re.Match[str]) -> tuple[str, str] | None:

@@ -47,9 +47,9 @@ def test_missing_facts_are_boosted_then_followed_and_end_of_text_held(vocabulary
     assert scores[ids(vocabulary, " March")[0]] == pytest.approx(4.0)
     assert scores[vocabulary.ends[0]] == pytest.approx(-END_PENALTY)
     assert scores[ids(vocabulary, " the")[0]] == 0
-    if len(spike) > 1:  # begun: the next token of the fact, not its start again
-        begun = logits_after(guide, vocabulary, "Hi all, please feed" + vocabulary.text(spike[:1]))
-        assert begun[spike[1]] == pytest.approx(FOLLOW)
+    assert len(spike) > 1  # " Sp" "ike" in SmolLM2: begun, the next token is followed
+    begun = logits_after(guide, vocabulary, "Hi all, please feed" + vocabulary.text(spike[:1]))
+    assert begun[spike[1]] == pytest.approx(FOLLOW)
     done = logits_after(guide, vocabulary, "Please feed Spike in March.")
     assert not done.any()  # every fact written: nothing is moved, end of text is free
 
@@ -66,8 +66,7 @@ def test_unasked_digits_months_and_copied_names_are_held_back(vocabulary):
     assert scores[ids(vocabulary, " Friday")[0]] == pytest.approx(-10.0)
     assert scores[ids(vocabulary, " Monday")[0]] == 0  # asked for
     ella = ids(vocabulary, " Ella")
-    if len(ella) == 1:
-        assert scores[ella[0]] == pytest.approx(-10.0)
+    assert len(ella) == 1 and scores[ella[0]] == pytest.approx(-10.0)
     assert scores[ids(vocabulary, " Priya")[0]] == 0  # in the instruction: not copied
     assert scores[ids(vocabulary, " the")[0]] == 0
 
